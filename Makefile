@@ -1,0 +1,36 @@
+# `make run` starts the system on embedded defaults; `make test` runs every check.
+# Both create .venv and (re)install the pinned requirements when they change.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SANDBOX_PORT ?= 12111
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m stripe_sandbox --port $(SANDBOX_PORT) --data data/sandbox.json
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.sandbox_invoices
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks; each records its figures in bench/README.md."""

@@ -1,0 +1,1 @@
+"""Every business rule of the job-to-paid flow: models, jobs, invoicing, webhooks, reports."""

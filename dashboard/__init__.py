@@ -1,0 +1,1 @@
+"""The Streamlit operations dashboard for providers, admins and finance staff."""

@@ -1,0 +1,1 @@
+"""The FastAPI service that receives Stripe webhooks and serves the REST endpoints."""
