@@ -1,0 +1,113 @@
+"""The sandbox's state and settings in one place: store, clock, events and their delivery."""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+
+from stripe_sandbox import objects
+from stripe_sandbox.faults import FaultTable
+from stripe_sandbox.store import Store, StripeObject
+from stripe_sandbox.webhooks import Chaos, WebhookDispatcher
+
+# Events carry the API version the official SDK pins, as Stripe stamps its own.
+API_VERSION: str = stripe.api_version
+
+# Every event type the sandbox emits; webhook endpoints may enable only these (or "*").
+EVENT_TYPES = (
+    "customer.created",
+    "invoice.created",
+    "invoice.deleted",
+    "invoice.finalized",
+    "invoice.marked_uncollectible",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_succeeded",
+    "invoice.sent",
+    "invoice.updated",
+    "invoice.voided",
+    "invoiceitem.created",
+)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    request_id: str | None
+    idempotency_key: str | None
+
+
+# Which API request caused the change; a payment on the hosted page has none, as in Stripe.
+current_request: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "current_request", default=None
+)
+
+
+@dataclass
+class SandboxConfig:
+    public_url: str = "http://127.0.0.1:12111"
+    account_name: str = "Home Services Marketplace"
+    # Stripe's search index lags writes by up to a minute; 0 makes new objects findable at once.
+    search_lag: float = 0.0
+    retry_schedule: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
+    webhook_timeout: float = 10.0
+    chaos: Chaos = field(default_factory=Chaos)
+
+
+class Sandbox:
+    """Holds everything one sandbox server knows; handlers receive it."""
+
+    def __init__(self, config: SandboxConfig, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.faults = FaultTable()
+        self.clock_offset = 0
+        self.dispatcher = WebhookDispatcher(
+            store,
+            schedule=config.retry_schedule,
+            timeout=config.webhook_timeout,
+            chaos=config.chaos,
+        )
+
+    def now(self) -> int:
+        return int(time.time()) + self.clock_offset
+
+    def reset(self) -> None:
+        self.dispatcher.clear()
+        self.store.reset()
+        self.faults.clear()
+        self.clock_offset = 0
+
+    def emit(
+        self,
+        type_: str,
+        obj: StripeObject,
+        previous_attributes: dict[str, Any] | None = None,
+    ) -> StripeObject:
+        """Record an event with the object as it is now, and queue it for every listener."""
+        assert type_ in EVENT_TYPES, type_
+        listeners = [
+            endpoint
+            for endpoint in self.store.newest_first("webhook_endpoint")
+            if endpoint["status"] == "enabled"
+            and ("*" in endpoint["enabled_events"] or type_ in endpoint["enabled_events"])
+        ]
+        context = current_request.get() or RequestContext(None, None)
+        event = objects.event(
+            type_,
+            copy.deepcopy(objects.public(obj)),
+            now=self.now(),
+            api_version=API_VERSION,
+            request_id=context.request_id,
+            idempotency_key=context.idempotency_key,
+            previous_attributes=previous_attributes,
+            pending_webhooks=len(listeners),
+        )
+        self.store.add("event", event)
+        if listeners:
+            self.dispatcher.enqueue(event, listeners)
+        return event

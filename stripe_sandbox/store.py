@@ -1,0 +1,169 @@
+"""In-memory state of the sandbox: objects by kind, in creation order, plus idempotency results.
+
+Lists are served newest first, as Stripe serves them; a cursor (`starting_after`) finds its
+place through a position index, so a page costs the page, not the whole list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KINDS = ("customer", "invoice", "invoiceitem", "event", "webhook_endpoint")
+ID_PREFIX = {
+    "customer": "cus",
+    "invoice": "in",
+    "invoiceitem": "ii",
+    "line_item": "il",
+    "event": "evt",
+    "webhook_endpoint": "we",
+    "request": "req",
+}
+_ALPHABET = string.ascii_letters + string.digits
+
+StripeObject = dict[str, Any]
+
+
+def new_id(kind: str) -> str:
+    """An id shaped like Stripe's: a prefix and 24 random base62 characters."""
+    return f"{ID_PREFIX[kind]}_{''.join(secrets.choice(_ALPHABET) for _ in range(24))}"
+
+
+@dataclass
+class IdempotentResult:
+    method: str
+    path: str
+    params: dict[str, Any]
+    status: int
+    body: str
+
+
+class Store:
+    """All objects, guarded by one lock; every API handler runs under it."""
+
+    def __init__(self, data_file: Path | None = None) -> None:
+        self.lock = threading.RLock()
+        self.data_file = data_file
+        self.dirty = False
+        self.objects: dict[str, dict[str, StripeObject]] = {}
+        self.order: dict[str, list[str]] = {}
+        self.position: dict[str, dict[str, int]] = {}
+        self.idempotency: dict[str, IdempotentResult] = {}
+        self.reset()
+        if data_file is not None and data_file.exists():
+            self.load(data_file)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.objects = {kind: {} for kind in KINDS}
+            self.order = {kind: [] for kind in KINDS}
+            self.position = {kind: {} for kind in KINDS}
+            self.idempotency = {}
+            self.dirty = True
+
+    def add(self, kind: str, obj: StripeObject) -> StripeObject:
+        with self.lock:
+            object_id = obj["id"]
+            self.objects[kind][object_id] = obj
+            self.position[kind][object_id] = len(self.order[kind])
+            self.order[kind].append(object_id)
+            self.dirty = True
+            return obj
+
+    def get(self, kind: str, object_id: str) -> StripeObject | None:
+        return self.objects[kind].get(object_id)
+
+    def remove(self, kind: str, object_id: str) -> None:
+        with self.lock:
+            self.objects[kind].pop(object_id, None)
+            self.dirty = True
+
+    def touch(self) -> None:
+        self.dirty = True
+
+    def newest_first(
+        self, kind: str, keep: Callable[[StripeObject], bool] = lambda _: True
+    ) -> Iterator[StripeObject]:
+        objects = self.objects[kind]
+        for object_id in reversed(self.order[kind]):
+            obj = objects.get(object_id)
+            if obj is not None and keep(obj):
+                yield obj
+
+    def page(
+        self,
+        kind: str,
+        keep: Callable[[StripeObject], bool],
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> tuple[list[StripeObject], bool]:
+        """One page of a newest-first list, Stripe's cursor semantics; returns (items, has_more)."""
+        order, objects, positions = self.order[kind], self.objects[kind], self.position[kind]
+        if ending_before is not None:
+            start = positions[ending_before] + 1
+            found: list[StripeObject] = []
+            for object_id in order[start:]:
+                obj = objects.get(object_id)
+                if obj is not None and keep(obj):
+                    found.append(obj)
+                    if len(found) > limit:
+                        break
+            has_more = len(found) > limit
+            # The page nearest the cursor, still served newest first.
+            return list(reversed(found[:limit])), has_more
+        end = positions[starting_after] if starting_after is not None else len(order)
+        items: list[StripeObject] = []
+        for index in range(end - 1, -1, -1):
+            obj = objects.get(order[index])
+            if obj is not None and keep(obj):
+                if len(items) == limit:
+                    return items, True
+                items.append(obj)
+        return items, False
+
+    def knows(self, kind: str, object_id: str) -> bool:
+        """Whether an id was ever issued for this kind (deleted objects still anchor cursors)."""
+        return object_id in self.position[kind]
+
+    # Persistence, for `--data FILE`: the demo keeps its Stripe state across restarts.
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            self.dirty = False
+            return {
+                "objects": {
+                    k: [self.objects[k][i] for i in self.order[k] if i in self.objects[k]]
+                    for k in KINDS
+                },
+                "idempotency": {key: vars(result) for key, result in self.idempotency.items()},
+            }
+
+    def save(self) -> None:
+        if self.data_file is None:
+            return
+        text = json.dumps(self.snapshot())
+        self.data_file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.data_file.with_suffix(".tmp")
+        temporary.write_text(text)
+        os.replace(temporary, self.data_file)  # atomic: a crash never leaves half a file
+
+    def load(self, data_file: Path) -> None:
+        state = json.loads(data_file.read_text())
+        with self.lock:
+            self.reset()
+            for kind in KINDS:
+                for obj in state["objects"].get(kind, []):
+                    self.add(kind, obj)
+            self.idempotency = {
+                key: IdempotentResult(**result) for key, result in state["idempotency"].items()
+            }
+            self.dirty = False
