@@ -93,9 +93,15 @@ def search_page(
     indexed_before = sandbox.now() - sandbox.config.search_lag
     offset = _page_offset(params.get("page"))
     limit = params.get("limit") or 10
+    indexed = matches.metadata_equality()
+    candidates = (
+        sandbox.store.with_metadata(kind, *indexed)
+        if indexed is not None
+        else sandbox.store.newest_first(kind)
+    )
     found = [
         obj
-        for obj in sandbox.store.newest_first(kind)
+        for obj in candidates
         if (sandbox.config.search_lag <= 0 or obj["created"] <= indexed_before) and matches(obj)
     ]
     page = found[offset : offset + limit]
@@ -226,18 +232,26 @@ def invoice_action(action: str) -> Handler:
 
 
 def list_lines(sb: Sandbox, p: dict[str, Any], ids: Mapping[str, str]) -> dict[str, Any]:
+    """An invoice's lines in invoice order, with Stripe's cursors."""
     lines: list[StripeObject] = fetch(sb, "invoice", ids["id"])["lines"]["data"]
-    start = 0
-    if p.get("starting_after"):
-        positions = [line["id"] for line in lines]
-        if p["starting_after"] not in positions:
-            raise no_such("line_item", p["starting_after"], param="starting_after", status=400)
-        start = positions.index(p["starting_after"]) + 1
+    positions = [line["id"] for line in lines]
     limit = p.get("limit") or 10
+    start, end = 0, len(lines)
+    for cursor in ("starting_after", "ending_before"):
+        if p.get(cursor) and p[cursor] not in positions:
+            raise no_such("line_item", p[cursor], param=cursor, status=400)
+    if p.get("starting_after"):
+        start = positions.index(p["starting_after"]) + 1
+    if p.get("ending_before"):
+        end = positions.index(p["ending_before"])
+        start = max(end - limit, 0)
+        has_more = start > 0
+    else:
+        has_more = start + limit < end
     return {
         "object": "list",
-        "data": lines[start : start + limit],
-        "has_more": start + limit < len(lines),
+        "data": lines[start : min(start + limit, end)],
+        "has_more": has_more,
         "url": f"/v1/invoices/{ids['id']}/lines",
     }
 

@@ -205,7 +205,10 @@ def event(
 
 def public(obj: StripeObject) -> StripeObject:
     """The object as the API shows it: without the sandbox's private `_` fields."""
-    return {key: value for key, value in obj.items() if not key.startswith("_")}
+    shown = {key: value for key, value in obj.items() if not key.startswith("_")}
+    if obj.get("object") in ("list", "search_result"):
+        shown["data"] = [public(item) for item in obj["data"]]
+    return shown
 
 
 def clean_metadata(metadata: dict[str, str | None] | None) -> dict[str, str]:

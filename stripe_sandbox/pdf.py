@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fpdf import FPDF
-
 from stripe_sandbox.money import format_amount
 from stripe_sandbox.store import StripeObject
 
@@ -24,6 +22,9 @@ def _latin1(text: str) -> str:
 
 
 def render_pdf(invoice: StripeObject, account_name: str) -> bytes:
+    # Imported here: fpdf2 brings fonttools and Pillow (~30 MiB) that most runs never need.
+    from fpdf import FPDF
+
     currency = invoice["currency"]
     pdf = FPDF(format="A4")
     pdf.set_title(f"Invoice {invoice['number'] or invoice['id']}")

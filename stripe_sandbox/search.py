@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +61,28 @@ class Clause:
         }[self.op]
 
 
-def parse(query: str, resource: str) -> Callable[[dict[str, Any]], bool]:
-    """Compile a query into a predicate, or raise Stripe's invalid_request_error."""
+@dataclass(frozen=True)
+class Query:
+    clauses: tuple[Clause, ...]
+    any_of: bool  # OR between clauses; otherwise AND
+
+    def __call__(self, obj: dict[str, Any]) -> bool:
+        if self.any_of:
+            return any(clause.test(obj) for clause in self.clauses)
+        return all(clause.test(obj) for clause in self.clauses)
+
+    def metadata_equality(self) -> tuple[str, str] | None:
+        """A `metadata['k']:'v'` clause every match must satisfy, to look up in an index."""
+        if self.any_of and len(self.clauses) > 1:
+            return None
+        for clause in self.clauses:
+            if clause.field == "metadata" and clause.op == ":" and not clause.negate:
+                return clause.key or "", str(clause.value)
+        return None
+
+
+def parse(query: str, resource: str) -> Query:
+    """Compile a query, or raise Stripe's invalid_request_error."""
     clauses: list[Clause] = []
     joiners: set[str] = set()
     position = 0
@@ -92,9 +111,7 @@ def parse(query: str, resource: str) -> Callable[[dict[str, Any]], bool]:
         raise invalid_request(
             "Search queries cannot mix AND and OR; use one of them throughout.", param="query"
         )
-    if joiners == {"OR"}:
-        return lambda obj: any(clause.test(obj) for clause in clauses)
-    return lambda obj: all(clause.test(obj) for clause in clauses)
+    return Query(tuple(clauses), any_of=joiners == {"OR"})
 
 
 def _clause(match: re.Match[str], resource: str) -> Clause:

@@ -176,13 +176,16 @@ def _run(
             )
         except StripeError as error:
             status, text = error.status, json.dumps(error.body(), indent=2)
+        except Exception:  # a sandbox bug still answers in Stripe's shape, and is logged
+            log.exception("sandbox.handler.crashed path=%s", request.url.path)
+            crash = StripeError(500, "api_error", "The sandbox failed to handle this request.")
+            status, text = crash.status, json.dumps(crash.body(), indent=2)
         finally:
             current_request.reset(token)
         if key:
-            sandbox.store.idempotency[key] = IdempotentResult(
-                request.method, request.url.path, raw, status, text
+            sandbox.store.remember(
+                key, IdempotentResult(request.method, request.url.path, raw, status, text)
             )
-            sandbox.store.touch()
         return status, text
 
 

@@ -11,8 +11,9 @@ import os
 import secrets
 import string
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ def new_id(kind: str) -> str:
     return f"{ID_PREFIX[kind]}_{''.join(secrets.choice(_ALPHABET) for _ in range(24))}"
 
 
+# Stripe forgets idempotency keys after 24 hours; so does the sandbox, which bounds the cache.
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
 @dataclass
 class IdempotentResult:
     method: str
@@ -43,6 +48,7 @@ class IdempotentResult:
     params: dict[str, Any]
     status: int
     body: str
+    saved_at: float = field(default_factory=time.time)
 
 
 class Store:
@@ -56,6 +62,9 @@ class Store:
         self.order: dict[str, list[str]] = {}
         self.position: dict[str, dict[str, int]] = {}
         self.idempotency: dict[str, IdempotentResult] = {}
+        # (metadata key, lower-cased value) → ids, oldest first: metadata search without a scan.
+        # Metadata is only set at creation (the sandbox has no update calls), so adds suffice.
+        self.metadata_index: dict[str, dict[tuple[str, str], list[str]]] = {}
         self.reset()
         if data_file is not None and data_file.exists():
             self.load(data_file)
@@ -66,6 +75,7 @@ class Store:
             self.order = {kind: [] for kind in KINDS}
             self.position = {kind: {} for kind in KINDS}
             self.idempotency = {}
+            self.metadata_index = {kind: {} for kind in KINDS}
             self.dirty = True
 
     def add(self, kind: str, obj: StripeObject) -> StripeObject:
@@ -74,6 +84,8 @@ class Store:
             self.objects[kind][object_id] = obj
             self.position[kind][object_id] = len(self.order[kind])
             self.order[kind].append(object_id)
+            for key, value in obj.get("metadata", {}).items():
+                self.metadata_index[kind].setdefault((key, value.lower()), []).append(object_id)
             self.dirty = True
             return obj
 
@@ -83,6 +95,16 @@ class Store:
     def remove(self, kind: str, object_id: str) -> None:
         with self.lock:
             self.objects[kind].pop(object_id, None)
+            self.dirty = True
+
+    def remember(self, key: str, result: IdempotentResult) -> None:
+        """Keep an answer for its key; keys older than Stripe's 24 hours are forgotten."""
+        with self.lock:
+            self.idempotency[key] = result
+            oldest = next(iter(self.idempotency))
+            while time.time() - self.idempotency[oldest].saved_at > IDEMPOTENCY_TTL_SECONDS:
+                del self.idempotency[oldest]
+                oldest = next(iter(self.idempotency))
             self.dirty = True
 
     def touch(self) -> None:
@@ -95,6 +117,14 @@ class Store:
         for object_id in reversed(self.order[kind]):
             obj = objects.get(object_id)
             if obj is not None and keep(obj):
+                yield obj
+
+    def with_metadata(self, kind: str, key: str, value: str) -> Iterator[StripeObject]:
+        """Objects whose metadata has key=value (case-insensitive), newest first."""
+        objects = self.objects[kind]
+        for object_id in reversed(self.metadata_index[kind].get((key, value.lower()), [])):
+            obj = objects.get(object_id)
+            if obj is not None:
                 yield obj
 
     def page(

@@ -9,6 +9,7 @@ can duplicate a delivery or hold it back so that later events overtake it.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import heapq
 import hmac
@@ -228,22 +229,14 @@ class WebhookDispatcher:
                 first = (delivery.event_id, delivery.endpoint_id) not in self.delivered
                 self.delivered.add((delivery.event_id, delivery.endpoint_id))
             elif delivery.attempt < len(self.schedule):
-                retry_at = time.monotonic() + self.schedule[delivery.attempt]
                 self.sequence += 1
-                heapq.heappush(
-                    self.heap,
-                    Delivery(
-                        retry_at,
-                        self.sequence,
-                        delivery.event_id,
-                        delivery.endpoint_id,
-                        delivery.url,
-                        delivery.secret,
-                        delivery.payload,
-                        delivery.attempt + 1,
-                        delivery.generation,
-                    ),
+                retry = dataclasses.replace(
+                    delivery,
+                    due=time.monotonic() + self.schedule[delivery.attempt],
+                    sequence=self.sequence,
+                    attempt=delivery.attempt + 1,
                 )
+                heapq.heappush(self.heap, retry)
                 self.condition.notify_all()
         log.info(
             "webhook.delivery event=%s endpoint=%s attempt=%d status=%s",
