@@ -7,16 +7,26 @@ then loses the answer, like a crash between Stripe's write and our read of it.
 
 from __future__ import annotations
 
-import fnmatch
+import functools
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """`/v1/invoices/*/finalize` matches one id; `/v1/**` matches everything below /v1."""
+    wildcards = {"**": ".*", "*": "[^/]*", "?": "[^/]"}
+    parts = re.split(r"(\*\*|\*|\?)", pattern)
+    regex = "".join(wildcards.get(part, re.escape(part)) for part in parts)
+    return re.compile(regex)
+
+
 @dataclass
 class Fault:
     method: str
-    path: str  # a glob over the request path, e.g. "/v1/invoices/*/finalize"
+    path: str  # a glob: "*" and "?" within one path segment, "**" across segments
     count: int = 1
     status: int | None = None
     delay: float = 0.0
@@ -24,7 +34,7 @@ class Fault:
     message: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method in ("*", method)) and fnmatch.fnmatchcase(path, self.path)
+        return (self.method in ("*", method)) and _glob(self.path).fullmatch(path) is not None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:

@@ -48,7 +48,9 @@ def card_problem(number: str, expiry: str, cvc: str, now: datetime) -> str | Non
     match = re.fullmatch(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*", expiry)
     if match is None or not 1 <= int(match.group(1)) <= 12:
         return "Your card's expiration date is incomplete."
-    month, year = int(match.group(1)), int(match.group(2)[-2:]) + 2000
+    month, year = int(match.group(1)), int(match.group(2))
+    if year < 100:
+        year += 2000
     if (year, month) < (now.year, now.month):
         return "Your card's expiration year is in the past."
     if not re.fullmatch(r"\d{3,4}", cvc):

@@ -65,7 +65,6 @@ class Sandbox:
         self.config = config
         self.store = store
         self.faults = FaultTable()
-        self.clock_offset = 0
         self.dispatcher = WebhookDispatcher(
             store,
             schedule=config.retry_schedule,
@@ -74,13 +73,12 @@ class Sandbox:
         )
 
     def now(self) -> int:
-        return int(time.time()) + self.clock_offset
+        return int(time.time()) + self.store.clock_offset
 
     def reset(self) -> None:
         self.dispatcher.clear()
         self.store.reset()
         self.faults.clear()
-        self.clock_offset = 0
 
     def emit(
         self,

@@ -25,7 +25,7 @@ _CLAUSE = re.compile(
         (?:(?P<q2>['"])(?P<text>(?:\\.|(?!(?P=q2)).)*)(?P=q2)|(?P<number>-?\d+))\s*""",
     re.VERBOSE,
 )
-_JOINER = re.compile(r"\s*(AND|OR)\s+", re.IGNORECASE)
+_JOINER = re.compile(r"\s*(AND|OR)\s+")  # upper case only, as Stripe requires
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def parse(query: str, resource: str) -> Query:
                 f"Expected AND or OR in your search query near {query[position:]!r}.",
                 param="query",
             )
-        joiners.add(joiner.group(1).upper())
+        joiners.add(joiner.group(1))
         position = joiner.end()
     if len(joiners) > 1:
         raise invalid_request(
@@ -134,6 +134,8 @@ def _clause(match: re.Match[str], resource: str) -> Clause:
         raise invalid_request(f"Field `{field}` does not support `{op}`.", param="query")
     if op in (">", ">=", "<", "<=") and not isinstance(value, int):
         raise invalid_request(f"Field `{field}` needs a number after `{op}`.", param="query")
+    if field in _NUMERIC and not isinstance(value, int):
+        raise invalid_request(f"Field `{field}` takes a number, not {value!r}.", param="query")
     if op == "~" and len(str(value)) < 3:
         raise invalid_request("Substring search (~) needs at least 3 characters.", param="query")
     return Clause(field, match.group("key"), op, value, bool(match.group("negate")))

@@ -224,16 +224,18 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
 
     async def set_chaos(request: Request) -> Response:
         try:
-            chaos = Chaos(**(await request.json()))
-        except TypeError as exc:
+            chaos = Chaos.from_dict(await request.json())
+        except (TypeError, ValueError) as exc:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
         sandbox.dispatcher.set_chaos(chaos)
         return JSONResponse(vars(chaos))
 
     async def advance_clock(request: Request) -> Response:
         data = await request.json()
-        sandbox.clock_offset += int(data.get("seconds", 0))
-        return JSONResponse({"now": sandbox.now(), "offset": sandbox.clock_offset})
+        with sandbox.store.lock:
+            sandbox.store.clock_offset += int(data.get("seconds", 0))
+            sandbox.store.touch()
+        return JSONResponse({"now": sandbox.now(), "offset": sandbox.store.clock_offset})
 
     async def deliveries(_: Request) -> Response:
         with sandbox.dispatcher.condition:
@@ -269,7 +271,7 @@ def _autosave(sandbox: Sandbox, stop: threading.Event) -> None:
         if sandbox.store.dirty:
             try:
                 sandbox.store.save()
-            except OSError:
+            except Exception:  # keep saving later; one failure must not stop autosave
                 log.exception("sandbox.save.failed")
 
 
@@ -284,6 +286,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             yield
         finally:
             stop.set()
+            saver.join(timeout=5)
             sandbox.dispatcher.stop()
             sandbox.store.save()
 

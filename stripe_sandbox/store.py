@@ -56,6 +56,8 @@ class Store:
 
     def __init__(self, data_file: Path | None = None) -> None:
         self.lock = threading.RLock()
+        self.save_lock = threading.Lock()
+        self.clock_offset = 0  # seconds the sandbox clock runs ahead (POST /_sandbox/clock)
         self.data_file = data_file
         self.dirty = False
         self.objects: dict[str, dict[str, StripeObject]] = {}
@@ -76,6 +78,7 @@ class Store:
             self.position = {kind: {} for kind in KINDS}
             self.idempotency = {}
             self.metadata_index = {kind: {} for kind in KINDS}
+            self.clock_offset = 0
             self.dirty = True
 
     def add(self, kind: str, obj: StripeObject) -> StripeObject:
@@ -168,32 +171,44 @@ class Store:
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            self.dirty = False
             return {
-                "objects": {
-                    k: [self.objects[k][i] for i in self.order[k] if i in self.objects[k]]
-                    for k in KINDS
-                },
+                # Ids in creation order, deleted ones included: they still anchor cursors.
+                "order": self.order,
+                "objects": {kind: list(self.objects[kind].values()) for kind in KINDS},
                 "idempotency": {key: vars(result) for key, result in self.idempotency.items()},
+                "clock_offset": self.clock_offset,
             }
 
     def save(self) -> None:
+        """Write the state atomically; one writer at a time (autosave and shutdown)."""
         if self.data_file is None:
             return
-        text = json.dumps(self.snapshot())
-        self.data_file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.data_file.with_suffix(".tmp")
-        temporary.write_text(text)
-        os.replace(temporary, self.data_file)  # atomic: a crash never leaves half a file
+        with self.save_lock:
+            self.dirty = False
+            try:
+                text = json.dumps(self.snapshot())
+                self.data_file.parent.mkdir(parents=True, exist_ok=True)
+                temporary = self.data_file.with_suffix(".tmp")
+                temporary.write_text(text)
+                os.replace(temporary, self.data_file)  # a crash never leaves half a file
+            except BaseException:
+                self.dirty = True  # try again at the next save
+                raise
 
     def load(self, data_file: Path) -> None:
         state = json.loads(data_file.read_text())
         with self.lock:
             self.reset()
             for kind in KINDS:
-                for obj in state["objects"].get(kind, []):
-                    self.add(kind, obj)
+                objects = {obj["id"]: obj for obj in state["objects"].get(kind, [])}
+                for object_id in state["order"].get(kind, []):
+                    if object_id in objects:
+                        self.add(kind, objects[object_id])
+                    else:  # deleted: keeps its place so it can still be a cursor
+                        self.position[kind][object_id] = len(self.order[kind])
+                        self.order[kind].append(object_id)
             self.idempotency = {
                 key: IdempotentResult(**result) for key, result in state["idempotency"].items()
             }
+            self.clock_offset = int(state.get("clock_offset", 0))
             self.dirty = False

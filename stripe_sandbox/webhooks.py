@@ -48,18 +48,29 @@ class Chaos:
     @classmethod
     def parse(cls, text: str) -> Chaos:
         """`duplicate=0.3,reorder=0.2[,max_delay=0.5][,seed=7]`."""
-        chaos = cls()
+        settings: dict[str, str] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, value = part.partition("=")
-            if not sep or name not in ("duplicate", "reorder", "max_delay", "seed"):
-                raise ValueError(f"unknown chaos setting {part!r}")
+            if not sep:
+                raise ValueError(f"chaos setting {part!r} needs name=value")
+            settings[name] = value
+        return cls.from_dict(settings)
+
+    @classmethod
+    def from_dict(cls, settings: dict[str, Any]) -> Chaos:
+        chaos = cls()
+        for name, value in settings.items():
+            if name not in ("duplicate", "reorder", "max_delay", "seed"):
+                raise ValueError(f"unknown chaos setting {name!r}")
             if name == "seed":
-                chaos.seed = int(value)
-            else:
-                number = float(value)
-                if name != "max_delay" and not 0 <= number <= 1:
-                    raise ValueError(f"{name} is a probability between 0 and 1, not {value}")
-                setattr(chaos, name, number)
+                chaos.seed = None if value is None else int(value)
+                continue
+            number = float(value)
+            if name == "max_delay" and number < 0:
+                raise ValueError(f"max_delay cannot be negative, not {value}")
+            if name != "max_delay" and not 0 <= number <= 1:
+                raise ValueError(f"{name} is a probability between 0 and 1, not {value}")
+            setattr(chaos, name, number)
         return chaos
 
 
