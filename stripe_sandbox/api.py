@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from stripe_sandbox import invoices, objects, search
 from stripe_sandbox.errors import invalid_request, no_such
@@ -323,8 +324,11 @@ def list_events(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> dict[st
 
 
 def create_webhook_endpoint(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
-    if not re.match(r"https?://[^\s/]+", p["url"]):
-        raise invalid_request(f"Invalid URL: {p['url']}", param="url")
+    if not _is_web_url(p["url"]):
+        raise invalid_request(
+            f"Invalid URL: {p['url']}. URLs must be absolute http or https addresses.",
+            param="url",
+        )
     for index, event_type in enumerate(p["enabled_events"]):
         if event_type != "*" and event_type not in EVENT_TYPES:
             raise invalid_request(
@@ -337,6 +341,17 @@ def create_webhook_endpoint(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]
     sb.store.add("webhook_endpoint", endpoint)
     # Stripe shows the signing secret once, in the answer to the create call.
     return {**endpoint, "secret": endpoint["_secret"]}
+
+
+def _is_web_url(text: str) -> bool:
+    if any(char.isspace() for char in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a malformed port or IPv6 host
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def delete_webhook_endpoint(
@@ -360,6 +375,7 @@ def searcher(kind: str, resource: str) -> Handler:
 
 
 NO_PARAMS = Spec()
+DELETE_PARAMS = Spec(expandable=False)  # Stripe's delete calls take no parameters at all
 ID = Param(string)
 METADATA = Param(metadata)
 CREATED = Param(timestamp_range)
@@ -443,7 +459,7 @@ ROUTES = [
         NO_PARAMS,
         invoice_action("mark_uncollectible"),
     ),
-    Route("DELETE", "/v1/invoices/{id}", NO_PARAMS, invoice_action("delete")),
+    Route("DELETE", "/v1/invoices/{id}", DELETE_PARAMS, invoice_action("delete")),
     Route("GET", "/v1/invoices/{id}/lines", Spec(LIST_PARAMS), list_lines),
     Route(
         "POST",
@@ -503,5 +519,5 @@ ROUTES = [
         Spec(LIST_PARAMS),
         lister("webhook_endpoint", "/v1/webhook_endpoints"),
     ),
-    Route("DELETE", "/v1/webhook_endpoints/{id}", NO_PARAMS, delete_webhook_endpoint),
+    Route("DELETE", "/v1/webhook_endpoints/{id}", DELETE_PARAMS, delete_webhook_endpoint),
 ]

@@ -8,9 +8,10 @@ a paid invoice shows "Paid". The form posts back here and the answer redirects t
 from __future__ import annotations
 
 import re
+import secrets
+from collections import OrderedDict
 from datetime import UTC, datetime
 from html import escape
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -63,7 +64,8 @@ def card_problem(number: str, expiry: str, cvc: str, now: datetime) -> str | Non
 def pay_with_card(sandbox: Sandbox, invoice: StripeObject, form: dict[str, str]) -> tuple[str, str]:
     """Try to pay; returns (kind, message) for the page to show."""
     number = re.sub(r"[\s-]", "", form.get("card_number", ""))
-    problem = card_problem(number, form.get("expiry", ""), form.get("cvc", ""), datetime.now(UTC))
+    today = datetime.fromtimestamp(sandbox.now(), UTC)  # the sandbox clock, which tests move
+    problem = card_problem(number, form.get("expiry", ""), form.get("cvc", ""), today)
     if problem:
         return "error", problem
     try:
@@ -160,13 +162,16 @@ def routes(sandbox: Sandbox) -> list[BaseRoute]:
         return invoice if invoice is not None and invoice["status"] != "draft" else None
 
     not_found = HTMLResponse("<h1>Invoice not found</h1>", status_code=404)
+    # What the last payment attempt said, behind an unguessable token: a crafted link
+    # cannot make the page claim a payment went through.
+    notices: OrderedDict[str, tuple[str, str, str]] = OrderedDict()
 
     async def show(request: Request) -> Response:
         invoice = finalized(request.path_params["id"])
         if invoice is None:
             return not_found
-        kind, message = request.query_params.get("kind"), request.query_params.get("notice")
-        notice = (kind, message) if kind and message else None
+        entry = notices.get(request.query_params.get("notice", ""))
+        notice = entry[1:] if entry is not None and entry[0] == invoice["id"] else None
         return HTMLResponse(render_page(sandbox, invoice, notice))
 
     async def pay(request: Request) -> Response:
@@ -176,8 +181,11 @@ def routes(sandbox: Sandbox) -> list[BaseRoute]:
         form = await request.form()
         fields = {key: str(value) for key, value in form.items()}
         kind, message = pay_with_card(sandbox, invoice, fields)
-        query = urlencode({"kind": kind, "notice": message})
-        return RedirectResponse(f"/i/{invoice['id']}?{query}", status_code=303)
+        token = secrets.token_urlsafe(16)
+        notices[token] = (invoice["id"], kind, message)
+        while len(notices) > 1000:
+            notices.popitem(last=False)
+        return RedirectResponse(f"/i/{invoice['id']}?notice={token}", status_code=303)
 
     async def pdf(request: Request) -> Response:
         invoice = finalized(request.path_params["id"])

@@ -55,13 +55,14 @@ class Param:
 
 @dataclass(frozen=True)
 class Spec:
-    """The parameters one endpoint accepts. `expand` is accepted everywhere, as in Stripe."""
+    """The parameters one endpoint accepts, plus `expand` wherever an object comes back."""
 
     params: Mapping[str, Param] = field(default_factory=dict)
+    expandable: bool = True
 
     def validate(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         for name in raw:
-            if name not in self.params and name != "expand":
+            if name not in self.params and not (name == "expand" and self.expandable):
                 raise unknown_param(name)
         checked: dict[str, Any] = {}
         for name, param in self.params.items():

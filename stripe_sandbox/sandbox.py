@@ -77,6 +77,7 @@ class Sandbox:
 
     def reset(self) -> None:
         self.dispatcher.clear()
+        self.dispatcher.set_chaos(self.config.chaos)
         self.store.reset()
         self.faults.clear()
 

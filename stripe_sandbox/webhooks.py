@@ -109,7 +109,7 @@ class WebhookDispatcher:
         self.in_flight = 0
         self.sequence = 0
         self.generation = 0
-        self.delivered: set[tuple[str, str]] = set()
+        self.settled: set[tuple[str, str]] = set()
         self.attempts: collections.deque[dict[str, Any]] = collections.deque(maxlen=10_000)
         self.running = False
         self.workers = [
@@ -134,7 +134,7 @@ class WebhookDispatcher:
     def clear(self) -> None:
         with self.condition:
             self.heap.clear()
-            self.delivered.clear()
+            self.settled.clear()
             self.attempts.clear()
             self.generation += 1  # deliveries in flight now are not retried
 
@@ -209,6 +209,10 @@ class WebhookDispatcher:
                     self.condition.notify_all()
 
     def _attempt(self, delivery: Delivery) -> None:
+        if self.store.get("webhook_endpoint", delivery.endpoint_id) is None:
+            # The endpoint was deleted: as in Stripe, its pending deliveries are dropped.
+            self._settle(delivery.event_id, delivery.endpoint_id)
+            return
         timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -220,7 +224,7 @@ class WebhookDispatcher:
         try:
             response = self.client.post(delivery.url, content=delivery.payload, headers=headers)
             status = response.status_code
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             error = f"{type(exc).__name__}: {exc}"
         succeeded = status is not None and 200 <= status < 300
         with self.condition:
@@ -236,10 +240,7 @@ class WebhookDispatcher:
                     "at": time.time(),
                 }
             )
-            if succeeded:
-                first = (delivery.event_id, delivery.endpoint_id) not in self.delivered
-                self.delivered.add((delivery.event_id, delivery.endpoint_id))
-            elif delivery.attempt < len(self.schedule):
+            if not succeeded and delivery.attempt < len(self.schedule):
                 self.sequence += 1
                 retry = dataclasses.replace(
                     delivery,
@@ -256,9 +257,17 @@ class WebhookDispatcher:
             delivery.attempt + 1,
             status if status is not None else error,
         )
-        if succeeded and first:
-            with self.store.lock:
-                event = self.store.get("event", delivery.event_id)
-                if event is not None and event["pending_webhooks"] > 0:
-                    event["pending_webhooks"] -= 1
-                    self.store.touch()
+        if succeeded:
+            self._settle(delivery.event_id, delivery.endpoint_id)
+
+    def _settle(self, event_id: str, endpoint_id: str) -> None:
+        """One endpoint fewer is waiting for this event (counted once per endpoint)."""
+        with self.condition:
+            if (event_id, endpoint_id) in self.settled:
+                return
+            self.settled.add((event_id, endpoint_id))
+        with self.store.lock:
+            event = self.store.get("event", event_id)
+            if event is not None and event["pending_webhooks"] > 0:
+                event["pending_webhooks"] -= 1
+                self.store.touch()
