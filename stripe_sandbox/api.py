@@ -160,17 +160,18 @@ def list_customers(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> dict
 def create_invoice(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
     buyer = fetch(sb, "customer", p["customer"], param="customer")
     method = p.get("collection_method") or "charge_automatically"
-    if method == "send_invoice" and not (p.get("days_until_due") or p.get("due_date")):
+    has_days, has_date = p.get("days_until_due") is not None, p.get("due_date") is not None
+    if method == "send_invoice" and not (has_days or has_date):
         raise invalid_request(
             "Invoices with collection_method=send_invoice need days_until_due or due_date.",
             param="days_until_due",
         )
-    if method == "charge_automatically" and (p.get("days_until_due") or p.get("due_date")):
+    if method == "charge_automatically" and (has_days or has_date):
         raise invalid_request(
             "days_until_due and due_date can only be set when collection_method=send_invoice.",
-            param="days_until_due" if p.get("days_until_due") else "due_date",
+            param="days_until_due" if has_days else "due_date",
         )
-    if p.get("days_until_due") and p.get("due_date"):
+    if has_days and has_date:
         raise invalid_request(
             "You may only specify one of these parameters: days_until_due, due_date.",
             param="due_date",
@@ -178,7 +179,8 @@ def create_invoice(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> Stri
     invoice = sb.store.add("invoice", objects.invoice(p, buyer, sb.now()))
     if p.get("pending_invoice_items_behavior") == "include":
         for item in sb.store.newest_first("invoiceitem"):
-            if item["customer"] == buyer["id"] and item["invoice"] is None:
+            pending = item["customer"] == buyer["id"] and item["invoice"] is None
+            if pending and item["currency"] == invoice["currency"]:
                 item["invoice"] = invoice["id"]
                 invoice["lines"]["data"].insert(0, objects.line_item(item, invoice["id"]))
         invoices.recompute_amounts(invoice)

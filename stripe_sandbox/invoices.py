@@ -86,7 +86,7 @@ def finalize(sandbox: Sandbox, invoice: StripeObject, auto_advance: bool | None 
         invoice["status_transitions"]["finalized_at"] = now
         invoice["effective_at"] = now
         invoice["ending_balance"] = 0
-        if invoice["_days_until_due"]:
+        if invoice["_days_until_due"] is not None:
             invoice["due_date"] = now + invoice["_days_until_due"] * 86400
         invoice["hosted_invoice_url"] = f"{base}/i/{invoice['id']}"
         invoice["invoice_pdf"] = f"{base}/i/{invoice['id']}/pdf"
@@ -106,11 +106,10 @@ def send(sandbox: Sandbox, invoice: StripeObject) -> None:
         )
     if invoice["status"] == "draft":
         finalize(sandbox, invoice)
-    if invoice["status"] not in ("open", "uncollectible"):
-        raise invalid_request(
-            f"You can only send open invoices; this invoice is {invoice['status']}.",
-            code="invoice_not_editable",
-        )
+    if invoice["status"] == "void":
+        raise invalid_request("You cannot send a void invoice.", code="invoice_not_editable")
+    # A paid invoice can be sent too (a $0 draft is paid by the finalize above); Stripe
+    # then emails it without asking for payment.
     sandbox.emit("invoice.sent", invoice)
 
 

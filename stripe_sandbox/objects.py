@@ -37,7 +37,7 @@ def customer(params: dict[str, Any], now: int) -> StripeObject:
 
 def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObject:
     days = params.get("days_until_due")
-    due_date = params.get("due_date") or (now + days * 86400 if days else None)
+    due_date = params.get("due_date") or (now + days * 86400 if days is not None else None)
     invoice_id = new_id("invoice")
     return {
         "id": invoice_id,

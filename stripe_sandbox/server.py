@@ -119,13 +119,15 @@ def api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Any:
         try:
             _authenticate(request)
             fault = sandbox.faults.take(request.method, request.url.path)
+            raw = decode_form(request.url.query)
+            if request.method == "POST":
+                raw.update(decode_form((await request.body()).decode()))
+            # The request is in hand before any delay, so a client that times out still
+            # leaves the change made, as with Stripe.
             if fault is not None and fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault is not None and fault.when == "before" and fault.status:
                 raise error_for_status(fault.status, fault.message)
-            raw = decode_form(request.url.query)
-            if request.method == "POST":
-                raw.update(decode_form((await request.body()).decode()))
             status, body = _run(sandbox, route, request, raw, key, request_id, headers)
             if fault is not None and fault.when == "after" and fault.status:
                 raise error_for_status(fault.status, fault.message)
