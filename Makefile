@@ -4,7 +4,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SANDBOX_PORT ?= 12111
 
 .PHONY: run test lint typecheck pytest bench clean
 
@@ -15,7 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m stripe_sandbox --port $(SANDBOX_PORT) --data data/sandbox.json
+	$(BIN)/python scripts/run_system.py
 
 test: lint typecheck pytest
 

@@ -1,0 +1,267 @@
+"""`python -m core.cli`: the operations people script.
+
+Errors print one clear line to stderr and exit non-zero; `--json` output is stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from core import notifications
+from core.auth import SYSTEM, Actor
+from core.config import get_settings
+from core.context import AppContext
+from core.db import session_scope
+from core.errors import AppError, InvalidInput
+from core.invoicing import InvoiceResult, resend_invoice, send_invoice
+from core.job_view import job_details
+from core.jobs import complete_job, create_job
+from core.migrate import upgrade
+from core.money import format_cents
+from core.seed import has_data, seed_demo
+
+
+def _print(data: Any, as_json: bool, text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
+
+
+def _invoice_text(invoice: InvoiceResult) -> str:
+    return _invoice_lines(invoice.to_dict())
+
+
+def _invoice_lines(invoice: dict[str, Any]) -> str:
+    due = f", due {invoice['due_date'][:10]}" if invoice["due_date"] else ""
+    overdue = " (overdue)" if invoice["overdue"] else ""
+    text = (
+        f"Invoice {invoice['number'] or invoice['invoice_id']} is {invoice['status']}{overdue}: "
+        f"{format_cents(invoice['amount_due'], invoice['currency'])}{due}"
+    )
+    if invoice["hosted_invoice_url"]:
+        text += f"\n  pay: {invoice['hosted_invoice_url']}\n  pdf: {invoice['invoice_pdf']}"
+    return text
+
+
+def cmd_init_db(args: argparse.Namespace, ctx: AppContext) -> int:
+    upgrade(ctx.settings.database_url)
+    print("Database is at the newest schema.")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace, ctx: AppContext) -> int:
+    upgrade(ctx.settings.database_url)
+    with session_scope(ctx.sessions) as session:
+        if has_data(session):
+            print("The database already has jobs; nothing seeded.")
+            return 0
+        summary = seed_demo(session, jobs=args.jobs)
+    states = ", ".join(f"{count} {status}" for status, count in sorted(summary.by_status.items()))
+    print(
+        f"Seeded {summary.providers} providers, {summary.customers} customers, "
+        f"{summary.services} services and {summary.jobs} jobs ({states})."
+    )
+    return 0
+
+
+def cmd_create_job(args: argparse.Namespace, ctx: AppContext) -> int:
+    with session_scope(ctx.sessions) as session:
+        job = create_job(
+            session,
+            customer_id=args.customer,
+            provider_id=args.provider,
+            service_id=args.service,
+            price=args.price,
+            description=args.description,
+        )
+        job_id = job.id
+    _print({"job_id": job_id, "status": "new"}, args.json, f"Created job #{job_id} (new).")
+    return 0
+
+
+def cmd_complete_job(args: argparse.Namespace, ctx: AppContext) -> int:
+    actor = Actor("provider", args.provider) if args.provider else SYSTEM
+    result = complete_job(ctx, job_id=args.job_id, actor=actor)
+    if result.error is not None:
+        _print(
+            {
+                "job_id": args.job_id,
+                "status": "completed",
+                "invoice": None,
+                "error": {
+                    "code": result.error.code,
+                    "step": result.error.step,
+                    "message": result.error.message,
+                },
+            },
+            args.json,
+            f"Job #{args.job_id} is completed, but invoicing failed: {result.error.message}",
+        )
+        return 1
+    assert result.invoice is not None
+    _print(
+        {"job_id": args.job_id, "status": "completed", "invoice": result.invoice.to_dict()},
+        args.json,
+        f"Job #{args.job_id} completed.\n{_invoice_text(result.invoice)}",
+    )
+    return 0
+
+
+def cmd_send_invoice(args: argparse.Namespace, ctx: AppContext) -> int:
+    invoice = send_invoice(ctx, job_id=args.job_id, actor=SYSTEM)
+    _print(invoice.to_dict(), args.json, _invoice_text(invoice))
+    return 0
+
+
+def cmd_resend_invoice(args: argparse.Namespace, ctx: AppContext) -> int:
+    invoice = resend_invoice(ctx, job_id=args.job_id, actor=SYSTEM)
+    _print(invoice.to_dict(), args.json, "Sent again. " + _invoice_text(invoice))
+    return 0
+
+
+def cmd_show_job(args: argparse.Namespace, ctx: AppContext) -> int:
+    details = job_details(ctx, job_id=args.job_id, actor=SYSTEM)
+    job, payment, invoice = details["job"], details["payment"], details["invoice"]
+    lines = [
+        f"Job #{job['id']} · {job['service']['name']} ({job['service']['category']}) · "
+        f"{job['status']}",
+        f"  customer: {job['customer']['name']} (#{job['customer']['id']})",
+        f"  provider: {job['provider']['name']} (#{job['provider']['id']})",
+        f"  price:    {format_cents(job['price'])}",
+        f"  payment:  {payment['status']} {format_cents(payment['amount'])}"
+        + (f" via {payment['method']} at {payment['marked_at']}" if payment["method"] else ""),
+    ]
+    if invoice:
+        lines.append(
+            "  "
+            + _invoice_text(
+                InvoiceResult(
+                    **{key: value for key, value in invoice.items() if key != "overdue"}
+                    | {"due_date": None}
+                )
+            ).replace("\n", "\n  ")
+        )
+    else:
+        lines.append("  invoice:  none")
+    _print(details, args.json, "\n".join(lines))
+    return 0
+
+
+def cmd_pay_test_invoice(args: argparse.Namespace, ctx: AppContext) -> int:
+    if not ctx.settings.stripe_key.startswith("sk_test_"):
+        raise InvalidInput("pay-test-invoice only works with a test-mode key (sk_test_...)")
+    details = job_details(ctx, job_id=args.job_id, actor=SYSTEM)
+    invoice = details["invoice"]
+    if invoice is None:
+        raise InvalidInput(f"Job #{args.job_id} has no invoice to pay")
+    info = ctx.gateway.pay_test_invoice(invoice["invoice_id"], card=args.card)
+    _print(
+        {"job_id": args.job_id, "invoice_id": info.id, "status": info.status},
+        args.json,
+        f"Invoice {info.number or info.id} is {info.status}.",
+    )
+    return 0
+
+
+def cmd_notifications(args: argparse.Namespace, ctx: AppContext) -> int:
+    kind, recipient = ("customer", args.customer) if args.customer else ("provider", args.provider)
+    with session_scope(ctx.sessions) as session:
+        rows = notifications.list_for(
+            session, recipient_kind=kind, recipient_id=recipient, limit=args.limit
+        )
+        data: list[dict[str, Any]] = [
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "title": n.title,
+                "body": n.body,
+                "job_id": n.job_id,
+                "created_at": n.created_at.isoformat(),
+                "read": n.read_at is not None,
+            }
+            for n in rows
+        ]
+    text = (
+        "\n".join(
+            f"{'  ' if item['read'] else '* '}{item['created_at'][:16]}  {item['title']}: "
+            f"{item['body']}"
+            for item in data
+        )
+        or f"No notifications for {kind} #{recipient}."
+    )
+    _print(data, args.json, text)
+    return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.cli", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, handler: Any, help_text: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    add("init-db", cmd_init_db, "create or migrate the database", json_flag=False)
+    seed = add("seed-demo", cmd_seed_demo, "load demo data into an empty database", json_flag=False)
+    seed.add_argument("--jobs", type=_positive, default=200)
+    create = add("create-job", cmd_create_job, "create a new job (its payment starts pending)")
+    create.add_argument("--customer", type=_positive, required=True)
+    create.add_argument("--provider", type=_positive, required=True)
+    create.add_argument("--service", type=_positive, required=True)
+    create.add_argument("--price", type=_positive, required=True, help="in cents, e.g. 15000")
+    create.add_argument("--description")
+    complete = add("complete-job", cmd_complete_job, "mark a job complete and invoice it")
+    complete.add_argument("job_id", type=_positive)
+    complete.add_argument("--provider", type=_positive, help="act as this provider")
+    for name, handler, text in (
+        ("send-invoice", cmd_send_invoice, "send (or finish) the invoice of a completed job"),
+        ("resend-invoice", cmd_resend_invoice, "email an open invoice again"),
+        ("show-job", cmd_show_job, "show a job, its payment and its invoice"),
+    ):
+        add(name, handler, text).add_argument("job_id", type=_positive)
+    pay = add(
+        "pay-test-invoice",
+        cmd_pay_test_invoice,
+        "pay a job's invoice with a Stripe test card (sandbox or test mode)",
+    )
+    pay.add_argument("job_id", type=_positive)
+    pay.add_argument("--card", choices=["visa", "declined"], default="visa")
+    notes = add("notifications", cmd_notifications, "list a customer's or provider's notifications")
+    who = notes.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", type=_positive)
+    who.add_argument("--provider", type=_positive)
+    notes.add_argument("--limit", type=_positive, default=50)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ctx = AppContext.create(get_settings())
+    try:
+        return int(args.handler(args, ctx))
+    except AppError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    finally:
+        ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""Invoicing a completed job through Stripe, exactly once, resumable after any failure.
+
+`process_job_payment` walks DESIGN.md step 3: find or create the Stripe customer, resume
+the job's existing invoice or create one, put the job's line on it, finalize, send. Each
+step is safe to repeat: the customer and invoice are found through metadata, and the
+writes carry idempotency keys built from our own ids, so a retry after a crash or a lost
+answer finishes the same invoice. A claim row serializes concurrent attempts for one job;
+no database transaction stays open across a Stripe call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, update
+
+from core.access import load_job
+from core.audit import record_now
+from core.auth import SYSTEM, Actor
+from core.context import AppContext
+from core.db import insert_ignoring_conflict, session_scope
+from core.errors import Conflict, Forbidden, InvoicingFailed, NotFound, PaymentProviderError
+from core.models import InvoiceLock, utcnow
+from core.stripe_gateway import InvoiceInfo
+
+log = logging.getLogger("core.invoicing")
+
+# A claim older than this is presumed left by a crashed process; it outlasts the slowest
+# invoicing run (six Stripe calls, each with its timeout and retries).
+LOCK_LEASE = timedelta(minutes=5)
+LOCK_WAIT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class InvoiceResult:
+    job_id: int
+    invoice_id: str
+    status: str
+    number: str | None
+    amount_due: int
+    amount_paid: int
+    currency: str
+    due_date: datetime | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+
+    @property
+    def overdue(self) -> bool:
+        return self.status == "open" and self.due_date is not None and self.due_date < utcnow()
+
+    @classmethod
+    def from_info(cls, job_id: int, info: InvoiceInfo) -> InvoiceResult:
+        return cls(
+            job_id=job_id,
+            invoice_id=info.id,
+            status=info.status,
+            number=info.number,
+            amount_due=info.amount_due,
+            amount_paid=info.amount_paid,
+            currency=info.currency,
+            due_date=info.due_date,
+            hosted_invoice_url=info.hosted_invoice_url,
+            invoice_pdf=info.invoice_pdf,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["due_date"] = self.due_date.isoformat() if self.due_date else None
+        data["overdue"] = self.overdue
+        return data
+
+
+@dataclass(frozen=True)
+class _JobFacts:
+    """What invoicing needs from the database, read once before any Stripe call."""
+
+    job_id: int
+    payment_id: int
+    amount: int
+    customer_id: int
+    customer_name: str
+    customer_email: str
+    customer_phone: str | None
+    description: str
+
+
+def _read_job(ctx: AppContext, job_id: int, actor: Actor) -> _JobFacts:
+    if actor.role not in ("provider", "admin", "system"):
+        raise Forbidden("Only the job's provider or an admin can invoice a job")
+    with session_scope(ctx.sessions) as session:
+        job = load_job(session, job_id, actor)
+        if job.status != "completed":
+            hint = {
+                "new": "complete it first",
+                "paid": "it is already paid",
+                "cancelled": "it was cancelled",
+            }.get(job.status, job.status)
+            raise Conflict(f"Job #{job_id} cannot be invoiced: {hint}")
+        return _JobFacts(
+            job_id=job.id,
+            payment_id=job.payment.id,
+            amount=job.payment.amount,
+            customer_id=job.customer.id,
+            customer_name=job.customer.name,
+            customer_email=job.customer.email,
+            customer_phone=job.customer.phone,
+            description=f"{job.service.name} - {job.service.category}",
+        )
+
+
+@contextmanager
+def job_invoicing_lock(ctx: AppContext, job_id: int) -> Iterator[None]:
+    """Hold the job's claim row for the duration of the block (short transactions only)."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        with session_scope(ctx.sessions) as session:
+            now = utcnow()
+            taken = insert_ignoring_conflict(
+                session, InvoiceLock, {"job_id": job_id, "owner": owner, "acquired_at": now}
+            )
+            if not taken:  # take over a claim abandoned by a crashed process
+                stale = session.execute(
+                    update(InvoiceLock)
+                    .where(InvoiceLock.job_id == job_id, InvoiceLock.acquired_at < now - LOCK_LEASE)
+                    .values(owner=owner, acquired_at=now)
+                )
+                taken = getattr(stale, "rowcount", 0) == 1
+        if taken:
+            break
+        if time.monotonic() > deadline:
+            raise Conflict(f"Job #{job_id} is being invoiced right now; try again in a moment")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        with session_scope(ctx.sessions) as session:
+            session.execute(
+                delete(InvoiceLock).where(InvoiceLock.job_id == job_id, InvoiceLock.owner == owner)
+            )
+
+
+def _pick(invoices: list[InvoiceInfo]) -> InvoiceInfo | None:
+    """The invoice to resume: the oldest live one, else the oldest draft."""
+    for wanted in (("open", "paid"), ("draft",)):
+        for invoice in invoices:
+            if invoice.status in wanted:
+                return invoice
+    return None
+
+
+def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) -> InvoiceResult:
+    """Create (or finish) and send the Stripe invoice for a completed job.
+
+    Raises InvoicingFailed naming the Stripe step that failed; the job stays completed,
+    the failure is in the audit log, and calling this again finishes the same invoice.
+    """
+    facts = _read_job(ctx, job_id, actor)
+    gateway = ctx.gateway
+    step = "customer_search"
+    with job_invoicing_lock(ctx, job_id):
+        try:
+            customer_id = gateway.find_customer_id(facts.customer_id)
+            if customer_id is None:
+                step = "customer_create"
+                customer_id = gateway.create_customer(
+                    user_id=facts.customer_id,
+                    name=facts.customer_name,
+                    email=facts.customer_email,
+                    phone=facts.customer_phone,
+                )
+            step = "invoice_search"
+            invoice = _pick(gateway.invoices_for_job(job_id))
+            if invoice is None:
+                step = "invoice_create"
+                created = gateway.create_invoice(
+                    customer_id=customer_id,
+                    job_id=job_id,
+                    payment_id=facts.payment_id,
+                    days_until_due=ctx.settings.invoice_days_until_due,
+                )
+                # A replayed create answers with the invoice as it was first made; read it
+                # again to see how far an earlier attempt got.
+                step = "invoice_retrieve"
+                invoice = gateway.retrieve_invoice(created.id)
+            if invoice.status == "draft":
+                if invoice.line_count == 0:
+                    step = "item_create"
+                    gateway.add_invoice_item(
+                        customer_id=invoice.customer,
+                        invoice_id=invoice.id,
+                        amount=facts.amount,
+                        description=facts.description,
+                        job_id=job_id,
+                        payment_id=facts.payment_id,
+                    )
+                step = "finalize"
+                invoice = gateway.finalize_invoice(invoice.id)
+            if invoice.status == "open":
+                step = "send"
+                # Keyed by invoice: a retry after a send that did go through sends no
+                # second email.
+                invoice = gateway.send_invoice(invoice.id, idempotency_key=f"send:{invoice.id}")
+        except PaymentProviderError as error:
+            record_now(
+                ctx.sessions,
+                actor=actor,
+                action="invoice.send",
+                job_id=job_id,
+                result="failed",
+                after={"step": step},
+                error=error.message,
+            )
+            log.warning("invoice.failed job_id=%s step=%s error=%s", job_id, step, error.message)
+            raise InvoicingFailed(
+                f"Invoicing job #{job_id} failed at {step.replace('_', ' ')}: {error.message} "
+                "The job stays completed; send the invoice again to finish it.",
+                step=step,
+                cause=error,
+            ) from error
+    result = InvoiceResult.from_info(job_id, invoice)
+    record_now(
+        ctx.sessions,
+        actor=actor,
+        action="invoice.send",
+        job_id=job_id,
+        after={
+            "invoice_id": invoice.id,
+            "status": invoice.status,
+            "amount_due": invoice.amount_due,
+            "hosted_invoice_url": invoice.hosted_invoice_url,
+        },
+    )
+    log.info("invoice.sent job_id=%s invoice=%s", job_id, invoice.id)
+    return result
+
+
+def send_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult:
+    """ "Send invoice" for a completed job: makes the invoice, or finishes a half-made one."""
+    return process_job_payment(ctx, job_id=job_id, actor=actor)
+
+
+def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult | None:
+    """The job's invoice as Stripe has it now: the live one, else the newest; None if none."""
+    with session_scope(ctx.sessions) as session:
+        load_job(session, job_id, actor)  # scope check: someone else's job is "not found"
+    invoices = ctx.gateway.invoices_for_job(job_id)
+    chosen = _pick(invoices) or (invoices[-1] if invoices else None)
+    return InvoiceResult.from_info(job_id, chosen) if chosen else None
+
+
+def resend_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult:
+    """Email an open invoice again (a fresh send, so no idempotency key)."""
+    if actor.role not in ("provider", "admin", "system"):
+        raise Forbidden("Only the job's provider or an admin can resend an invoice")
+    current = job_invoice(ctx, job_id=job_id, actor=actor)
+    if current is None:
+        raise NotFound(f"Job #{job_id} has no invoice yet; send one first")
+    if current.status != "open":
+        raise Conflict(f"Job #{job_id}'s invoice is {current.status}; only an open one is resent")
+    try:
+        info = ctx.gateway.send_invoice(current.invoice_id)
+    except PaymentProviderError as error:
+        record_now(
+            ctx.sessions,
+            actor=actor,
+            action="invoice.resend",
+            job_id=job_id,
+            result="failed",
+            error=error.message,
+        )
+        raise
+    record_now(
+        ctx.sessions,
+        actor=actor,
+        action="invoice.resend",
+        job_id=job_id,
+        after={"invoice_id": info.id},
+    )
+    return InvoiceResult.from_info(job_id, info)

@@ -1,0 +1,124 @@
+"""The job lifecycle: new → completed → paid, or new → cancelled.
+
+Completing a job sets the payment's amount and then invoices it; the completion is
+committed first, so a Stripe failure leaves a completed job that "send invoice" retries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from core.access import load_job
+from core.audit import record
+from core.auth import Actor
+from core.context import AppContext
+from core.db import session_scope
+from core.errors import Conflict, Forbidden, InvalidInput, InvoicingFailed, NotFound
+from core.invoicing import InvoiceResult, process_job_payment
+from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.money import check_price
+
+
+def create_job(
+    session: Session,
+    *,
+    customer_id: int,
+    provider_id: int,
+    service_id: int,
+    price: int,
+    description: str | None = None,
+) -> Job:
+    """A new job with its pending payment of 0 (the amount is set when the job completes)."""
+    check_price(price)
+    if description is not None and len(description) > 2000:
+        raise InvalidInput("description is limited to 2000 characters")
+    for model, key, label in (
+        (Customer, customer_id, "customer"),
+        (ServiceProvider, provider_id, "provider"),
+        (Service, service_id, "service"),
+    ):
+        if session.get(model, key) is None:
+            raise NotFound(f"No {label} #{key}")
+    job = Job(
+        customer_id=customer_id,
+        provider_id=provider_id,
+        service_id=service_id,
+        price=price,
+        description=description,
+        status="new",
+    )
+    session.add(job)
+    session.flush()
+    session.add(Payment(job_id=job.id, amount=0, status="pending"))
+    session.flush()
+    return job
+
+
+@dataclass(frozen=True)
+class CompletionResult:
+    job_id: int
+    invoice: InvoiceResult | None
+    error: InvoicingFailed | None
+
+
+def complete_job(ctx: AppContext, *, job_id: int, actor: Actor) -> CompletionResult:
+    """Mark a new job completed (its provider, or staff), then invoice it.
+
+    Completing twice is refused, so a second click cannot start a second invoice; a job
+    whose invoicing failed stays completed and is retried with "send invoice".
+    """
+    if actor.role not in ("provider", "admin", "system"):
+        raise Forbidden("Only the job's provider can mark it complete")
+    with session_scope(ctx.sessions) as session:
+        job = load_job(session, job_id, actor)
+        now = utcnow()
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "new")
+            .values(status="completed", completed_at=now)
+        )
+        if getattr(changed, "rowcount", 0) != 1:
+            raise Conflict(
+                f"Job #{job_id} is {job.status}; only a new job can be completed"
+                + (" (use send-invoice to retry its invoice)" if job.status == "completed" else "")
+            )
+        session.execute(update(Payment).where(Payment.job_id == job_id).values(amount=job.price))
+        record(
+            session,
+            actor=actor,
+            action="job.completed",
+            job_id=job_id,
+            before={"status": "new"},
+            after={"status": "completed", "amount": job.price},
+        )
+    try:
+        invoice = process_job_payment(ctx, job_id=job_id, actor=actor)
+    except InvoicingFailed as failure:
+        return CompletionResult(job_id, None, failure)
+    return CompletionResult(job_id, invoice, None)
+
+
+def cancel_job(session: Session, *, job_id: int, actor: Actor, reason: str | None = None) -> Job:
+    """Cancel a job that has not been done yet."""
+    job = load_job(session, job_id, actor)
+    if actor.role not in ("provider", "customer", "admin", "system"):
+        raise Forbidden("Finance staff cannot cancel jobs")
+    changed = session.execute(
+        update(Job).where(Job.id == job_id, Job.status == "new").values(status="cancelled")
+    )
+    if getattr(changed, "rowcount", 0) != 1:
+        raise Conflict(f"Job #{job_id} is {job.status}; only a new job can be cancelled")
+    record(
+        session,
+        actor=actor,
+        action="job.cancelled",
+        job_id=job_id,
+        reason=reason,
+        before={"status": "new"},
+        after={"status": "cancelled"},
+    )
+    session.refresh(job)
+    return job

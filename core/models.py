@@ -1,0 +1,231 @@
+"""The database: the marketplace's domain tables and the integration's additive tables.
+
+Domain tables carry no Stripe column; Stripe objects point at ours through metadata
+(`user_id` on customers, `job_id` and `payment_id` on invoices). `stripe_events` and
+`audit_log` belong to the integration and can be dropped without touching the domain.
+Money is integer cents (BigInteger) everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JOB_STATUSES = ("new", "completed", "paid", "cancelled")
+PAYMENT_STATUSES = ("pending", "received")
+PAYMENT_METHODS = ("stripe", "manual")
+RECIPIENT_KINDS = ("customer", "provider")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    phone: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ServiceProvider(Base):
+    __tablename__ = "service_providers"
+    __table_args__ = (
+        CheckConstraint("earnings >= 0", name="earnings_not_negative"),
+        CheckConstraint("total_jobs >= 0", name="total_jobs_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    earnings: Mapped[int] = mapped_column(BigInteger, default=0)  # cents
+    total_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (CheckConstraint("base_price >= 0", name="base_price_not_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    base_price: Mapped[int] = mapped_column(BigInteger)  # cents
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", JOB_STATUSES), name="status_known"),
+        CheckConstraint("price > 0", name="price_positive"),
+        Index("ix_jobs_provider_status", "provider_id", "status"),
+        Index("ix_jobs_status_completed_at", "status", "completed_at"),
+        Index("ix_jobs_customer_id", "customer_id"),
+        Index("ix_jobs_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("service_providers.id"))
+    price: Mapped[int] = mapped_column(BigInteger)  # cents
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+
+    service: Mapped[Service] = relationship(lazy="raise")
+    customer: Mapped[Customer] = relationship(lazy="raise")
+    provider: Mapped[ServiceProvider] = relationship(lazy="raise")
+    payment: Mapped[Payment] = relationship(back_populates="job", lazy="raise")
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(_in("status", PAYMENT_STATUSES), name="status_known"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        Index("ix_payments_status_marked_at", "status", "marked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), unique=True)
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)  # cents
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    method: Mapped[str | None] = mapped_column(String(16))
+    marked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="payment", lazy="raise")
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("recipient_kind", RECIPIENT_KINDS), name="recipient_kind_known"),
+        Index("ix_notifications_recipient", "recipient_kind", "recipient_id", "created_at"),
+        Index("ix_notifications_job_id", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
+
+
+class StripeEvent(Base):
+    """One row per Stripe event id: the unique key that makes webhook handling exactly-once."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (
+        Index("ix_stripe_events_job_id", "job_id"),
+        Index("ix_stripe_events_received_at", "received_at"),
+        Index("ix_stripe_events_outcome", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    created: Mapped[datetime]  # when Stripe created the event
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    handled_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    object_id: Mapped[str | None] = mapped_column(String(255))  # e.g. the invoice id
+    job_id: Mapped[int | None] = mapped_column(Integer)  # from metadata; may name no job
+    payment_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditLog(Base):
+    """Who did what to which job, when, why, and with what result."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_job_created", "job_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class InvoiceLock(Base):
+    """A short claim on invoicing one job, so two clicks or two processes make one invoice.
+
+    Held between Stripe calls without an open transaction; a claim older than its lease is
+    presumed abandoned by a crashed process and may be taken over.
+    """
+
+    __tablename__ = "invoice_locks"
+
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

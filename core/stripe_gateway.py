@@ -1,0 +1,349 @@
+"""The one door to Stripe: every call the system makes, and the only module importing `stripe`.
+
+It pins the API version the SDK ships with, retries network faults (the SDK, twice, with
+its own idempotency keys) and rate limits (here, with backoff and jitter), and turns
+Stripe's exceptions into the application's errors, so callers never catch `stripe.*`.
+Objects come back as small frozen dataclasses, not SDK objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import stripe
+
+from core.config import Settings
+from core.errors import (
+    CardDeclined,
+    InvalidInput,
+    InvalidStripeRequest,
+    PaymentProviderError,
+    RateLimited,
+    StripeUnavailable,
+)
+
+log = logging.getLogger("core.stripe")
+
+T = TypeVar("T")
+
+API_VERSION: str = stripe.api_version
+LIVE_STATUSES = ("open", "paid")
+TEST_PAYMENT_METHODS = {"visa": "pm_card_visa", "declined": "pm_card_visa_chargeDeclined"}
+
+
+def _when(timestamp: int | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class InvoiceInfo:
+    """What the system needs to know about a Stripe invoice."""
+
+    id: str
+    status: str
+    customer: str
+    currency: str
+    amount_due: int
+    amount_paid: int
+    amount_remaining: int
+    number: str | None
+    created: datetime
+    due_date: datetime | None
+    paid_at: datetime | None
+    hosted_invoice_url: str | None
+    invoice_pdf: str | None
+    job_id: int | None
+    payment_id: int | None
+    line_count: int
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    @classmethod
+    def from_stripe(cls, invoice: Any) -> InvoiceInfo:
+        return cls.from_dict(invoice.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> InvoiceInfo:
+        """From an invoice as Stripe serializes it (an API answer or an event's object)."""
+        metadata = data.get("metadata") or {}
+        transitions = data.get("status_transitions") or {}
+        customer = data.get("customer")
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            customer=customer["id"] if isinstance(customer, dict) else str(customer),
+            currency=data["currency"],
+            amount_due=data["amount_due"],
+            amount_paid=data["amount_paid"],
+            amount_remaining=data["amount_remaining"],
+            number=data.get("number"),
+            created=_when(data.get("created")) or datetime.now(UTC),
+            due_date=_when(data.get("due_date")),
+            paid_at=_when(transitions.get("paid_at")),
+            hosted_invoice_url=data.get("hosted_invoice_url"),
+            invoice_pdf=data.get("invoice_pdf"),
+            job_id=_int_or_none(metadata.get("job_id")),
+            payment_id=_int_or_none(metadata.get("payment_id")),
+            line_count=len((data.get("lines") or {}).get("data") or []),
+        )
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """A verified Stripe event: its id, type, creation time and object as a plain dict."""
+
+    id: str
+    type: str
+    created: datetime
+    api_version: str | None
+    object: dict[str, Any]
+
+
+class StripeGateway:
+    """Stripe calls used by invoicing, webhooks and the tools around them."""
+
+    def __init__(
+        self, settings: Settings, *, rate_limit_attempts: int = 3, rate_limit_backoff: float = 0.5
+    ) -> None:
+        base = settings.stripe_base
+        self.client = stripe.StripeClient(
+            settings.stripe_key,
+            base_addresses={"api": base} if base else None,
+            stripe_version=API_VERSION,
+            max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=(5, settings.stripe_timeout_seconds)),
+        )
+        self.currency = settings.currency
+        self.rate_limit_attempts = rate_limit_attempts
+        self.rate_limit_backoff = rate_limit_backoff
+
+    def _call(self, step: str, operation: Callable[[], T]) -> T:
+        """Run one Stripe call: retry rate limits with backoff and jitter; map errors."""
+        for attempt in range(1, self.rate_limit_attempts + 1):
+            try:
+                return operation()
+            except stripe.RateLimitError as exc:
+                if attempt == self.rate_limit_attempts:
+                    raise RateLimited(f"Stripe is rate limiting requests ({step}).") from exc
+                delay = self.rate_limit_backoff * 2 ** (attempt - 1)
+                time.sleep(delay + random.uniform(0, delay))
+                log.warning("stripe.rate_limited step=%s attempt=%d", step, attempt)
+            except stripe.CardError as exc:
+                raise CardDeclined(exc.user_message or "The card was declined.") from exc
+            except (stripe.APIConnectionError, stripe.APIError) as exc:
+                raise StripeUnavailable(
+                    f"Stripe could not be reached or failed ({step}): {exc.user_message or exc}"
+                ) from exc
+            except stripe.AuthenticationError as exc:
+                raise InvalidStripeRequest(
+                    "Stripe refused the API key; check STRIPE_SECRET_KEY."
+                ) from exc
+            except stripe.StripeError as exc:
+                raise InvalidStripeRequest(
+                    f"Stripe refused the request ({step}): {exc.user_message or exc}"
+                ) from exc
+        raise AssertionError("unreachable")
+
+    # Customers
+
+    def find_customer_id(self, user_id: int) -> str | None:
+        result = self._call(
+            "customer_search",
+            lambda: self.client.v1.customers.search(
+                params={"query": f"metadata['user_id']:'{user_id}'", "limit": 10}
+            ),
+        )
+        customers = sorted(result.data, key=lambda c: c.created)
+        return customers[0].id if customers else None
+
+    def create_customer(self, *, user_id: int, name: str, email: str, phone: str | None) -> str:
+        params: dict[str, Any] = {
+            "name": name,
+            "email": email,
+            "metadata": {"user_id": str(user_id)},
+        }
+        if phone:
+            params["phone"] = phone
+        customer = self._call(
+            "customer_create",
+            # Search lags writes by up to a minute; the key makes a retry in that window
+            # return the customer already made instead of a second one.
+            lambda: self.client.v1.customers.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"customer:{user_id}"},
+            ),
+        )
+        log.info("stripe.customer.created user_id=%s customer=%s", user_id, customer.id)
+        return customer.id
+
+    # Invoices
+
+    def invoices_for_job(self, job_id: int) -> list[InvoiceInfo]:
+        """Every invoice whose metadata names the job, oldest first."""
+        found: list[InvoiceInfo] = []
+        page: str | None = None
+        while True:
+            params: dict[str, Any] = {"query": f"metadata['job_id']:'{job_id}'", "limit": 100}
+            if page:
+                params["page"] = page
+            result = self._call(
+                "invoice_search",
+                lambda params=params: self.client.v1.invoices.search(params=params),  # type: ignore[misc]
+            )
+            found.extend(InvoiceInfo.from_stripe(invoice) for invoice in result.data)
+            page = result.next_page if result.has_more else None
+            if not page:
+                return sorted(found, key=lambda invoice: invoice.created)
+
+    def create_invoice(
+        self, *, customer_id: str, job_id: int, payment_id: int, days_until_due: int
+    ) -> InvoiceInfo:
+        invoice = self._call(
+            "invoice_create",
+            lambda: self.client.v1.invoices.create(
+                params={
+                    "customer": customer_id,
+                    "collection_method": "send_invoice",
+                    "days_until_due": days_until_due,
+                    "auto_advance": False,
+                    "currency": self.currency,
+                    "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
+                },
+                # One invoice per payment: a retry after a lost answer gets the same invoice.
+                options={"idempotency_key": f"invoice:{payment_id}"},
+            ),
+        )
+        log.info("stripe.invoice.created job_id=%s invoice=%s", job_id, invoice.id)
+        return InvoiceInfo.from_stripe(invoice)
+
+    def add_invoice_item(
+        self,
+        *,
+        customer_id: str,
+        invoice_id: str,
+        amount: int,
+        description: str,
+        job_id: int,
+        payment_id: int,
+    ) -> None:
+        self._call(
+            "item_create",
+            lambda: self.client.v1.invoice_items.create(
+                params={
+                    "customer": customer_id,
+                    # On the invoice itself: Stripe's default pending_invoice_items_behavior
+                    # is "exclude", so an unattached item would leave a $0 invoice.
+                    "invoice": invoice_id,
+                    "amount": amount,
+                    "currency": self.currency,
+                    "description": description,
+                    "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
+                },
+                options={"idempotency_key": f"invoiceitem:{payment_id}"},
+            ),
+        )
+
+    def finalize_invoice(self, invoice_id: str) -> InvoiceInfo:
+        invoice = self._call(
+            "finalize",
+            lambda: self.client.v1.invoices.finalize_invoice(
+                invoice_id, params={"auto_advance": False}
+            ),
+        )
+        return InvoiceInfo.from_stripe(invoice)
+
+    def send_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> InvoiceInfo:
+        """Email the invoice. A key makes a retried send a no-op; a resend passes none."""
+        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        invoice = self._call(
+            "send",
+            lambda: self.client.v1.invoices.send_invoice(invoice_id, options=options),  # type: ignore[arg-type]
+        )
+        log.info("stripe.invoice.sent invoice=%s", invoice_id)
+        return InvoiceInfo.from_stripe(invoice)
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
+        return InvoiceInfo.from_stripe(
+            self._call("invoice_retrieve", lambda: self.client.v1.invoices.retrieve(invoice_id))
+        )
+
+    def pay_test_invoice(self, invoice_id: str, *, card: str) -> InvoiceInfo:
+        """Pay with one of Stripe's test payment methods (sandbox or test mode only)."""
+        if card not in TEST_PAYMENT_METHODS:
+            raise InvalidInput(f"card must be one of {', '.join(TEST_PAYMENT_METHODS)}")
+        invoice = self._call(
+            "pay",
+            lambda: self.client.v1.invoices.pay(
+                invoice_id, params={"payment_method": TEST_PAYMENT_METHODS[card]}
+            ),
+        )
+        return InvoiceInfo.from_stripe(invoice)
+
+    # Webhooks
+
+    def replace_webhook_endpoint(self, url: str, events: list[str]) -> str:
+        """Register `url` for `events`, replacing earlier endpoints for the same URL.
+
+        Returns the signing secret, which Stripe shows only when an endpoint is created.
+        """
+        for endpoint in self._endpoints():
+            if endpoint.url == url:
+                self._call(
+                    "webhook_endpoint_delete",
+                    lambda endpoint_id=endpoint.id: self.client.v1.webhook_endpoints.delete(  # type: ignore[misc]
+                        endpoint_id
+                    ),
+                )
+        created = self._call(
+            "webhook_endpoint_create",
+            lambda: self.client.v1.webhook_endpoints.create(
+                params={"url": url, "enabled_events": events}  # type: ignore[typeddict-item]
+            ),
+        )
+        return str(created.secret)
+
+    def _endpoints(self) -> Iterator[Any]:
+        listing = self._call(
+            "webhook_endpoint_list",
+            lambda: self.client.v1.webhook_endpoints.list(params={"limit": 100}),
+        )
+        yield from listing.auto_paging_iter()
+
+    @staticmethod
+    def verify_event(payload: bytes, signature: str | None, secret: str) -> EventInfo:
+        """Check the Stripe-Signature header (300 s tolerance) and parse the event.
+
+        Raises ValueError for a bad signature, a stale timestamp or a malformed body.
+        """
+        if not secret:
+            raise ValueError("no webhook signing secret is configured")
+        try:
+            event = stripe.Webhook.construct_event(payload, signature, secret)
+        except stripe.SignatureVerificationError as exc:
+            raise ValueError(f"invalid signature: {exc.user_message or exc}") from exc
+        data_object = event.data.object
+        return EventInfo(
+            id=event.id,
+            type=event.type,
+            created=_when(event.created) or datetime.now(UTC),
+            api_version=getattr(event, "api_version", None),
+            object=data_object.to_dict() if hasattr(data_object, "to_dict") else dict(data_object),
+        )
+
+
+__all__ = ["API_VERSION", "EventInfo", "InvoiceInfo", "PaymentProviderError", "StripeGateway"]

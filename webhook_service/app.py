@@ -1,0 +1,67 @@
+"""The webhook service: `uvicorn webhook_service.app:app`.
+
+A thin FastAPI app: it parses HTTP, checks signatures and calls `core`. It refuses to
+start without a webhook signing secret, since every event would then be refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.config import get_settings
+from core.context import AppContext
+from webhook_service.errors import install_error_handlers
+from webhook_service.routes import health, webhooks
+
+MISSING_SECRET = (
+    "STRIPE_WEBHOOK_SECRET is not set, so no Stripe event could be verified. "
+    "Against the sandbox, `make run` registers the endpoint and sets it for you; against "
+    "Stripe test mode, run `stripe listen --forward-to "
+    "localhost:8000/payments/stripe/webhook` and set STRIPE_WEBHOOK_SECRET to the whsec_... "
+    "it prints (or copy the signing secret of your endpoint in the Stripe dashboard)."
+)
+
+
+def _log_core_events() -> None:
+    """One line per webhook event and invoice step on stderr, beside uvicorn's own log."""
+    logger = logging.getLogger("core")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+
+
+def create_app(context: AppContext | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = context is None
+        current = context or AppContext.create(get_settings())
+        secret = current.settings.stripe_webhook_secret
+        if secret is None or not secret.get_secret_value():
+            raise RuntimeError(MISSING_SECRET)
+        app.state.context = current
+        _log_core_events()
+        try:
+            yield
+        finally:
+            if owned:
+                current.close()
+
+    app = FastAPI(
+        title="Job to paid: webhook service",
+        summary="Receives Stripe webhooks and serves the marketplace's payment endpoints.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(webhooks.router)
+    return app
+
+
+app = create_app()
