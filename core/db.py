@@ -67,18 +67,21 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 def insert_ignoring_conflict(session: Session, table: Any, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when the row was inserted.
 
-    The unique constraint, not a prior SELECT, decides who wins a race.
+    The unique constraint, not a prior SELECT, decides who wins a race. RETURNING tells
+    whether a row went in (the drivers' rowcount is not reliable for this statement).
     """
+    table = getattr(table, "__table__", table)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(table).values(**values).on_conflict_do_nothing()
+        statement: Any = pg_insert(table)
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(table).values(**values).on_conflict_do_nothing()
+        statement = sqlite_insert(table)
     else:
         raise NotImplementedError(f"no ON CONFLICT support for {dialect}")
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 0) == 1)
+    key = table.primary_key.columns.values()[0]
+    statement = statement.values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).first() is not None

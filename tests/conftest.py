@@ -1,13 +1,29 @@
-"""Shared fixtures: one sandbox server per test session, reset before every test."""
+"""Shared fixtures: one sandbox server per session (reset before every test), databases on
+SQLite and (with TEST_DATABASE_URL) PostgreSQL, and the webhook service wired to both."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
+from core.config import Settings
+from core.context import AppContext
+from tests.support.database import (
+    empty_postgres,
+    fresh_sqlite,
+    postgres_url,
+    reset_postgres_schema,
+    sqlite_template,
+)
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.sandbox import SandboxControl, running_sandbox
+from tests.support.service import service_in_thread
+
+TEST_STRIPE_KEY = "sk_test_core_tests"
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +51,71 @@ def receiver(sandbox: SandboxControl) -> Iterator[Receiver]:
         )
         receiver.secret = endpoint.secret or ""
         yield receiver
+
+
+@pytest.fixture(scope="session")
+def sqlite_template_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return sqlite_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated() -> str | None:
+    url = postgres_url()
+    if url is not None:
+        reset_postgres_schema(url)
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    sqlite_template_file: Path,
+    postgres_migrated: str | None,
+) -> str:
+    """A migrated, empty database: SQLite always, PostgreSQL when TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        return fresh_sqlite(sqlite_template_file, tmp_path)
+    if postgres_migrated is None:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    empty_postgres(postgres_migrated)
+    return postgres_migrated
+
+
+@pytest.fixture
+def settings(database_url: str, sandbox: SandboxControl) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        stripe_secret_key=SecretStr(TEST_STRIPE_KEY),
+        stripe_api_base=sandbox.base,
+        stripe_webhook_secret=SecretStr("whsec_placeholder_until_registered"),
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[AppContext]:
+    context = AppContext.create(settings)
+    context.gateway.rate_limit_backoff = 0.01  # keep 429 retries fast
+    yield context
+    context.close()
+
+
+@dataclass
+class LiveService:
+    """The webhook service serving `ctx`, registered with the sandbox for our event types."""
+
+    base: str
+    webhook_url: str
+    secret: str
+
+
+@pytest.fixture
+def live_service(ctx: AppContext, sandbox: SandboxControl) -> Iterator[LiveService]:
+    from core.webhooks import subscribed_event_types
+
+    with service_in_thread(ctx) as base:
+        url = f"{base}/payments/stripe/webhook"
+        secret = ctx.gateway.replace_webhook_endpoint(url, subscribed_event_types())
+        ctx.settings.stripe_webhook_secret = SecretStr(secret)
+        yield LiveService(base, url, secret)
