@@ -6,13 +6,16 @@ Every figure is computed in SQL from the rows, in cents, scoped to one provider.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.auth import Actor
 from core.errors import NotFound
-from core.models import Job, Payment, ServiceProvider
+from core.models import Job, Payment, Service, ServiceProvider, utcnow
+from core.periods import period_start
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,79 @@ def ledger_mismatches(session: Session) -> list[str]:
                 f"jobs, received payments {total} / {count}"
             )
     return problems
+
+
+@dataclass(frozen=True)
+class Bucket:
+    label: str  # a month "2026-11-01", a category, ...
+    amount: int  # cents
+    count: int
+
+
+def _provider_received(provider_id: int) -> list[ColumnElement[bool]]:
+    return [Job.provider_id == provider_id, Payment.status == "received"]
+
+
+def by_month(
+    session: Session,
+    *,
+    provider_id: int,
+    actor: Actor,
+    months: int = 12,
+    now: datetime | None = None,
+) -> list[Bucket]:
+    """Received payments per calendar month (by the day they were marked received), every
+    month of the window present, empty ones at zero."""
+    summary(session, provider_id=provider_id, actor=actor)  # scope check
+    now = now or utcnow()
+    first = (now.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    month = period_start(Payment.marked_at, "month", session.get_bind().dialect.name)
+    rows = session.execute(
+        select(month, func.sum(Payment.amount), func.count())
+        .select_from(Job)
+        .join(Payment, Payment.job_id == Job.id)
+        .where(*_provider_received(provider_id), Payment.marked_at >= first)
+        .group_by(month)
+    )
+    found = {label: (int(amount), int(count)) for label, amount, count in rows}
+    buckets, cursor = [], first
+    while cursor <= now:
+        label = cursor.strftime("%Y-%m-01")
+        amount, count = found.get(label, (0, 0))
+        buckets.append(Bucket(label, amount, count))
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    return buckets
+
+
+def by_category(session: Session, *, provider_id: int, actor: Actor) -> list[Bucket]:
+    summary(session, provider_id=provider_id, actor=actor)
+    rows = session.execute(
+        select(Service.category, func.sum(Payment.amount), func.count())
+        .select_from(Job)
+        .join(Payment, Payment.job_id == Job.id)
+        .join(Service, Service.id == Job.service_id)
+        .where(*_provider_received(provider_id))
+        .group_by(Service.category)
+        .order_by(func.sum(Payment.amount).desc())
+    )
+    return [Bucket(category, int(amount), int(count)) for category, amount, count in rows]
+
+
+def last_days(
+    session: Session,
+    *,
+    provider_id: int,
+    actor: Actor,
+    days: int = 30,
+    now: datetime | None = None,
+) -> Bucket:
+    summary(session, provider_id=provider_id, actor=actor)
+    since = (now or utcnow()) - timedelta(days=days)
+    amount, count = session.execute(
+        select(func.coalesce(func.sum(Payment.amount), 0), func.count())
+        .select_from(Job)
+        .join(Payment, Payment.job_id == Job.id)
+        .where(*_provider_received(provider_id), Payment.marked_at >= since)
+    ).one()
+    return Bucket(f"last {days} days", int(amount), int(count))

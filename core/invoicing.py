@@ -27,6 +27,7 @@ from core.auth import SYSTEM, Actor
 from core.context import AppContext
 from core.db import insert_ignoring_conflict, session_scope
 from core.errors import Conflict, Forbidden, InvoicingFailed, NotFound, PaymentProviderError
+from core.invoice_mirror import remember_invoice_now
 from core.models import InvoiceLock, utcnow
 from core.stripe_gateway import InvoiceInfo
 
@@ -226,6 +227,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 cause=error,
             ) from error
     result = InvoiceResult.from_info(job_id, invoice)
+    remember_invoice_now(ctx.sessions, invoice)
     record_now(
         ctx.sessions,
         actor=actor,
@@ -252,6 +254,8 @@ def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult 
     with session_scope(ctx.sessions) as session:
         load_job(session, job_id, actor)  # scope check: someone else's job is "not found"
     invoices = ctx.gateway.invoices_for_job(job_id)
+    for invoice in invoices:
+        remember_invoice_now(ctx.sessions, invoice)
     chosen = _pick(invoices) or (invoices[-1] if invoices else None)
     return InvoiceResult.from_info(job_id, chosen) if chosen else None
 
@@ -277,6 +281,7 @@ def resend_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResu
             error=error.message,
         )
         raise
+    remember_invoice_now(ctx.sessions, info)
     record_now(
         ctx.sessions,
         actor=actor,

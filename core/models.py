@@ -229,3 +229,73 @@ class InvoiceLock(Base):
     job_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+ACCOUNT_ROLES = ("provider", "admin", "finance")
+
+
+class Account(Base):
+    """A dashboard sign-in: a provider (bound to one service provider), an admin, or finance."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        CheckConstraint(_in("role", ACCOUNT_ROLES), name="role_known"),
+        CheckConstraint(
+            "(role = 'provider') = (provider_id IS NOT NULL)", name="provider_iff_bound"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(320), unique=True)  # lower-cased e-mail
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None: single sign-on only
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("service_providers.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed sign-ins per username, known or not, so throttling reveals nothing."""
+
+    __tablename__ = "login_failures"
+
+    username: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+INVOICE_STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
+
+
+class StripeInvoice(Base):
+    """Our copy of each Stripe invoice, kept from API answers and webhook events.
+
+    It lets pages filter by invoice status, due date and overdue in SQL without asking
+    Stripe once per row. Stripe stays the source of truth: the row only moves forward
+    (by `status_rank`), and reconciliation re-reads Stripe to repair it.
+    """
+
+    __tablename__ = "stripe_invoices"
+    __table_args__ = (
+        Index("ix_stripe_invoices_job_id", "job_id"),
+        Index("ix_stripe_invoices_status_due", "status", "due_date"),
+    )
+
+    invoice_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    payment_id: Mapped[int | None] = mapped_column(Integer)
+    customer: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    status_rank: Mapped[int] = mapped_column(Integer)
+    number: Mapped[str | None] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_due: Mapped[int] = mapped_column(BigInteger)
+    amount_paid: Mapped[int] = mapped_column(BigInteger)
+    amount_remaining: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime]
+    due_date: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
+    invoice_pdf: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import notifications
+from core.accounts import create_account
 from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
 
 PROVIDERS = [
@@ -88,6 +89,14 @@ NOTES = [
     "Basement",
     "Living room",
     None,
+]
+
+
+# Demo sign-ins, listed in the README. Each provider signs in with their e-mail.
+DEMO_PROVIDER_PASSWORD = "provider-demo"
+DEMO_ACCOUNTS = [  # username, display name, role, password
+    ("admin@marketplace.example", "Alex Admin", "admin", "admin-demo-pass"),
+    ("finance@marketplace.example", "Fran Finance", "finance", "finance-demo-pass"),
 ]
 
 
@@ -188,6 +197,19 @@ def seed_demo(
         session.add(payment)
         _notifications(session, job, service.name, now)
         counts[status] = counts.get(status, 0) + 1
+    for provider in providers:
+        create_account(
+            session,
+            username=provider.email,
+            display_name=provider.name,
+            role="provider",
+            password=DEMO_PROVIDER_PASSWORD,
+            provider_id=provider.id,
+        )
+    for username, display_name, role, password in DEMO_ACCOUNTS:
+        create_account(
+            session, username=username, display_name=display_name, role=role, password=password
+        )
     session.flush()
     return SeedSummary(len(providers), len(people), len(services), jobs, counts)
 

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import notifications
 from core.db import insert_ignoring_conflict, session_scope
+from core.invoice_mirror import remember_invoice
 from core.models import Job, Payment, Service, ServiceProvider, StripeEvent, utcnow
-from core.stripe_gateway import API_VERSION, EventInfo
+from core.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo
 
 log = logging.getLogger("core.webhooks")
 
@@ -189,6 +190,8 @@ def _dispatch(
     handler = HANDLERS.get(event.type)
     if handler is None:
         return Outcome("ignored")
+    if event.object.get("object") == "invoice" and job_id is not None:
+        remember_invoice(session, InvoiceInfo.from_dict(event.object))
     target = _target(session, job_id, payment_id)
     if target is None:
         return Outcome(

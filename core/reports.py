@@ -1,0 +1,174 @@
+"""Finance reports: payments received by period, provider or category, and receivables aging.
+
+Everything is aggregated in SQL, in cents. A report's rows always come with a totals row
+that equals the sum of the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.auth import Actor
+from core.errors import Forbidden, InvalidInput
+from core.job_queries import current_invoices
+from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.periods import period_start
+
+Basis = Literal["paid", "completed"]
+Grouping = Literal["day", "week", "month", "provider", "category"]
+GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month", "provider", "category")
+AGING_BUCKETS = ("not yet due", "1-7 days", "8-30 days", "31-60 days", "over 60 days")
+DEFAULT_DAYS_UNTIL_DUE = 7
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    label: str
+    payments: int
+    amount: int  # cents
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    rows: list[ReportRow]
+
+    @property
+    def total(self) -> ReportRow:
+        return ReportRow(
+            "Total", sum(r.payments for r in self.rows), sum(r.amount for r in self.rows)
+        )
+
+
+def _staff_only(actor: Actor) -> None:
+    if actor.role not in ("admin", "finance", "system"):
+        raise Forbidden("Reports are for finance staff and admins")
+
+
+def payments_received(
+    session: Session,
+    *,
+    actor: Actor,
+    start: date,
+    end: date,
+    group_by: Grouping,
+    basis: Basis = "paid",
+) -> Report:
+    """Received payments between two dates (inclusive), dated by payment or completion."""
+    _staff_only(actor)
+    if end < start:
+        raise InvalidInput("the end date is before the start date")
+    if group_by not in GROUPINGS or basis not in ("paid", "completed"):
+        raise InvalidInput("unknown grouping or date basis")
+    when = Payment.marked_at if basis == "paid" else Job.completed_at
+    label: ColumnElement[str]
+    if group_by == "provider":
+        label = ServiceProvider.name.expression
+    elif group_by == "category":
+        label = Service.category.expression
+    else:
+        label = period_start(when, group_by, session.get_bind().dialect.name)
+    rows = session.execute(
+        select(label, func.count(), func.sum(Payment.amount))
+        .select_from(Job)
+        .join(Payment, Payment.job_id == Job.id)
+        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
+        .join(Service, Service.id == Job.service_id)
+        .where(
+            Payment.status == "received",
+            when >= datetime.combine(start, time(), UTC),
+            when < datetime.combine(end + timedelta(days=1), time(), UTC),
+        )
+        .group_by(label)
+        .order_by(label)
+    )
+    basis_text = "paid date" if basis == "paid" else "completed date"
+    return Report(
+        f"Payments received by {group_by}, {start} to {end} ({basis_text})",
+        [ReportRow(str(name), int(count), int(amount)) for name, count, amount in rows],
+    )
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    job_id: int
+    customer: str
+    provider: str
+    amount: int
+    due_date: datetime
+    days_past_due: int
+    bucket: str
+    invoiced: bool
+
+
+def receivables_aging(
+    session: Session, *, actor: Actor, now: datetime | None = None
+) -> tuple[list[ReportRow], list[AgingRow]]:
+    """Unpaid completed jobs by how late they are.
+
+    The due date is the invoice's; a job with no invoice yet is taken as due
+    DEFAULT_DAYS_UNTIL_DUE days after completion.
+    """
+    _staff_only(actor)
+    now = now or utcnow()
+    invoice = current_invoices().subquery()
+    rows = session.execute(
+        select(
+            Job.id,
+            Customer.name,
+            ServiceProvider.name,
+            Payment.amount,
+            Job.completed_at,
+            invoice.c.due_date,
+            invoice.c.invoice_id,
+        )
+        .join(Payment, Payment.job_id == Job.id)
+        .join(Customer, Customer.id == Job.customer_id)
+        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
+        .outerjoin(invoice, invoice.c.job_id == Job.id)
+        .where(Job.status == "completed", Payment.status == "pending")
+        .order_by(Job.completed_at)
+    )
+    details = []
+    for job_id, customer, provider, amount, completed_at, due_date, invoice_id in rows:
+        due = due_date or (completed_at + timedelta(days=DEFAULT_DAYS_UNTIL_DUE))
+        late = (now - due).days if now > due else -1
+        details.append(
+            AgingRow(
+                job_id,
+                customer,
+                provider,
+                int(amount),
+                due,
+                max(late, 0),
+                aging_bucket(late),
+                invoice_id is not None,
+            )
+        )
+    summary = [
+        ReportRow(
+            bucket,
+            sum(1 for d in details if d.bucket == bucket),
+            sum(d.amount for d in details if d.bucket == bucket),
+        )
+        for bucket in AGING_BUCKETS
+    ]
+    return summary, details
+
+
+def aging_bucket(days_late: int) -> str:
+    if days_late < 1:
+        return AGING_BUCKETS[0]
+    if days_late <= 7:
+        return AGING_BUCKETS[1]
+    if days_late <= 30:
+        return AGING_BUCKETS[2]
+    if days_late <= 60:
+        return AGING_BUCKETS[3]
+    return AGING_BUCKETS[4]

@@ -1,0 +1,52 @@
+"""What the webhook intake has been doing: for admins watching the integration's health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from core.auth import Actor
+from core.errors import Forbidden
+from core.models import StripeEvent, utcnow
+
+# Outcomes that need a person: the event was not applied as it came.
+PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled")
+
+
+@dataclass(frozen=True)
+class ActivitySummary:
+    last_received_at: datetime | None
+    seconds_since_last: int | None
+    by_type_and_outcome: list[tuple[str, str, int]]  # last 24 hours
+    problems: list[StripeEvent]
+
+
+def activity(
+    session: Session, *, actor: Actor, now: datetime | None = None, problem_limit: int = 100
+) -> ActivitySummary:
+    if actor.role not in ("admin", "system"):
+        raise Forbidden("Webhook activity is for admins")
+    now = now or utcnow()
+    last = session.scalar(select(func.max(StripeEvent.received_at)))
+    since = now - timedelta(hours=24)
+    counts = session.execute(
+        select(StripeEvent.type, func.coalesce(StripeEvent.outcome, "pending"), func.count())
+        .where(StripeEvent.received_at >= since)
+        .group_by(StripeEvent.type, StripeEvent.outcome)
+        .order_by(StripeEvent.type, StripeEvent.outcome)
+    )
+    problems = session.scalars(
+        select(StripeEvent)
+        .where(StripeEvent.outcome.in_(PROBLEM_OUTCOMES))
+        .order_by(StripeEvent.received_at.desc())
+        .limit(problem_limit)
+    )
+    return ActivitySummary(
+        last_received_at=last,
+        seconds_since_last=int((now - last).total_seconds()) if last else None,
+        by_type_and_outcome=[(t, o, int(c)) for t, o, c in counts],
+        problems=list(problems),
+    )
