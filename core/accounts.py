@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.auth import Actor
-from core.db import insert_ignoring_conflict
+from core.db import insert_ignoring_conflict, session_scope
 from core.errors import AppError, InvalidInput
 from core.models import ACCOUNT_ROLES, Account, LoginFailure, ServiceProvider, utcnow
 
@@ -171,3 +171,17 @@ def sign_in_by_email(session: Session, *, email: str, role_map: dict[str, str]) 
         raise SignInRefused(f"The account {name} has another role; ask an admin.")
     account.last_login_at = utcnow()
     return _signed_in(account)
+
+
+def sign_in(
+    sessions: sessionmaker[Session], *, username: str, password: str, now: datetime | None = None
+) -> SignedIn:
+    """`authenticate` in a transaction of its own that is committed even when it refuses,
+    so a failed attempt is counted."""
+    refused: SignInRefused | None = None
+    with session_scope(sessions) as session:
+        try:
+            return authenticate(session, username=username, password=password, now=now)
+        except SignInRefused as error:
+            refused = error
+    raise refused

@@ -1,0 +1,75 @@
+"""A provider's earnings: balance, jobs paid, what is still owed, by month and category."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from dashboard.components import reads
+from dashboard.components.auth import current_user
+from dashboard.components.formatting import money
+
+user = current_user()
+if user is None or user.actor.role != "provider" or user.actor.id is None:
+    st.stop()
+st.title("Earnings")
+summary, months, categories, recent = reads.earnings_overview(user.actor, user.actor.id)
+
+a, b, c, d = st.columns(4)
+a.metric("Balance", money(summary.balance), help="Sum of payments received")
+b.metric("Jobs paid", summary.jobs_paid)
+c.metric(
+    "Outstanding",
+    money(summary.outstanding),
+    help=f"{summary.jobs_outstanding} completed job(s) not paid yet",
+)
+d.metric("Last 30 days", money(recent.amount), help=f"{recent.count} payment(s)")
+
+st.subheader("By month")
+monthly = pd.DataFrame(
+    {
+        "Month": [m.label[:7] for m in months],
+        "Earned ($)": [m.amount / 100 for m in months],
+        "Payments": [m.count for m in months],
+    }
+)
+chart = px.bar(monthly, x="Month", y="Earned ($)", text_auto=".2s")
+chart.update_layout(margin={"t": 10, "b": 10}, height=320, yaxis_tickprefix="$")
+st.plotly_chart(chart, width="stretch", key="earnings_by_month")
+with st.expander("Monthly figures"):
+    st.dataframe(
+        monthly.assign(**{"Earned": [money(m.amount) for m in months]})[
+            ["Month", "Earned", "Payments"]
+        ],
+        hide_index=True,
+    )
+
+st.subheader("By service category")
+if categories:
+    by_category = pd.DataFrame(
+        {
+            "Category": [c.label for c in categories],
+            "Earned ($)": [c.amount / 100 for c in categories],
+            "Payments": [c.count for c in categories],
+        }
+    )
+    st.plotly_chart(
+        px.bar(by_category, x="Earned ($)", y="Category", orientation="h").update_layout(
+            margin={"t": 10, "b": 10}, height=260, xaxis_tickprefix="$"
+        ),
+        width="stretch",
+        key="earnings_by_category",
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Category": [c.label for c in categories],
+                "Earned": [money(c.amount) for c in categories],
+                "Payments": [c.count for c in categories],
+            }
+        ),
+        hide_index=True,
+    )
+else:
+    st.caption("No payments received yet.")

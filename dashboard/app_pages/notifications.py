@@ -1,0 +1,45 @@
+"""A provider's notifications, newest first, with mark-as-read."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import notifications
+from dashboard.components import reads
+from dashboard.components.auth import current_user
+from dashboard.components.formatting import when
+from dashboard.components.runtime import data_changed, db_session
+
+user = current_user()
+if user is None or user.actor.role != "provider" or user.actor.id is None:
+    st.stop()
+provider_id = user.actor.id
+st.title("Notifications")
+items = reads.notification_list(user.actor)
+unread = [item for item in items if not item.read]
+st.caption(f"{len(unread)} unread of {len(items)}")
+
+
+def mark(ids: list[int] | None) -> None:
+    with db_session() as session:
+        notifications.mark_read(
+            session, recipient_kind="provider", recipient_id=provider_id, ids=ids
+        )
+    data_changed()
+
+
+if unread and st.button("Mark all as read", key="mark_all_read", icon=":material/done_all:"):
+    mark(None)
+    st.rerun()
+
+if not items:
+    st.info("Nothing yet. You will hear here when customers pay.")
+for item in items:
+    with st.container(border=True):
+        left, right = st.columns([5, 1])
+        marker = "" if item.read else "🔵 "
+        left.markdown(f"**{marker}{item.title}** · {when(item.created_at, with_time=True)}")
+        left.write(item.body)
+        if not item.read and right.button("Mark read", key=f"read_{item.id}"):
+            mark([item.id])
+            st.rerun()

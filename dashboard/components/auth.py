@@ -1,0 +1,68 @@
+"""Who is signed in. The session keeps only an account id with an HMAC over it; the role
+and provider binding are read from the database on every run, so nothing in the page
+state can turn one provider into another."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import streamlit as st
+from sqlalchemy import select
+
+from core.accounts import SignedIn, actor_of
+from core.config import Settings
+from core.models import Account
+from dashboard.components.runtime import db_session
+
+SESSION_KEY = "auth"
+
+
+def _signature(account_id: int) -> str:
+    secret = Settings().app_secret_key.get_secret_value().encode()
+    return hmac.new(secret, f"account:{account_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def remember(user: SignedIn) -> None:
+    st.session_state[SESSION_KEY] = {
+        "account_id": user.account_id,
+        "signature": _signature(user.account_id),
+    }
+
+
+def forget() -> None:
+    st.session_state.pop(SESSION_KEY, None)
+
+
+def current_user() -> SignedIn | None:
+    stored = st.session_state.get(SESSION_KEY)
+    if not isinstance(stored, dict):
+        return None
+    account_id = stored.get("account_id")
+    if not isinstance(account_id, int) or not hmac.compare_digest(
+        str(stored.get("signature", "")), _signature(account_id)
+    ):
+        forget()
+        return None
+    with db_session() as session:
+        account = session.scalar(select(Account).where(Account.id == account_id))
+        if account is None:
+            forget()
+            return None
+        return SignedIn(account.id, account.username, account.display_name, actor_of(account))
+
+
+def sso_configured() -> bool:
+    """True when `.streamlit/secrets.toml` has an [auth] section for st.login."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def sso_role_map() -> dict[str, str]:
+    try:
+        roles = st.secrets.get("dashboard", {}).get("roles", {})
+    except Exception:
+        return {}
+    return {str(email): str(role) for email, role in dict(roles).items()}

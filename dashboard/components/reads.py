@@ -1,0 +1,122 @@
+"""Cached reads for the pages. Every function takes the signed-in actor, which core uses
+to scope the query; the cache key includes it, so one user never gets another's rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import streamlit as st
+
+from core import earnings, notifications, reports, timeline, webhook_activity
+from core.auth import Actor
+from core.job_queries import JobFilter, JobPage, list_jobs
+from core.job_view import job_details
+from core.models import ServiceProvider
+from dashboard.components.runtime import READ_TTL_SECONDS, context, db_session
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def jobs_page(actor: Actor, filters: JobFilter, page: int, page_size: int) -> JobPage:
+    with db_session() as session:
+        return list_jobs(session, actor=actor, filters=filters, page=page, page_size=page_size)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def job_detail(actor: Actor, job_id: int) -> dict[str, object]:
+    return job_details(context(), job_id=job_id, actor=actor, with_invoice=False)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def job_history(actor: Actor, job_id: int) -> list[timeline.TimelineEntry]:
+    with db_session() as session:
+        return timeline.job_timeline(session, job_id=job_id, actor=actor)
+
+
+@st.cache_data(ttl=300, max_entries=10, show_spinner=False)
+def provider_names() -> dict[int, str]:
+    with db_session() as session:
+        return {p.id: p.name for p in session.query(ServiceProvider).order_by(ServiceProvider.name)}
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)
+def earnings_overview(
+    actor: Actor, provider_id: int
+) -> tuple[earnings.EarningsSummary, list[earnings.Bucket], list[earnings.Bucket], earnings.Bucket]:
+    with db_session() as session:
+        return (
+            earnings.summary(session, provider_id=provider_id, actor=actor),
+            earnings.by_month(session, provider_id=provider_id, actor=actor),
+            earnings.by_category(session, provider_id=provider_id, actor=actor),
+            earnings.last_days(session, provider_id=provider_id, actor=actor),
+        )
+
+
+@dataclass(frozen=True)
+class NotificationItem:
+    id: int
+    title: str
+    body: str
+    job_id: int | None
+    created_at: datetime
+    read: bool
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)
+def notification_list(actor: Actor) -> list[NotificationItem]:
+    if actor.role != "provider" or actor.id is None:
+        return []
+    with db_session() as session:
+        rows = notifications.list_for(
+            session, recipient_kind="provider", recipient_id=actor.id, limit=200
+        )
+        return [
+            NotificationItem(n.id, n.title, n.body, n.job_id, n.created_at, n.read_at is not None)
+            for n in rows
+        ]
+
+
+@dataclass(frozen=True)
+class WebhookOverview:
+    last_received_at: datetime | None
+    seconds_since_last: int | None
+    by_type_and_outcome: list[tuple[str, str, int]]
+    problems: list[dict[str, object]]
+
+
+@st.cache_data(ttl=10, max_entries=20, show_spinner=False)
+def webhook_overview(actor: Actor) -> WebhookOverview:
+    with db_session() as session:
+        summary = webhook_activity.activity(session, actor=actor)
+        return WebhookOverview(
+            summary.last_received_at,
+            summary.seconds_since_last,
+            summary.by_type_and_outcome,
+            [
+                {
+                    "Received": e.received_at,
+                    "Event": e.event_id,
+                    "Type": e.type,
+                    "Outcome": e.outcome,
+                    "Job #": e.job_id,
+                    "Detail": e.error or e.detail or "",
+                }
+                for e in summary.problems
+            ],
+        )
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)
+def payments_report(
+    actor: Actor, start: date, end: date, group_by: reports.Grouping, basis: reports.Basis
+) -> reports.Report:
+    with db_session() as session:
+        return reports.payments_received(
+            session, actor=actor, start=start, end=end, group_by=group_by, basis=basis
+        )
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)
+def aging(actor: Actor) -> tuple[list[reports.ReportRow], list[reports.AgingRow]]:
+    with db_session() as session:
+        return reports.receivables_aging(session, actor=actor)

@@ -1,0 +1,41 @@
+"""The dashboard's handle on core: one AppContext per configuration, and session scopes.
+
+The engine and Stripe client live in `st.cache_resource`; reads are cached per signed-in
+actor with `st.cache_data` (a short ttl) and cleared after any action that changes data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from core.config import Settings
+from core.context import AppContext
+from core.db import session_scope
+
+READ_TTL_SECONDS = 30
+
+
+@st.cache_resource(max_entries=4)
+def _context(database_url: str, stripe_base: str | None, stripe_key: str) -> AppContext:
+    return AppContext.create(Settings())
+
+
+def context() -> AppContext:
+    """The AppContext for the current environment (a new one if the settings changed)."""
+    settings = Settings()
+    return _context(settings.database_url, settings.stripe_base, settings.stripe_key)
+
+
+@contextmanager
+def db_session() -> Iterator[Session]:
+    with session_scope(context().sessions) as session:
+        yield session
+
+
+def data_changed() -> None:
+    """Forget cached reads after an action, so every page shows the new state."""
+    st.cache_data.clear()

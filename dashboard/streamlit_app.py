@@ -1,0 +1,63 @@
+"""The operations dashboard: `streamlit run dashboard/streamlit_app.py`.
+
+The signed-in role decides which pages exist; every page calls `core`, which enforces
+the same scope again in its queries.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # streamlit puts only this folder on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard.components.auth import current_user, forget  # noqa: E402
+from dashboard.components.notifications_badge import unread_for  # noqa: E402
+
+st.set_page_config(page_title="Job to paid", page_icon="💸", layout="wide")
+
+user = current_user()
+if user is None:
+    page = st.navigation(
+        [st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")]
+    )
+else:
+    role = user.actor.role
+    pages: list[st.Page] = []
+    if role == "provider":
+        unread = unread_for(user.actor)
+        pages = [
+            st.Page("app_pages/my_jobs.py", title="My jobs", icon=":material/handyman:"),
+            st.Page("app_pages/earnings.py", title="Earnings", icon=":material/payments:"),
+            st.Page(
+                "app_pages/notifications.py",
+                title=f"Notifications ({unread})" if unread else "Notifications",
+                icon=":material/notifications:",
+            ),
+        ]
+    elif role == "admin":
+        pages = [
+            st.Page("app_pages/all_jobs.py", title="All jobs", icon=":material/work:"),
+            st.Page(
+                "app_pages/webhook_activity.py",
+                title="Webhook activity",
+                icon=":material/monitor_heart:",
+            ),
+            st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"),
+        ]
+    else:
+        pages = [st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:")]
+    page = st.navigation(pages)
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.display_name}** ({role})")
+        if st.button("Sign out", icon=":material/logout:", key="sign_out"):
+            forget()
+            if getattr(st.user, "is_logged_in", False):
+                st.logout()
+            st.rerun()
+
+page.run()
