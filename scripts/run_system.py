@@ -2,7 +2,7 @@
 
 Migrates and seeds the database on first run, starts the Stripe sandbox (unless a real
 Stripe key is configured), registers the webhook endpoint and uses the secret it returns,
-then starts the webhook service. Ctrl-C stops everything.
+then starts the webhook service and the dashboard. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from core.seed import has_data, seed_demo  # noqa: E402
 from core.webhooks import subscribed_event_types  # noqa: E402
 
 SERVICE_PORT = int(os.environ.get("SERVICE_PORT", "8000"))
+DASHBOARD_PORT = int(os.environ.get("DASHBOARD_PORT", "8501"))
 WEBHOOK_URL = f"http://127.0.0.1:{SERVICE_PORT}/payments/stripe/webhook"
 
 
@@ -71,6 +72,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
 
     require_free(SERVICE_PORT, "webhook service")
+    require_free(DASHBOARD_PORT, "dashboard")
     if settings.uses_sandbox:
         require_free(int(SANDBOX_URL.rsplit(":", 1)[1]), "Stripe sandbox")
     upgrade(settings.database_url)
@@ -125,11 +127,33 @@ def main() -> None:
     )
     children.append(service)
     wait_for(f"http://127.0.0.1:{SERVICE_PORT}/healthz", service, "The webhook service")
+    dashboard = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard/streamlit_app.py",
+            "--server.port",
+            str(DASHBOARD_PORT),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=environment,
+    )
+    children.append(dashboard)
+    wait_for(f"http://127.0.0.1:{DASHBOARD_PORT}/_stcore/health", dashboard, "The dashboard")
 
     stripe_where = SANDBOX_URL + " (sandbox)" if settings.uses_sandbox else "Stripe test mode"
     print(
         f"""
 Everything is up:
+  Dashboard           http://127.0.0.1:{DASHBOARD_PORT}  (demo sign-ins in the README)
   Stripe              {stripe_where}
   Webhook service     http://127.0.0.1:{SERVICE_PORT}  (webhooks at {WEBHOOK_URL})
   API docs            http://127.0.0.1:{SERVICE_PORT}/docs

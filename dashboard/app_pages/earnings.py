@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard.components import reads
 from dashboard.components.auth import current_user
-from dashboard.components.formatting import money
+from dashboard.components.formatting import BRAND, money
 
 user = current_user()
 if user is None or user.actor.role != "provider" or user.actor.id is None:
@@ -34,8 +34,10 @@ monthly = pd.DataFrame(
         "Payments": [m.count for m in months],
     }
 )
-chart = px.bar(monthly, x="Month", y="Earned ($)", text_auto=".2s")
-chart.update_layout(margin={"t": 10, "b": 10}, height=320, yaxis_tickprefix="$")
+chart = px.bar(monthly, x="Month", y="Earned ($)", color_discrete_sequence=[BRAND])
+chart.update_traces(texttemplate="$%{y:,.0f}", textposition="outside", cliponaxis=False)
+chart.update_xaxes(type="category")
+chart.update_layout(margin={"t": 20, "b": 10}, height=340, yaxis_tickprefix="$")
 st.plotly_chart(chart, width="stretch", key="earnings_by_month")
 with st.expander("Monthly figures"):
     st.dataframe(
@@ -55,8 +57,14 @@ if categories:
         }
     )
     st.plotly_chart(
-        px.bar(by_category, x="Earned ($)", y="Category", orientation="h").update_layout(
-            margin={"t": 10, "b": 10}, height=260, xaxis_tickprefix="$"
+        px.bar(
+            by_category,
+            x="Earned ($)",
+            y="Category",
+            orientation="h",
+            color_discrete_sequence=[BRAND],
+        ).update_layout(
+            margin={"t": 10, "b": 10}, height=80 + 50 * len(categories), xaxis_tickprefix="$"
         ),
         width="stretch",
         key="earnings_by_category",

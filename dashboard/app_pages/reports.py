@@ -12,7 +12,7 @@ from core.exports import Column, to_csv, to_xlsx
 from core.reports import GROUPINGS
 from dashboard.components import reads
 from dashboard.components.auth import current_user
-from dashboard.components.formatting import money, when
+from dashboard.components.formatting import BRAND, money, when
 
 user = current_user()
 if user is None or user.actor.role not in ("finance", "admin"):
@@ -62,7 +62,9 @@ with received_tab:
             }
         )
         st.plotly_chart(
-            px.bar(chart, x="Label", y="Amount ($)").update_layout(
+            px.bar(chart, x="Label", y="Amount ($)", color_discrete_sequence=[BRAND])
+            .update_xaxes(type="category")
+            .update_layout(
                 height=300,
                 margin={"t": 10, "b": 10},
                 yaxis_tickprefix="$",

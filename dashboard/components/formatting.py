@@ -6,20 +6,10 @@ from datetime import datetime
 
 from core.money import format_cents
 
-STATUS_BADGES = {
-    "new": "🆕 new",
-    "completed": "🔧 completed",
-    "paid": "✅ paid",
-    "cancelled": "✖️ cancelled",
-    "pending": "⏳ pending",
-    "received": "✅ received",
-    "none": "— none",
-    "draft": "📝 draft",
-    "open": "📨 open",
-    "overdue": "⚠️ overdue",
-    "void": "🚫 void",
-    "uncollectible": "❗ uncollectible",
-}
+BRAND = "#635bff"  # the theme's primary colour, for charts
+
+# Plain words read everywhere (no emoji font needed); the ones that need action stand out.
+STATUS_BADGES = {"none": "—", "overdue": "OVERDUE", "uncollectible": "UNCOLLECTIBLE"}
 
 
 def money(cents: int) -> str:
