@@ -37,6 +37,7 @@ log = logging.getLogger("core.invoicing")
 # invoicing run (six Stripe calls, each with its timeout and retries).
 LOCK_LEASE = timedelta(minutes=5)
 LOCK_WAIT_SECONDS = 30.0
+CLOSED_STATUSES = ("void", "uncollectible")
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,10 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     phone=facts.customer_phone,
                 )
             step = "invoice_search"
-            invoice = _pick(gateway.invoices_for_job(job_id))
+            existing = gateway.invoices_for_job(job_id)
+            invoice = _pick(existing)
+            # Invoices voided or written off before: a new one needs a new idempotency key.
+            issue = sum(1 for i in existing if i.status in CLOSED_STATUSES)
             if invoice is None:
                 step = "invoice_create"
                 created = gateway.create_invoice(
@@ -186,11 +190,18 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     job_id=job_id,
                     payment_id=facts.payment_id,
                     days_until_due=ctx.settings.invoice_days_until_due,
+                    issue=issue,
                 )
                 # A replayed create answers with the invoice as it was first made; read it
                 # again to see how far an earlier attempt got.
                 step = "invoice_retrieve"
                 invoice = gateway.retrieve_invoice(created.id)
+                if invoice.status in CLOSED_STATUSES:
+                    # Stripe's search had not yet listed it as closed; nothing to resume.
+                    raise Conflict(
+                        f"Job #{job_id}'s invoice {invoice.id} is {invoice.status}; "
+                        "try again in a minute to issue a new one."
+                    )
             if invoice.status == "draft":
                 if invoice.line_count == 0:
                     step = "item_create"
@@ -201,6 +212,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                         description=facts.description,
                         job_id=job_id,
                         payment_id=facts.payment_id,
+                        issue=issue,
                     )
                 step = "finalize"
                 invoice = gateway.finalize_invoice(invoice.id)

@@ -41,6 +41,10 @@ def _when(timestamp: int | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
+def _reissue(issue: int) -> str:
+    return f":reissue-{issue}" if issue else ""
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value)
@@ -211,8 +215,19 @@ class StripeGateway:
                 return sorted(found, key=lambda invoice: invoice.created)
 
     def create_invoice(
-        self, *, customer_id: str, job_id: int, payment_id: int, days_until_due: int
+        self,
+        *,
+        customer_id: str,
+        job_id: int,
+        payment_id: int,
+        days_until_due: int,
+        issue: int = 0,
     ) -> InvoiceInfo:
+        """A draft `send_invoice` invoice for the payment.
+
+        `issue` counts the payment's earlier invoices that were voided or written off: the
+        key stays the same across retries of one issue, and changes for a re-issue.
+        """
         invoice = self._call(
             "invoice_create",
             lambda: self.client.v1.invoices.create(
@@ -224,8 +239,9 @@ class StripeGateway:
                     "currency": self.currency,
                     "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
                 },
-                # One invoice per payment: a retry after a lost answer gets the same invoice.
-                options={"idempotency_key": f"invoice:{payment_id}"},
+                # One invoice per payment (and issue): a retry after a lost answer gets the
+                # same invoice.
+                options={"idempotency_key": f"invoice:{payment_id}{_reissue(issue)}"},
             ),
         )
         log.info("stripe.invoice.created job_id=%s invoice=%s", job_id, invoice.id)
@@ -240,6 +256,7 @@ class StripeGateway:
         description: str,
         job_id: int,
         payment_id: int,
+        issue: int = 0,
     ) -> None:
         self._call(
             "item_create",
@@ -254,7 +271,7 @@ class StripeGateway:
                     "description": description,
                     "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
                 },
-                options={"idempotency_key": f"invoiceitem:{payment_id}"},
+                options={"idempotency_key": f"invoiceitem:{payment_id}{_reissue(issue)}"},
             ),
         )
 
