@@ -20,7 +20,7 @@ def format_cents(cents: int, currency: str = "usd") -> str:
 def parse_cents(text: str) -> int:
     """ "150", "150.5", "$1,250.00" → cents; refuses negatives, fractions of a cent and junk."""
     cleaned = text.strip().replace(",", "").lstrip("$")
-    if not re.fullmatch(r"\d+(\.\d{1,2})?", cleaned):
+    if not re.fullmatch(r"[0-9]+(\.[0-9]{1,2})?", cleaned):  # ASCII digits only
         raise InvalidInput(f"{text!r} is not an amount like 150 or 150.00")
     whole, _, fraction = cleaned.partition(".")
     return int(whole) * 100 + int(fraction.ljust(2, "0") or 0)

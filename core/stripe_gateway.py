@@ -353,14 +353,21 @@ class StripeGateway:
             event = stripe.Webhook.construct_event(payload, signature, secret)
         except stripe.SignatureVerificationError as exc:
             raise ValueError(f"invalid signature: {exc.user_message or exc}") from exc
-        data_object = event.data.object
-        return EventInfo(
-            id=event.id,
-            type=event.type,
-            created=_when(event.created) or datetime.now(UTC),
-            api_version=getattr(event, "api_version", None),
-            object=data_object.to_dict() if hasattr(data_object, "to_dict") else dict(data_object),
-        )
+        except (AttributeError, KeyError, TypeError) as exc:  # signed JSON, but not an object
+            raise ValueError("the body is signed but is not a Stripe event") from exc
+        try:
+            data_object = event.data.object
+            return EventInfo(
+                id=str(event.id),
+                type=str(event.type),
+                created=_when(event.created) or datetime.now(UTC),
+                api_version=getattr(event, "api_version", None),
+                object=data_object.to_dict()
+                if hasattr(data_object, "to_dict")
+                else dict(data_object),
+            )
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise ValueError("the body is signed but is not a Stripe event") from exc
 
 
 __all__ = ["API_VERSION", "EventInfo", "InvoiceInfo", "PaymentProviderError", "StripeGateway"]
