@@ -27,7 +27,10 @@ from core.migrate import upgrade  # noqa: E402
 from core.seed import has_data, seed_demo  # noqa: E402
 from core.webhooks import subscribed_event_types  # noqa: E402
 
+# Ports and the data folder can be moved, e.g. to run a second copy beside the first.
 SERVICE_PORT = int(os.environ.get("SERVICE_PORT", "8000"))
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", SANDBOX_URL.rsplit(":", 1)[1]))
+DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data"))
 DASHBOARD_PORT = int(os.environ.get("DASHBOARD_PORT", "8501"))
 WEBHOOK_URL = f"http://127.0.0.1:{SERVICE_PORT}/payments/stripe/webhook"
 
@@ -57,6 +60,12 @@ def wait_for(url: str, process: subprocess.Popen[bytes], name: str) -> None:
 def main() -> None:
     settings = get_settings()
     children: list[subprocess.Popen[bytes]] = []
+    environment = dict(os.environ)
+    sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
+    if settings.uses_sandbox:
+        # Every process talks to this sandbox, wherever it listens.
+        environment["STRIPE_API_BASE"] = sandbox_url
+        settings = settings.model_copy(update={"stripe_api_base": sandbox_url})
 
     def stop(*_: object) -> None:
         for child in reversed(children):
@@ -73,8 +82,8 @@ def main() -> None:
 
     require_free(SERVICE_PORT, "webhook service")
     require_free(DASHBOARD_PORT, "dashboard")
-    if settings.uses_sandbox:
-        require_free(int(SANDBOX_URL.rsplit(":", 1)[1]), "Stripe sandbox")
+    if settings.stripe_api_base == sandbox_url:
+        require_free(SANDBOX_PORT, "Stripe sandbox")
     upgrade(settings.database_url)
     context = AppContext.create(settings)
     with session_scope(context.sessions) as session:
@@ -82,23 +91,23 @@ def main() -> None:
             summary = seed_demo(session)
             print(f"Seeded demo data: {summary.jobs} jobs, {summary.providers} providers.")
 
-    if settings.uses_sandbox:
+    if settings.stripe_api_base == sandbox_url:
         sandbox = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "stripe_sandbox",
                 "--port",
-                SANDBOX_URL.rsplit(":", 1)[1],
+                str(SANDBOX_PORT),
                 "--data",
-                str(ROOT / "data" / "sandbox.json"),
+                str(DATA_DIR / "sandbox.json"),
                 "--log-level",
                 "warning",
             ],
             cwd=ROOT,
         )
         children.append(sandbox)
-        wait_for(f"{SANDBOX_URL}/_sandbox/health", sandbox, "The Stripe sandbox")
+        wait_for(f"{sandbox_url}/_sandbox/health", sandbox, "The Stripe sandbox")
         secret = context.gateway.replace_webhook_endpoint(WEBHOOK_URL, subscribed_event_types())
     elif settings.stripe_webhook_secret is not None:
         secret = settings.stripe_webhook_secret.get_secret_value()
@@ -110,7 +119,7 @@ def main() -> None:
         )
     context.close()
 
-    environment = {**os.environ, "STRIPE_WEBHOOK_SECRET": secret}
+    environment["STRIPE_WEBHOOK_SECRET"] = secret
     service = subprocess.Popen(
         [
             sys.executable,
@@ -149,7 +158,8 @@ def main() -> None:
     children.append(dashboard)
     wait_for(f"http://127.0.0.1:{DASHBOARD_PORT}/_stcore/health", dashboard, "The dashboard")
 
-    stripe_where = SANDBOX_URL + " (sandbox)" if settings.uses_sandbox else "Stripe test mode"
+    on_sandbox = settings.stripe_api_base == sandbox_url
+    stripe_where = f"{sandbox_url} (sandbox)" if on_sandbox else "Stripe test mode"
     print(
         f"""
 Everything is up:
