@@ -259,6 +259,26 @@ def _paid_at(event: EventInfo) -> datetime:
     return datetime.fromtimestamp(paid_at, UTC) if paid_at else event.created
 
 
+def _tell(
+    session: Session,
+    recipient_kind: str,
+    recipient_id: int,
+    kind: str,
+    message: tuple[str, str],
+    job_id: int,
+) -> None:
+    title, body = message
+    notifications.notify(
+        session,
+        recipient_kind=recipient_kind,
+        recipient_id=recipient_id,
+        kind=kind,
+        title=title,
+        body=body,
+        job_id=job_id,
+    )
+
+
 def _service_name(session: Session, job: Job) -> str:
     service = session.get(Service, job.service_id)
     return service.name if service else "your service"
@@ -303,26 +323,10 @@ def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome
         )
     )
     service_name = _service_name(session, job)
-    title, body = notifications.payment_confirmed(payment.amount, currency, service_name)
-    notifications.notify(
-        session,
-        recipient_kind="customer",
-        recipient_id=job.customer_id,
-        kind="payment_confirmed",
-        title=title,
-        body=body,
-        job_id=job.id,
-    )
-    title, body = notifications.payment_received(payment.amount, currency, job.id)
-    notifications.notify(
-        session,
-        recipient_kind="provider",
-        recipient_id=job.provider_id,
-        kind="payment_received",
-        title=title,
-        body=body,
-        job_id=job.id,
-    )
+    confirmed = notifications.payment_confirmed(payment.amount, currency, service_name)
+    _tell(session, "customer", job.customer_id, "payment_confirmed", confirmed, job.id)
+    received = notifications.payment_received(payment.amount, currency, job.id)
+    _tell(session, "provider", job.provider_id, "payment_received", received, job.id)
     return Outcome("applied")
 
 
@@ -331,21 +335,13 @@ def tell_customer_to_retry(session: Session, event: EventInfo, target: Target) -
     """The payment stays pending; the customer gets the link to try again."""
     if target.payment.status != "pending":
         return Outcome("ignored_already_paid")
-    title, body = notifications.payment_failed(
+    failed = notifications.payment_failed(
         int(event.object.get("amount_remaining") or target.payment.amount),
         str(event.object.get("currency") or "usd"),
         _service_name(session, target.job),
         event.object.get("hosted_invoice_url"),
     )
-    notifications.notify(
-        session,
-        recipient_kind="customer",
-        recipient_id=target.job.customer_id,
-        kind="payment_failed",
-        title=title,
-        body=body,
-        job_id=target.job.id,
-    )
+    _tell(session, "customer", target.job.customer_id, "payment_failed", failed, target.job.id)
     return Outcome("customer_notified")
 
 
@@ -354,22 +350,14 @@ def tell_customer_invoice_waits(session: Session, event: EventInfo, target: Targ
     if target.payment.status != "pending":
         return Outcome("ignored_already_paid")
     due = event.object.get("due_date")
-    title, body = notifications.invoice_waiting(
+    waiting = notifications.invoice_waiting(
         int(event.object.get("amount_due") or target.payment.amount),
         str(event.object.get("currency") or "usd"),
         _service_name(session, target.job),
         datetime.fromtimestamp(due, UTC) if due else None,
         event.object.get("hosted_invoice_url"),
     )
-    notifications.notify(
-        session,
-        recipient_kind="customer",
-        recipient_id=target.job.customer_id,
-        kind="invoice_sent",
-        title=title,
-        body=body,
-        job_id=target.job.id,
-    )
+    _tell(session, "customer", target.job.customer_id, "invoice_sent", waiting, target.job.id)
     return Outcome("customer_notified")
 
 
