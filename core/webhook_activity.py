@@ -13,7 +13,7 @@ from core.errors import Forbidden
 from core.models import StripeEvent, utcnow
 
 # Outcomes that need a person: the event was not applied as it came.
-PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled")
+PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled", "malformed")
 
 
 @dataclass(frozen=True)

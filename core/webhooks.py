@@ -191,7 +191,11 @@ def _dispatch(
     if handler is None:
         return Outcome("ignored")
     if event.object.get("object") == "invoice" and job_id is not None:
-        remember_invoice(session, InvoiceInfo.from_dict(event.object))
+        try:
+            invoice = InvoiceInfo.from_dict(event.object)
+        except (KeyError, TypeError, ValueError) as error:
+            return Outcome("malformed", f"the invoice in the event lacks {error}")
+        remember_invoice(session, invoice)
     target = _target(session, job_id, payment_id)
     if target is None:
         return Outcome(
@@ -325,8 +329,8 @@ def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome
     service_name = _service_name(session, job)
     confirmed = notifications.payment_confirmed(payment.amount, currency, service_name)
     _tell(session, "customer", job.customer_id, "payment_confirmed", confirmed, job.id)
-    received = notifications.payment_received(payment.amount, currency, job.id)
-    _tell(session, "provider", job.provider_id, "payment_received", received, job.id)
+    receipt = notifications.payment_received(payment.amount, currency, job.id)
+    _tell(session, "provider", job.provider_id, "payment_received", receipt, job.id)
     return Outcome("applied")
 
 

@@ -1,0 +1,767 @@
+"""`POST /payments/stripe/webhook` over HTTP, with events built and signed here as Stripe signs.
+
+The service runs for real (uvicorn in a thread, or two uvicorn processes) against a
+migrated database; the events are the JSON Stripe sends, signed with the endpoint's
+secret. Nothing of Stripe is mocked: the only stand-in is a database failure.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+import core.webhooks
+from core.config import Settings
+from core.context import AppContext
+from core.db import session_scope
+from core.earnings import ledger_mismatches
+from core.models import Job, Notification, Payment, ServiceProvider, StripeEvent, StripeInvoice
+from core.stripe_gateway import EventInfo
+from stripe_sandbox.webhooks import sign
+from tests.support.factories import marketplace, new_job
+from tests.support.sandbox import SandboxControl
+from tests.support.service import service_in_thread, service_process
+
+SECRET = "whsec_webhook_endpoint_tests"
+WEBHOOK = "/payments/stripe/webhook"
+ALIAS = "/payments/webhook"
+ONE_MIB = 1024 * 1024
+PAID_AT = 1_767_225_600  # 2026-01-01T00:00:00Z
+PAID_NOTIFICATIONS = [("customer", "payment_confirmed"), ("provider", "payment_received")]
+
+
+# The job, and the events Stripe would send about its invoice
+
+
+@dataclass(frozen=True)
+class Billed:
+    """A completed job whose pending payment carries the price, as after `complete_job`."""
+
+    job_id: int
+    payment_id: int
+    provider_id: int
+    customer_id: int
+    amount: int
+    invoice_id: str
+
+
+def billed_job(ctx: AppContext, price: int = 15000) -> Billed:
+    with session_scope(ctx.sessions) as session:
+        customer, provider, service = marketplace(session)
+        job = new_job(session, customer, provider, service, price=price)
+        job.status = "completed"
+        job.completed_at = datetime.now(UTC)
+        payment = session.scalars(select(Payment).where(Payment.job_id == job.id)).one()
+        payment.amount = price
+        session.flush()
+        return Billed(job.id, payment.id, provider.id, customer.id, price, f"in_test{job.id:06d}")
+
+
+def invoice_object(
+    billed: Billed,
+    *,
+    status: str = "paid",
+    amount_paid: int | None = None,
+    paid_at: int | None = PAID_AT,
+) -> dict[str, Any]:
+    """An invoice as an event's `data.object` carries it."""
+    now = int(time.time())
+    if amount_paid is None:
+        amount_paid = billed.amount if status == "paid" else 0
+    return {
+        "id": billed.invoice_id,
+        "object": "invoice",
+        "created": now - 3600,
+        "number": f"TEST-{billed.job_id:04d}",
+        "status": status,
+        "customer": "cus_test",
+        "currency": "usd",
+        "collection_method": "send_invoice",
+        "amount_due": billed.amount,
+        "amount_paid": amount_paid,
+        "amount_remaining": max(billed.amount - amount_paid, 0),
+        "metadata": {"job_id": str(billed.job_id), "payment_id": str(billed.payment_id)},
+        "status_transitions": {
+            "finalized_at": now - 600,
+            "paid_at": paid_at if status == "paid" else None,
+            "voided_at": None,
+            "marked_uncollectible_at": None,
+        },
+        "hosted_invoice_url": f"https://invoice.stripe.com/i/acct_test/{billed.invoice_id}",
+        "invoice_pdf": f"https://pay.stripe.com/invoice/acct_test/{billed.invoice_id}/pdf",
+        "due_date": now + 7 * 86400,
+    }
+
+
+def stripe_event(
+    event_type: str, obj: dict[str, Any], *, created: int | None = None
+) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "api_version": stripe.api_version,
+        "created": int(time.time()) if created is None else created,
+        "data": {"object": obj},
+        "livemode": False,
+        "pending_webhooks": 1,
+        "request": {"id": None, "idempotency_key": None},
+        "type": event_type,
+    }
+
+
+# Talking to the service
+
+
+def signed(payload: str, *, secret: str = SECRET, timestamp: int | None = None) -> dict[str, str]:
+    stamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": sign(payload, secret, stamp),
+    }
+
+
+def deliver(http: httpx.Client, event: dict[str, Any], path: str = WEBHOOK) -> httpx.Response:
+    payload = json.dumps(event, indent=2)
+    return http.post(path, content=payload, headers=signed(payload))
+
+
+def outcome_of(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["received"] is True
+    return str(body["outcome"])
+
+
+def post_concurrently(deliveries: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
+    """POST each (url, event) from its own thread and connection, all released at once."""
+    barrier = threading.Barrier(len(deliveries))
+
+    def post(delivery: tuple[str, dict[str, Any]]) -> httpx.Response:
+        url, event = delivery
+        payload = json.dumps(event)
+        headers = signed(payload)
+        with httpx.Client(timeout=30) as client:
+            barrier.wait(timeout=20)
+            return client.post(url, content=payload, headers=headers)
+
+    with ThreadPoolExecutor(max_workers=len(deliveries)) as pool:
+        return list(pool.map(post, deliveries))
+
+
+def assert_error_body(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+@pytest.fixture
+def service(ctx: AppContext) -> Iterator[str]:
+    """The webhook service for `ctx` on a free port, with our signing secret."""
+    ctx.settings.stripe_webhook_secret = SecretStr(SECRET)
+    with service_in_thread(ctx) as base:
+        yield base
+
+
+@pytest.fixture
+def http(service: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service, timeout=30) as client:
+        yield client
+
+
+# Reading the database
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    payment_status: str
+    payment_amount: int
+    payment_method: str | None
+    marked_at: datetime | None
+    job_status: str
+    paid_at: datetime | None
+    earnings: int
+    total_jobs: int
+    notifications: tuple[tuple[str, str], ...]  # (recipient kind, kind), sorted
+
+
+def snapshot(ctx: AppContext, billed: Billed) -> Snapshot:
+    with session_scope(ctx.sessions) as session:
+        payment = session.get(Payment, billed.payment_id)
+        job = session.get(Job, billed.job_id)
+        provider = session.get(ServiceProvider, billed.provider_id)
+        assert payment is not None and job is not None and provider is not None
+        notes = session.scalars(select(Notification).where(Notification.job_id == billed.job_id))
+        return Snapshot(
+            payment.status,
+            payment.amount,
+            payment.method,
+            payment.marked_at,
+            job.status,
+            job.paid_at,
+            provider.earnings,
+            provider.total_jobs,
+            tuple(sorted((note.recipient_kind, note.kind) for note in notes)),
+        )
+
+
+def event_rows(ctx: AppContext) -> dict[str, StripeEvent]:
+    with session_scope(ctx.sessions) as session:
+        return {row.event_id: row for row in session.scalars(select(StripeEvent))}
+
+
+def event_outcomes(ctx: AppContext) -> dict[str, str | None]:
+    return {event_id: row.outcome for event_id, row in event_rows(ctx).items()}
+
+
+def assert_money_adds_up(ctx: AppContext) -> None:
+    with session_scope(ctx.sessions) as session:
+        assert ledger_mismatches(session) == []
+
+
+def assert_paid_once(ctx: AppContext, billed: Billed, paid_at: int = PAID_AT) -> None:
+    state = snapshot(ctx, billed)
+    when = datetime.fromtimestamp(paid_at, UTC)
+    assert (state.payment_status, state.payment_method, state.marked_at) == (
+        "received",
+        "stripe",
+        when,
+    )
+    assert state.payment_amount == billed.amount
+    assert (state.job_status, state.paid_at) == ("paid", when)
+    assert (state.earnings, state.total_jobs) == (billed.amount, 1)
+    assert state.notifications == tuple(PAID_NOTIFICATIONS)
+    assert_money_adds_up(ctx)
+
+
+def assert_untouched(ctx: AppContext, billed: Billed) -> None:
+    """The completed job still waits for its money: nothing was credited or sent."""
+    state = snapshot(ctx, billed)
+    assert (state.payment_status, state.payment_amount, state.payment_method) == (
+        "pending",
+        billed.amount,
+        None,
+    )
+    assert (state.job_status, state.paid_at, state.marked_at) == ("completed", None, None)
+    assert (state.earnings, state.total_jobs) == (0, 0)
+    assert state.notifications == ()
+    assert_money_adds_up(ctx)
+
+
+# Exactly once
+
+
+@pytest.mark.parametrize("path", [WEBHOOK, ALIAS])
+def test_invoice_paid_marks_the_job_paid_credits_the_provider_and_notifies_both(
+    ctx: AppContext, http: httpx.Client, path: str
+) -> None:
+    billed = billed_job(ctx)
+    event = stripe_event("invoice.paid", invoice_object(billed))
+
+    response = deliver(http, event, path)
+
+    assert response.json() == {"received": True, "event_id": event["id"], "outcome": "applied"}
+    assert_paid_once(ctx, billed)
+    row = event_rows(ctx)[event["id"]]
+    assert (row.type, row.outcome, row.error, row.object_id) == (
+        "invoice.paid",
+        "applied",
+        None,
+        billed.invoice_id,
+    )
+    assert (row.job_id, row.payment_id) == (billed.job_id, billed.payment_id)
+    assert row.handled_at is not None
+
+
+def test_the_same_event_delivered_five_times_is_applied_once(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    billed = billed_job(ctx)
+    event = stripe_event("invoice.paid", invoice_object(billed))
+
+    outcomes = [outcome_of(deliver(http, event, (WEBHOOK, ALIAS)[n % 2])) for n in range(5)]
+
+    assert outcomes == ["applied", "duplicate", "duplicate", "duplicate", "duplicate"]
+    assert_paid_once(ctx, billed)
+    assert event_outcomes(ctx) == {event["id"]: "applied"}
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("invoice.paid", "invoice.payment_succeeded"), ("invoice.payment_succeeded", "invoice.paid")],
+)
+def test_paid_and_payment_succeeded_for_one_invoice_apply_once(
+    ctx: AppContext, http: httpx.Client, first: str, second: str
+) -> None:
+    billed = billed_job(ctx)
+    obj = invoice_object(billed)
+    earlier, later = stripe_event(first, obj), stripe_event(second, obj)
+
+    assert outcome_of(deliver(http, earlier)) == "applied"
+    assert outcome_of(deliver(http, later)) == "already_applied"
+    assert outcome_of(deliver(http, later)) == "duplicate"
+
+    assert_paid_once(ctx, billed)
+    assert event_outcomes(ctx) == {earlier["id"]: "applied", later["id"]: "already_applied"}
+
+
+# Never backwards
+
+
+def test_sent_and_failed_arriving_after_paid_notify_nobody_and_change_nothing(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    billed = billed_job(ctx)
+    created = int(time.time()) - 300
+    finalized = stripe_event(
+        "invoice.finalized", invoice_object(billed, status="open"), created=created
+    )
+    sent = stripe_event("invoice.sent", invoice_object(billed, status="open"), created=created + 1)
+    failed = stripe_event(
+        "invoice.payment_failed", invoice_object(billed, status="open"), created=created + 60
+    )
+    paid = stripe_event("invoice.paid", invoice_object(billed), created=created + 120)
+
+    assert outcome_of(deliver(http, paid)) == "applied"
+    after_payment = snapshot(ctx, billed)
+    assert outcome_of(deliver(http, sent)) == "ignored_already_paid"
+    assert outcome_of(deliver(http, failed)) == "ignored_already_paid"
+    assert outcome_of(deliver(http, finalized)) == "recorded"
+
+    assert snapshot(ctx, billed) == after_payment
+    assert_paid_once(ctx, billed)
+    with session_scope(ctx.sessions) as session:
+        mirrored = session.get(StripeInvoice, billed.invoice_id)
+        assert mirrored is not None and mirrored.status == "paid"  # the copy never goes back
+    assert event_outcomes(ctx) == {
+        paid["id"]: "applied",
+        sent["id"]: "ignored_already_paid",
+        failed["id"]: "ignored_already_paid",
+        finalized["id"]: "recorded",
+    }
+
+
+def test_sent_and_failed_before_payment_tell_the_customer_and_leave_it_pending(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    """The counterpart of the test above: in order, these events do notify."""
+    billed = billed_job(ctx)
+    sent = stripe_event("invoice.sent", invoice_object(billed, status="open"))
+    failed = stripe_event("invoice.payment_failed", invoice_object(billed, status="open"))
+
+    assert outcome_of(deliver(http, sent)) == "customer_notified"
+    assert outcome_of(deliver(http, failed)) == "customer_notified"
+
+    state = snapshot(ctx, billed)
+    assert (state.payment_status, state.job_status, state.earnings) == ("pending", "completed", 0)
+    assert state.notifications == (("customer", "invoice_sent"), ("customer", "payment_failed"))
+    with session_scope(ctx.sessions) as session:
+        body = session.scalars(
+            select(Notification.body).where(Notification.kind == "payment_failed")
+        ).one()
+    assert billed.invoice_id in body  # the link to pay again
+
+    assert outcome_of(deliver(http, stripe_event("invoice.paid", invoice_object(billed)))) == (
+        "applied"
+    )
+    state = snapshot(ctx, billed)
+    assert (state.payment_status, state.job_status, state.earnings) == (
+        "received",
+        "paid",
+        billed.amount,
+    )
+    assert state.notifications == tuple(
+        sorted([("customer", "invoice_sent"), ("customer", "payment_failed"), *PAID_NOTIFICATIONS])
+    )
+    assert_money_adds_up(ctx)
+
+
+# Concurrency
+
+
+def test_concurrent_copies_and_concurrent_paid_events_apply_once(
+    ctx: AppContext, service: str
+) -> None:
+    billed = billed_job(ctx)
+    obj = invoice_object(billed)
+    same = stripe_event("invoice.paid", obj)
+    distinct = [
+        stripe_event(("invoice.paid", "invoice.payment_succeeded")[n % 2], obj) for n in range(10)
+    ]
+    url = f"{service}{WEBHOOK}"
+
+    responses = post_concurrently([(url, same)] * 20 + [(url, event) for event in distinct])
+
+    outcomes = [outcome_of(response) for response in responses]
+    assert Counter(outcomes)["applied"] == 1, outcomes
+    assert set(outcomes) <= {"applied", "already_applied", "duplicate"}
+    copies = outcomes[:20]
+    assert len([o for o in copies if o != "duplicate"]) == 1, copies  # one copy did the work
+    assert set(outcomes[20:]) <= {"applied", "already_applied"}  # each is its own event
+    assert_paid_once(ctx, billed)
+    recorded = event_outcomes(ctx)
+    assert len(recorded) == 11
+    assert Counter(recorded.values()) == Counter({"applied": 1, "already_applied": 10})
+
+
+def test_two_service_processes_on_one_database_apply_concurrent_events_once(
+    ctx: AppContext, sandbox: SandboxControl
+) -> None:
+    billed = billed_job(ctx)
+    obj = invoice_object(billed)
+    paid = stripe_event("invoice.paid", obj)
+    succeeded = stripe_event("invoice.payment_succeeded", obj)
+
+    with ExitStack() as stack:
+        bases = [
+            stack.enter_context(service_process(ctx.settings.database_url, SECRET, sandbox.base))
+            for _ in range(2)
+        ]
+        # Each event goes to both processes, several times, all at once.
+        deliveries = [
+            (f"{bases[n % 2]}{WEBHOOK}", (paid, succeeded)[n // 2 % 2]) for n in range(16)
+        ]
+        responses = post_concurrently(deliveries)
+
+    outcomes = [outcome_of(response) for response in responses]
+    assert Counter(outcomes)["applied"] == 1, outcomes
+    for event in (paid, succeeded):
+        answers = [o for (_, sent), o in zip(deliveries, outcomes, strict=True) if sent is event]
+        assert len(answers) == 8
+        assert len([o for o in answers if o != "duplicate"]) == 1, answers
+    assert_paid_once(ctx, billed)
+    assert sorted(str(o) for o in event_outcomes(ctx).values()) == ["already_applied", "applied"]
+
+
+# Bad input changes nothing
+
+
+def tampered(payload: str) -> tuple[str, dict[str, str]]:
+    return payload, signed(payload.replace('"amount_paid": 15000', '"amount_paid": 1'))
+
+
+def wrong_secret(payload: str) -> tuple[str, dict[str, str]]:
+    return payload, signed(payload, secret="whsec_someone_elses_endpoint")
+
+
+def missing_header(payload: str) -> tuple[str, dict[str, str]]:
+    return payload, {"Content-Type": "application/json"}
+
+
+def garbled_header(payload: str) -> tuple[str, dict[str, str]]:
+    return payload, {"Content-Type": "application/json", "Stripe-Signature": "v1=,t=soon"}
+
+
+def stale(payload: str) -> tuple[str, dict[str, str]]:
+    return payload, signed(payload, timestamp=int(time.time()) - 301)
+
+
+def malformed_json(payload: str) -> tuple[str, dict[str, str]]:
+    broken = payload[: len(payload) // 2]  # cut off mid-document, then signed as it is
+    return broken, signed(broken)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [tampered, wrong_secret, missing_header, garbled_header, stale, malformed_json],
+    ids=lambda make: make.__name__,
+)
+def test_bad_requests_get_a_400_error_body_and_change_nothing(
+    ctx: AppContext, http: httpx.Client, make: Callable[[str], tuple[str, dict[str, str]]]
+) -> None:
+    billed = billed_job(ctx)
+    event = stripe_event("invoice.paid", invoice_object(billed))
+    payload, headers = make(json.dumps(event, indent=2))
+
+    for path in (WEBHOOK, ALIAS):
+        assert_error_body(http.post(path, content=payload, headers=headers), 400, "invalid_webhook")
+
+    assert event_rows(ctx) == {}
+    assert_untouched(ctx, billed)
+    # The very same event, properly signed, is applied: only the request was wrong.
+    assert outcome_of(deliver(http, event)) == "applied"
+    assert_paid_once(ctx, billed)
+
+
+def test_a_timestamp_within_300_seconds_is_accepted(ctx: AppContext, http: httpx.Client) -> None:
+    billed = billed_job(ctx)
+    payload = json.dumps(stripe_event("invoice.paid", invoice_object(billed)))
+
+    response = http.post(
+        WEBHOOK, content=payload, headers=signed(payload, timestamp=int(time.time()) - 240)
+    )
+
+    assert outcome_of(response) == "applied"
+    assert_paid_once(ctx, billed)
+
+
+def test_signed_json_that_is_not_an_event_gets_a_400_and_changes_nothing(
+    ctx: AppContext, sandbox: SandboxControl
+) -> None:
+    """Invariant 7: bad input is a 4xx; a 5xx would have Stripe retry what cannot succeed."""
+    billed = billed_job(ctx)
+    event = stripe_event("invoice.paid", invoice_object(billed))
+    bodies: dict[str, Any] = {
+        "json_array": [event],
+        "event_without_data": {key: value for key, value in event.items() if key != "data"},
+        "event_without_type": {key: value for key, value in event.items() if key != "type"},
+    }
+
+    # A service process of its own: a request that crashes the app must not share this
+    # interpreter with pytest while both format tracebacks.
+    answers: dict[str, tuple[int, Any]] = {}
+    with service_process(ctx.settings.database_url, SECRET, sandbox.base) as base:
+        for shape, body in bodies.items():
+            payload = json.dumps(body)
+            with httpx.Client(base_url=base, timeout=30) as client:  # a fresh connection each
+                response = client.post(WEBHOOK, content=payload, headers=signed(payload))
+            try:
+                answer: Any = response.json()
+            except ValueError:
+                answer = response.text
+            answers[shape] = (response.status_code, answer)
+
+    assert {shape: status for shape, (status, _) in answers.items()} == dict.fromkeys(
+        bodies, 400
+    ), answers
+    for _, answer in answers.values():
+        assert answer["error"]["code"] == "invalid_webhook", answer
+    assert event_rows(ctx) == {}
+    assert_untouched(ctx, billed)
+
+
+def padded_event(billed: Billed, size: int) -> str:
+    """An invoice.paid event whose JSON is exactly `size` bytes (a long description)."""
+    obj = invoice_object(billed)
+    obj["description"] = ""
+    event = stripe_event("invoice.paid", obj)
+    obj["description"] = "x" * (size - len(json.dumps(event).encode()))
+    payload = json.dumps(event)
+    assert len(payload.encode()) == size
+    return payload
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content_length", "chunked"])
+def test_a_body_over_1_mib_is_refused_with_413_and_changes_nothing(
+    ctx: AppContext, http: httpx.Client, chunked: bool
+) -> None:
+    billed = billed_job(ctx)
+    payload = padded_event(billed, ONE_MIB + 1)
+    raw = payload.encode()
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(raw), 64 * 1024):
+            yield raw[start : start + 64 * 1024]
+
+    response = http.post(WEBHOOK, content=pieces() if chunked else raw, headers=signed(payload))
+
+    assert_error_body(response, 413, "payload_too_large")
+    assert event_rows(ctx) == {}
+    assert_untouched(ctx, billed)
+
+
+def test_a_body_of_exactly_1_mib_is_accepted(ctx: AppContext, http: httpx.Client) -> None:
+    billed = billed_job(ctx)
+    payload = padded_event(billed, ONE_MIB)
+
+    assert outcome_of(http.post(WEBHOOK, content=payload, headers=signed(payload))) == "applied"
+    assert_paid_once(ctx, billed)
+
+
+# Events that are not ours, not right, or not handled
+
+
+ORPHAN_METADATA: dict[str, Callable[[Billed], dict[str, str] | None]] = {
+    "job_that_does_not_exist": lambda b: {"job_id": str(b.job_id + 1000), "payment_id": "1"},
+    "empty_metadata": lambda b: {},
+    "no_metadata_field": lambda b: None,
+    "payment_of_another_job": lambda b: {
+        "job_id": str(b.job_id),
+        "payment_id": str(b.payment_id + 1000),
+    },
+    "job_id_not_a_number": lambda b: {"job_id": "J-42"},
+}
+
+
+@pytest.mark.parametrize("case", list(ORPHAN_METADATA))
+def test_an_event_naming_no_job_of_ours_is_recorded_as_orphan(
+    ctx: AppContext, http: httpx.Client, case: str
+) -> None:
+    billed = billed_job(ctx)
+    obj = invoice_object(billed)
+    metadata = ORPHAN_METADATA[case](billed)
+    if metadata is None:
+        del obj["metadata"]
+    else:
+        obj["metadata"] = metadata
+    event = stripe_event("invoice.paid", obj)
+
+    assert outcome_of(deliver(http, event)) == "orphan"
+
+    row = event_rows(ctx)[event["id"]]
+    assert (row.outcome, row.type, row.object_id, row.error) == (
+        "orphan",
+        "invoice.paid",
+        billed.invoice_id,
+        None,
+    )
+    assert row.handled_at is not None and row.detail
+    expected_job = (metadata or {}).get("job_id")
+    assert row.job_id == (int(expected_job) if expected_job and expected_job.isdigit() else None)
+    assert_untouched(ctx, billed)
+    assert outcome_of(deliver(http, event)) == "duplicate"
+
+
+@pytest.mark.parametrize("difference", [-1, 500])
+def test_an_amount_that_differs_from_the_bill_is_flagged_and_not_credited(
+    ctx: AppContext, http: httpx.Client, difference: int
+) -> None:
+    billed = billed_job(ctx)
+    amount_paid = billed.amount + difference
+    event = stripe_event("invoice.paid", invoice_object(billed, amount_paid=amount_paid))
+
+    assert outcome_of(deliver(http, event)) == "amount_mismatch"
+
+    row = event_rows(ctx)[event["id"]]
+    assert row.outcome == "amount_mismatch"
+    assert row.detail is not None
+    assert str(amount_paid) in row.detail and str(billed.amount) in row.detail
+    assert_untouched(ctx, billed)
+
+
+@pytest.mark.parametrize("event_type", ["customer.created", "invoice.created", "invoice.updated"])
+def test_an_event_type_without_a_handler_is_ignored(
+    ctx: AppContext, http: httpx.Client, event_type: str
+) -> None:
+    billed = billed_job(ctx)
+    if event_type == "customer.created":
+        obj: dict[str, Any] = {
+            "id": "cus_test",
+            "object": "customer",
+            "email": "ann@example.com",
+            "metadata": {"user_id": str(billed.customer_id)},
+        }
+    else:
+        obj = invoice_object(billed, status="draft")
+    event = stripe_event(event_type, obj)
+
+    assert outcome_of(deliver(http, event)) == "ignored"
+
+    assert event_outcomes(ctx) == {event["id"]: "ignored"}
+    assert_untouched(ctx, billed)
+
+
+# Health
+
+
+def test_healthz_and_readyz_answer_200_with_the_database_up(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    live = http.get("/healthz")
+    ready = http.get("/readyz")
+
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "database": ctx.engine.dialect.name},
+    )
+
+
+def test_readyz_answers_503_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{tmp_path}",  # a directory: no database can be opened there
+        stripe_webhook_secret=SecretStr(SECRET),
+        stripe_api_base="http://127.0.0.1:9",
+    )
+    context = AppContext.create(settings)
+    try:
+        with service_in_thread(context) as base:
+            live = httpx.get(f"{base}/healthz", timeout=10)
+            ready = httpx.get(f"{base}/readyz", timeout=10)
+    finally:
+        context.close()
+
+    assert live.status_code == 200
+    assert_error_body(ready, 503, "database_unavailable")
+
+
+# A database failure is a 5xx, and Stripe's next delivery applies the event
+
+
+def test_a_database_failure_answers_500_and_the_next_delivery_applies_the_event(
+    ctx: AppContext, http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    billed = billed_job(ctx)
+    event = stripe_event("invoice.paid", invoice_object(billed))
+    dispatch = core.webhooks._dispatch
+    failed: list[str] = []
+
+    def database_drops_once(
+        session: Session, info: EventInfo, job_id: int | None, payment_id: int | None
+    ) -> core.webhooks.Outcome:
+        if not failed:  # the database stands in for a connection it lost mid-transaction
+            failed.append(info.id)
+            raise OperationalError(
+                "UPDATE payments SET status=%(status)s",
+                None,
+                ConnectionError("server closed the connection unexpectedly"),
+            )
+        return dispatch(session, info, job_id, payment_id)
+
+    monkeypatch.setattr(core.webhooks, "_dispatch", database_drops_once)
+
+    first = deliver(http, event)
+
+    assert_error_body(first, 500, "database_unavailable")
+    assert failed == [event["id"]]
+    row = event_rows(ctx)[event["id"]]
+    assert (row.outcome, row.handled_at) == ("failed", None)
+    assert row.error is not None and "OperationalError" in row.error
+    assert "server closed the connection" in row.error
+    assert_untouched(ctx, billed)
+
+    retry = deliver(http, event)  # Stripe delivers the same event again
+
+    assert outcome_of(retry) == "applied"
+    row = event_rows(ctx)[event["id"]]
+    assert (row.outcome, row.error) == ("applied", None)
+    assert row.handled_at is not None
+    assert_paid_once(ctx, billed)
+    assert outcome_of(deliver(http, event)) == "duplicate"
+    assert_paid_once(ctx, billed)
+
+
+@pytest.mark.parametrize("missing", ["status", "amount_remaining", "currency"])
+def test_an_invoice_event_lacking_a_field_is_recorded_as_malformed_not_a_500(
+    ctx: AppContext, http: httpx.Client, missing: str
+) -> None:
+    billed = billed_job(ctx)
+    invoice = invoice_object(billed)
+    del invoice[missing]
+    event = stripe_event("invoice.paid", invoice)
+
+    assert outcome_of(deliver(http, event)) == "malformed"
+
+    row = event_rows(ctx)[event["id"]]
+    assert row.outcome == "malformed" and row.detail is not None and missing in row.detail
+    assert_untouched(ctx, billed)
