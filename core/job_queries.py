@@ -27,6 +27,7 @@ class JobFilter:
     created_to: date | None = None
     search: str | None = None  # a job number ("42", "#42") or part of a customer's name
     overdue_only: bool = False
+    job_id: int | None = None  # exactly this job (still within the actor's scope)
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def list_jobs(
         conditions.append(Job.created_at < end)
     if filters.overdue_only:
         conditions.append(overdue)
+    if filters.job_id is not None:
+        conditions.append(Job.id == filters.job_id)
     text = (filters.search or "").strip().lstrip("#")
     if text:
         by_name = func.lower(Customer.name).contains(text.lower(), autoescape=True)

@@ -16,9 +16,11 @@ from core.jobs import complete_job
 from dashboard.components.runtime import context, data_changed
 
 RESULT_KEY = "last_action"
+SELECT_NEXT_KEY = "select_job_next_run"
 
 
 def _remember(job_id: int, kind: str, text: str, invoice: InvoiceResult | None = None) -> None:
+    st.session_state[SELECT_NEXT_KEY] = job_id  # the detail stays on this job after the rerun
     st.session_state[RESULT_KEY] = {
         "job_id": job_id,
         "kind": kind,
@@ -26,6 +28,11 @@ def _remember(job_id: int, kind: str, text: str, invoice: InvoiceResult | None =
         "url": invoice.hosted_invoice_url if invoice else None,
         "pdf": invoice.invoice_pdf if invoice else None,
     }
+
+
+def last_action_job() -> int | None:
+    result = st.session_state.get(RESULT_KEY)
+    return int(result["job_id"]) if result else None
 
 
 def show_last_result(job_id: int) -> None:

@@ -15,7 +15,12 @@ from core.auth import Actor
 from core.job_queries import JobFilter, JobPage, JobRow
 from dashboard.components import reads
 from dashboard.components.formatting import badge, money, when
-from dashboard.components.job_actions import action_buttons, show_last_result
+from dashboard.components.job_actions import (
+    SELECT_NEXT_KEY,
+    action_buttons,
+    last_action_job,
+    show_last_result,
+)
 
 JOB_STATUSES = ["new", "completed", "paid", "cancelled"]
 PAGE_SIZE = 25
@@ -132,19 +137,27 @@ def job_browser(actor: Actor, *, for_admin: bool) -> JobPage:
         )
     page = first if page_number == 1 else reads.jobs_page(actor, chosen, page_number, PAGE_SIZE)
     st.caption(f"{page.total} job{'s' if page.total != 1 else ''}")
-    if not page.rows:
+    acted_on = last_action_job()
+    if page.rows:
+        table(page, for_admin=for_admin)
+    else:
         st.info("No jobs match these filters.")
-        return page
-    table(page, for_admin=for_admin)
+        if acted_on is None:
+            return page
     rows = {row.job_id: row for row in page.rows}
+    if acted_on is not None and acted_on not in rows:
+        # Keep showing the job just acted on, even when the filters no longer match it.
+        found = reads.jobs_page(actor, JobFilter(job_id=acted_on), 1, 1).rows
+        rows = {**{row.job_id: row for row in found}, **rows}
+    if SELECT_NEXT_KEY in st.session_state:  # set by an action; applied before the widget exists
+        st.session_state["selected_job"] = st.session_state.pop(SELECT_NEXT_KEY)
     selected = st.selectbox(
         "Job details",
         list(rows),
-        format_func=lambda j: (
-            f"#{j} · {rows[j].service} · {rows[j].customer} · {rows[j].job_status}"
-        ),
+        # No status in the label: a label that changes after an action would lose the choice.
+        format_func=lambda j: f"#{j} · {rows[j].service} · {rows[j].customer}",
         key="selected_job",
     )
-    if selected is not None:
+    if selected is not None and selected in rows:
         detail(actor, rows[selected])
     return page

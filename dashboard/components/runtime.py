@@ -16,7 +16,8 @@ from core.config import Settings
 from core.context import AppContext
 from core.db import session_scope
 
-READ_TTL_SECONDS = 30
+# Short: payments arrive by webhook in another process, which cannot clear this cache.
+READ_TTL_SECONDS = 10
 
 
 @st.cache_resource(max_entries=4)
