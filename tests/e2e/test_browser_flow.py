@@ -1,0 +1,231 @@
+"""From "job done" to "money received" in a real browser, against the system `make run` starts.
+
+A provider marks a new job complete on the dashboard, the customer pays the invoice on the
+sandbox's hosted page with a test card, and the signed webhook shows up on the provider's
+dashboard: the job paid in the table, the balance up by the job's price, and a "Payment
+Received" notification. Screenshots of every step go to tests/e2e/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.e2e.conftest import LiveSystem
+
+PROVIDER_EMAIL = "maria@riveraplumbing.example"
+PROVIDER_PASSWORD = "provider-demo"
+TIMEOUT_MS = 30_000  # Streamlit renders asynchronously, and the machine has 2 cores
+WEBHOOK_WAIT_S = 40.0  # the webhook, plus the dashboard's 30 s read cache at worst
+
+
+class Steps:
+    """Numbered full-page screenshots, one per step."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        for old in folder.glob("step-*.png"):
+            old.unlink()
+
+    def shot(self, page: Page, name: str) -> None:
+        self.count += 1
+        page.screenshot(path=self.folder / f"step-{self.count:02d}-{name}.png", full_page=True)
+
+
+def cents(text: str) -> int:
+    """Parse an amount: "$3,540.00" → 354000."""
+    match = re.fullmatch(r"\s*\$([0-9,]+)\.([0-9]{2})\s*", text)
+    assert match is not None, f"not an amount: {text!r}"
+    return int(match.group(1).replace(",", "")) * 100 + int(match.group(2))
+
+
+def dollars(amount: int) -> str:
+    return f"${amount // 100:,}.{amount % 100:02d}"
+
+
+def metric(page: Page, label: str) -> Locator:
+    return (
+        page.get_by_test_id("stMetric")
+        .filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+        .get_by_test_id("stMetricValue")
+    )
+
+
+def settled(page: Page) -> None:
+    """Wait until Streamlit's script run is over, so no element is from the previous run.
+
+    Call it after the new run's first sign (a heading, a message) is on the page.
+    """
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
+
+
+def go_to(page: Page, title: str) -> None:
+    """Follow a sidebar link (a rerun of that page) and wait for its heading."""
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+    settled(page)
+
+
+def sign_in(page: Page, dashboard: str) -> None:
+    page.goto(dashboard)
+    page.get_by_role("textbox", name="E-mail").fill(PROVIDER_EMAIL)
+    page.get_by_role("textbox", name="Password").fill(PROVIDER_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="My jobs", exact=True)).to_be_visible()
+    expect(page.get_by_text("Signed in as Rivera Plumbing & Heating")).to_be_visible()
+
+
+def job_row(page: Page, job_id: int) -> list[str] | None:
+    """The jobs table's cells for one job (the grid keeps an accessible copy in the DOM)."""
+    rows = page.get_by_test_id("stDataFrame").first.locator("table[role=grid] tbody tr")
+    for index in range(rows.count()):
+        cells = [text.strip() for text in rows.nth(index).locator("td").all_text_contents()]
+        if cells and cells[0] == str(job_id):
+            return cells
+    return None
+
+
+def eventually(page: Page, title: str, check: Callable[[], bool], what: str) -> None:
+    """Re-run `title`'s page until `check()` holds: the webhook arrives when it arrives."""
+    deadline = time.monotonic() + WEBHOOK_WAIT_S
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {WEBHOOK_WAIT_S:.0f} s of paying")
+        page.wait_for_timeout(1_500)
+        go_to(page, title)
+
+
+def test_provider_completes_a_job_and_the_customer_pays_it(
+    live_system: LiveSystem, browser: Browser, artifacts: Path
+) -> None:
+    steps = Steps(artifacts)
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        # 1. Sign in as a provider.
+        sign_in(page, live_system.dashboard)
+        steps.shot(page, "signed-in")
+
+        # 2. The balance before anything happens.
+        go_to(page, "Earnings")
+        expect(metric(page, "Balance")).to_have_text(re.compile(r"^\$[0-9,]+\.[0-9]{2}$"))
+        balance_before = cents(metric(page, "Balance").inner_text())
+        steps.shot(page, "earnings-before")
+
+        # 3. A new job, chosen in "Job details".
+        go_to(page, "My jobs")
+        page.get_by_role("combobox", name="Job details").click()
+        new_job = page.get_by_role("option", name=re.compile(r"^#\d+ · .* · new$")).first
+        expect(new_job).to_be_visible()
+        label = new_job.inner_text()
+        match = re.match(r"#(\d+) ", label)
+        assert match is not None, label
+        job_id = int(match.group(1))
+        new_job.click()
+        expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
+        settled(page)
+        expect(metric(page, "Job")).to_have_text("new")
+        expect(metric(page, "Invoice")).to_have_text("none")
+        price = cents(metric(page, "Price").inner_text())
+        assert price > 0
+        steps.shot(page, "new-job-selected")
+
+        # 4. Mark it complete, confirm, and the invoice is sent.
+        page.get_by_role("button", name="Mark complete").click()
+        question = f"Mark job #{job_id} complete and send the customer an invoice for "
+        expect(page.get_by_test_id("stAlert")).to_have_text(question + dollars(price) + "?")
+        steps.shot(page, "confirm-complete")
+        page.get_by_role("button", name="Yes, complete and invoice").click()
+        success = page.get_by_test_id("stAlert").filter(has_text="Job completed. Invoice")
+        expect(success).to_contain_text(" is open, due ")
+        settled(page)
+        expect(metric(page, "Job")).to_have_text("completed")
+        expect(metric(page, "Payment")).to_have_text("pending")
+        expect(metric(page, "Invoice")).to_have_text("open")
+        invoice_link = page.get_by_role("link", name="Open the invoice")
+        expect(invoice_link).to_have_attribute(
+            "href", re.compile(rf"^{re.escape(live_system.sandbox)}/i/in_\w+$")
+        )
+        steps.shot(page, "completed-and-invoiced")
+
+        # 5. The customer pays on the hosted invoice page (it opens in a new tab).
+        with context.expect_page() as opened:
+            invoice_link.click()
+        hosted = opened.value
+        hosted.wait_for_load_state()
+        expect(hosted.get_by_role("heading", level=1)).to_have_text(dollars(price))
+        expect(hosted.locator(".status")).to_have_text("Open")
+        hosted.get_by_role("textbox", name="Card number").fill("4242 4242 4242 4242")
+        hosted.get_by_role("textbox", name="Expiry").fill("12 / 34")
+        hosted.get_by_role("textbox", name="CVC").fill("123")
+        hosted.get_by_role("textbox", name="Name on card").fill("E2E Customer")
+        pay = hosted.get_by_role("button", name=f"Pay {dollars(price)}", exact=True)
+        expect(pay).to_be_visible()
+        steps.shot(hosted, "hosted-invoice-filled")
+        pay.click()
+        expect(hosted.get_by_role("alert")).to_have_text("Payment received. Thank you!")
+        expect(hosted.locator(".status")).to_have_text("Paid")
+        expect(hosted.get_by_text(re.compile(r"^Paid on "))).to_be_visible()
+        expect(hosted.get_by_role("button", name=re.compile(r"^Pay "))).to_have_count(0)
+        steps.shot(hosted, "hosted-invoice-paid")
+        hosted.close()
+
+        # 6. Back on the dashboard (same tab, same session): the job is paid in the table.
+        page.bring_to_front()
+        search = page.get_by_role("textbox", name="Search")
+        search.fill(f"#{job_id}")
+        search.press("Enter")
+        expect(page.get_by_text("1 job", exact=True)).to_be_visible()
+        settled(page)
+
+        def paid_in_table() -> bool:
+            row = job_row(page, job_id)
+            return row is not None and row[5:8] == ["paid", "received", "paid"]
+
+        eventually(page, "My jobs", paid_in_table, f"job #{job_id} not paid in the table")
+        row = job_row(page, job_id)
+        assert row is not None
+        assert row[4] == dollars(price), row
+        expect(metric(page, "Job")).to_have_text("paid")
+        expect(metric(page, "Payment")).to_have_text("received")
+        expect(metric(page, "Invoice")).to_have_text("paid")
+        steps.shot(page, "job-paid-in-table")
+
+        # 7. The balance went up by the job's price.
+        expected_balance = dollars(balance_before + price)
+        go_to(page, "Earnings")
+
+        def balance_updated() -> bool:
+            value = metric(page, "Balance")
+            return value.count() == 1 and value.inner_text() == expected_balance
+
+        eventually(page, "Earnings", balance_updated, f"balance not {expected_balance}")
+        steps.shot(page, "earnings-after")
+
+        # 8. The provider is told: "Payment Received" for that job.
+        body = f"Payment of {dollars(price)} received for Job #{job_id}"
+        page.get_by_test_id("stSidebarNav").get_by_role(
+            "link", name=re.compile(r"Notifications")
+        ).click()
+        expect(page.get_by_role("heading", name="Notifications", exact=True)).to_be_visible()
+        settled(page)
+        notice = page.get_by_text(body, exact=True)
+        expect(notice).to_be_visible()
+        card = page.get_by_test_id("stVerticalBlock").filter(has=notice).last
+        expect(card).to_contain_text("Payment Received")
+        expect(page.get_by_text(body, exact=True)).to_have_count(1)
+        steps.shot(page, "notification")
+    except BaseException:  # pytest.fail is not an Exception
+        if not page.is_closed():
+            steps.shot(page, "failure")
+        raise
+    finally:
+        context.close()
