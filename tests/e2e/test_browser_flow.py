@@ -120,10 +120,15 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         balance_before = cents(metric(page, "Balance").inner_text())
         steps.shot(page, "earnings-before")
 
-        # 3. A new job, chosen in "Job details".
+        # 3. A new job: filter the table to new jobs, then choose one in "Job details".
         go_to(page, "My jobs")
+        page.get_by_role("combobox", name="Job status").click()
+        page.get_by_role("option", name="new", exact=True).click()
+        page.keyboard.press("Escape")
+        expect(page.get_by_text(re.compile(r"^\d+ jobs?$"))).to_be_visible()
+        settled(page)
         page.get_by_role("combobox", name="Job details").click()
-        new_job = page.get_by_role("option", name=re.compile(r"^#\d+ · .* · new$")).first
+        new_job = page.get_by_role("option", name=re.compile(r"^#\d+ · ")).first
         expect(new_job).to_be_visible()
         label = new_job.inner_text()
         match = re.match(r"#(\d+) ", label)
@@ -180,6 +185,10 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
 
         # 6. Back on the dashboard (same tab, same session): the job is paid in the table.
         page.bring_to_front()
+        page.get_by_role("combobox", name="Job status").click()
+        page.keyboard.press("Backspace")  # drop the "new" filter: the job is no longer new
+        page.keyboard.press("Escape")
+        settled(page)
         search = page.get_by_role("textbox", name="Search")
         search.fill(f"#{job_id}")
         search.press("Enter")
