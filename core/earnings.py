@@ -101,8 +101,10 @@ def by_month(
     month of the window present, empty ones at zero."""
     summary(session, provider_id=provider_id, actor=actor)  # scope check
     now = now or utcnow()
-    first = (now.replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
-    first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    back = now.year * 12 + now.month - 1 - (months - 1)  # months since year 0, zero-based
+    first = now.replace(
+        year=back // 12, month=back % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0
+    )
     month = period_start(Payment.marked_at, "month", session.get_bind().dialect.name)
     rows = session.execute(
         select(month, func.sum(Payment.amount), func.count())

@@ -196,6 +196,8 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 # again to see how far an earlier attempt got.
                 step = "invoice_retrieve"
                 invoice = gateway.retrieve_invoice(created.id)
+                # Known locally from now on, so a failure below shows a draft to retry.
+                remember_invoice_now(ctx.sessions, invoice)
                 if invoice.status in CLOSED_STATUSES:
                     # Stripe's search had not yet listed it as closed; nothing to resume.
                     raise Conflict(

@@ -1,0 +1,305 @@
+"""Fixtures for the dashboard's AppTest tests.
+
+The dashboard reads its configuration from the environment (`core.config.Settings()`), so
+`dashboard` points DATABASE_URL at the test's database and the Stripe settings at the
+test's sandbox, and clears Streamlit's caches around each test: cached reads and the cached
+AppContext would otherwise leak from one test's database into the next.
+
+Helpers that drive the app (sign in, read the navigation, read a table) live here too, so
+the test modules say only what they check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from streamlit.runtime.media_file_storage import MediaFileStorageError
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+import dashboard as dashboard_package
+from core.accounts import create_account
+from core.context import AppContext
+from core.db import session_scope
+from core.models import Account, Customer, Job, Service, ServiceProvider, utcnow
+from core.seed import DEMO_ACCOUNTS, DEMO_PROVIDER_PASSWORD, PROVIDERS, seed_demo
+from tests.support.factories import marketplace, new_job
+from tests.support.sandbox import SandboxControl
+
+APP_FILE = Path(dashboard_package.__file__).resolve().parent / "streamlit_app.py"
+PAGES_DIR = APP_FILE.parent / "app_pages"
+DASHBOARD_STRIPE_KEY = "sk_test_dashboard"
+APP_SECRET = "dashboard-test-secret"
+SIGN_IN_TITLE = "💸 Job to paid"
+
+MARIA = PROVIDERS[0][1]  # Rivera Plumbing & Heating
+DEV = PROVIDERS[1][1]  # BrightSpark Electric
+ADMIN_EMAIL, _, _, ADMIN_PASSWORD = DEMO_ACCOUNTS[0]
+FINANCE_EMAIL, _, _, FINANCE_PASSWORD = DEMO_ACCOUNTS[1]
+PROVIDER_PASSWORD = DEMO_PROVIDER_PASSWORD
+SMALL_PASSWORD = "small-provider-pass"
+
+
+def _clear_streamlit_caches() -> None:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def dashboard(
+    ctx: AppContext, sandbox: SandboxControl, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppContext]:
+    """The environment the dashboard reads: this test's database and sandbox."""
+    monkeypatch.setenv("DATABASE_URL", ctx.settings.database_url)
+    monkeypatch.setenv("STRIPE_API_BASE", sandbox.base)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", DASHBOARD_STRIPE_KEY)
+    monkeypatch.setenv("APP_SECRET_KEY", APP_SECRET)
+    monkeypatch.setenv("CURRENCY", "usd")
+    monkeypatch.setenv("INVOICE_DAYS_UNTIL_DUE", "7")
+    _clear_streamlit_caches()
+    yield ctx
+    # Close the dashboard's own engine (the cached AppContext for these settings) so that
+    # no pooled connection outlives this test's database.
+    from dashboard.components.runtime import context
+
+    context().close()
+    _clear_streamlit_caches()
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The demo marketplace (core.seed) with the ids tests need."""
+
+    now: datetime
+    provider_ids: dict[str, int]  # by e-mail
+    account_ids: dict[str, int]  # by e-mail
+
+    def provider_id(self, email: str) -> int:
+        return self.provider_ids[email]
+
+
+@pytest.fixture
+def demo(dashboard: AppContext) -> Demo:
+    now = utcnow()
+    with session_scope(dashboard.sessions) as session:
+        seed_demo(session, now=now)
+    with session_scope(dashboard.sessions) as session:
+        providers = {p.email: p.id for p in session.scalars(select(ServiceProvider))}
+        accounts = {a.username: a.id for a in session.scalars(select(Account))}
+    return Demo(now, providers, accounts)
+
+
+@dataclass(frozen=True)
+class Small:
+    """One customer, one provider with a dashboard account, one service, one new job."""
+
+    customer_id: int
+    provider_id: int
+    service_id: int
+    job_id: int
+    email: str
+    password: str
+
+
+def small_marketplace(ctx: AppContext, *, price: int = 15000) -> Small:
+    with session_scope(ctx.sessions) as session:
+        customer, provider, service = marketplace(session)
+        job = new_job(session, customer, provider, service, price=price)
+        create_account(
+            session,
+            username=provider.email,
+            display_name=provider.name,
+            role="provider",
+            password=SMALL_PASSWORD,
+            provider_id=provider.id,
+        )
+        return Small(customer.id, provider.id, service.id, job.id, provider.email, SMALL_PASSWORD)
+
+
+@pytest.fixture
+def small(dashboard: AppContext) -> Small:
+    return small_marketplace(dashboard)
+
+
+def add_job(
+    session: Session, *, customer_id: int, provider_id: int, service_id: int, price: int = 15000
+) -> int:
+    customer = session.get(Customer, customer_id)
+    provider = session.get(ServiceProvider, provider_id)
+    service = session.get(Service, service_id)
+    assert customer is not None and provider is not None and service is not None
+    return new_job(session, customer, provider, service, price=price).id
+
+
+def provider_job_ids(session: Session, provider_id: int) -> list[int]:
+    """A provider's jobs in the order the table shows them: newest first."""
+    return list(
+        session.scalars(
+            select(Job.id)
+            .where(Job.provider_id == provider_id)
+            .order_by(Job.created_at.desc(), Job.id.desc())
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Driving the app
+
+
+def new_app() -> AppTest:
+    return AppTest.from_file(str(APP_FILE), default_timeout=60)
+
+
+def page_app(page_file: str) -> AppTest:
+    """One page file run on its own as the main script (no navigation around it)."""
+    return AppTest.from_file(str(PAGES_DIR / page_file), default_timeout=60)
+
+
+def sign_in(at: AppTest, email: str, password: str) -> AppTest:
+    """Fill in and submit the sign-in form (running the app first if it has not run)."""
+    if not at.text_input:
+        at.run()
+    at.text_input(key="sign_in_email").input(email)
+    at.text_input(key="sign_in_password").input(password)
+    at.form_submit_button[0].click()
+    return at.run()
+
+
+def signed_in(email: str, password: str) -> AppTest:
+    at = sign_in(new_app(), email, password)
+    assert not at.exception, [e.value for e in at.exception]
+    assert SIGN_IN_TITLE not in titles(at), errors(at)
+    return at
+
+
+def open_page(at: AppTest, page_file: str) -> AppTest:
+    at.switch_page(f"app_pages/{page_file}").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def nav_titles(at: AppTest) -> list[str]:
+    """The pages st.navigation registered on the last run, by title, in order."""
+    return [str(info.get("page_name")) for info in at._registered_pages.values()]
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def successes(at: AppTest) -> list[str]:
+    return [s.value for s in at.success]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def button_keys(at: AppTest) -> list[str | None]:
+    return [b.key for b in at.button]
+
+
+def jobs_table(at: AppTest) -> Any:
+    """The jobs table's dataframe (the first with a "Job #" and a "Price" column)."""
+    for frame in at.dataframe:
+        value = frame.value
+        if "Job #" in value.columns and "Price" in value.columns:
+            return value
+    return None
+
+
+def shown_job_ids(at: AppTest) -> list[int]:
+    frame = jobs_table(at)
+    return [] if frame is None else [int(v) for v in frame["Job #"]]
+
+
+def all_shown_job_ids(at: AppTest) -> list[int]:
+    """Every job of the current filter, page by page through the paging input."""
+    ids = shown_job_ids(at)
+    pager = [n for n in at.number_input if n.key == "filter_page"]
+    if not pager:
+        return ids
+    pages = int(pager[0].max or 1)
+    for number in range(2, pages + 1):
+        at.number_input(key="filter_page").set_value(number).run()
+        assert not at.exception
+        ids += shown_job_ids(at)
+    at.number_input(key="filter_page").set_value(1).run()
+    return ids
+
+
+def session_signature(account_id: int, secret: str = APP_SECRET) -> str:
+    """The HMAC the dashboard keeps with the account id (for forging tests)."""
+    return hmac.new(secret.encode(), f"account:{account_id}".encode(), hashlib.sha256).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# Downloads
+
+
+class _RecordingStorage(MemoryMediaFileStorage):
+    """AppTest's in-memory media storage, kept reachable so tests can read the files that
+    st.download_button registered."""
+
+    instances: list[_RecordingStorage] = []
+
+    def __init__(self, media_endpoint: str) -> None:
+        super().__init__(media_endpoint)
+        _RecordingStorage.instances.append(self)
+
+
+@dataclass(frozen=True)
+class Download:
+    data: bytes
+    filename: str | None
+    mimetype: str
+
+
+DownloadReader = Callable[[AppTest, str], Download]
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[DownloadReader]:
+    """`read(at, key)`: the bytes behind the download button with that key."""
+    import streamlit.testing.v1.app_test as app_test
+
+    _RecordingStorage.instances = []
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", _RecordingStorage)
+
+    def read(at: AppTest, key: str) -> Download:
+        button = at.download_button(key=key)
+        url = str(button.proto.url)
+        assert url, f"download button {key} has no file"
+        name = url.rsplit("/", 1)[-1]
+        for storage in reversed(_RecordingStorage.instances):
+            try:
+                file = storage.get_file(name)
+            except MediaFileStorageError:  # registered in another run's storage
+                continue
+            return Download(file.content, file.filename, file.mimetype)
+        raise AssertionError(f"no stored file for {url}")
+
+    yield read
+    _RecordingStorage.instances = []
