@@ -130,8 +130,9 @@ def main() -> None:
         f"  canned {canned_list:7.2f} s  ratio {sandbox_list / canned_list:.2f}"
     )
     print(
-        f"memory  sandbox {memory['sandbox']:.0f} MiB RSS after {args.count} invoices, "
-        f"canned {memory['canned']:.0f} MiB, ratio {memory['sandbox'] / memory['canned']:.2f}"
+        f"memory  sandbox {memory['sandbox']:.0f} MiB RSS after {args.count} invoices "
+        f"({memory['sandbox idle']:.0f} MiB idle), canned {memory['canned']:.0f} MiB, "
+        f"ratio {memory['sandbox'] / memory['canned']:.2f}"
     )
 
 
