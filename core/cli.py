@@ -22,6 +22,8 @@ from core.job_view import job_details
 from core.jobs import complete_job, create_job
 from core.migrate import upgrade
 from core.money import format_cents
+from core.reconcile import drift_report, parse_since, repair_all
+from core.replay import replay_events
 from core.seed import has_data, seed_demo
 
 
@@ -195,6 +197,63 @@ def cmd_notifications(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
+    """Exit 0 when Stripe and the database agree (after --apply, when the repairs held)."""
+    since = parse_since(args.since) if args.since else None
+    report = drift_report(ctx, actor=SYSTEM, since=since)
+    results = []
+    if args.apply and report.drifts:
+        results = repair_all(ctx, report, actor=SYSTEM, reason=args.reason)
+        report = drift_report(ctx, actor=SYSTEM, since=since)
+    data = {
+        "since": since.isoformat() if since else None,
+        "jobs_checked": report.jobs_checked,
+        "invoices_read": report.invoices_read,
+        "repairs": [
+            {"kind": r.drift.kind, "job_id": r.drift.job_id, "ok": r.ok, "message": r.message}
+            for r in results
+        ],
+        "drift": [
+            {
+                "kind": d.kind,
+                "job_id": d.job_id,
+                "ours": d.ours,
+                "stripe": d.stripes,
+                "fix": d.fix,
+                "invoices": list(d.invoice_ids),
+                "repairable": d.repairable,
+            }
+            for d in report.drifts
+        ],
+    }
+    lines = [f"Checked {report.jobs_checked} jobs against {report.invoices_read} invoices."]
+    lines += [
+        f"  repaired job #{r.drift.job_id} ({r.drift.kind}): {r.message}"
+        if r.ok
+        else f"  NOT repaired job #{r.drift.job_id} ({r.drift.kind}): {r.message}"
+        for r in results
+    ]
+    lines += [
+        f"  job #{d.job_id}: {d.title}. Ours: {d.ours}. Stripe: {d.stripes}. Fix: {d.fix}"
+        for d in report.drifts
+    ]
+    lines.append("No drift." if not report.drifts else f"{len(report.drifts)} drift(s) remain.")
+    _print(data, args.json, "\n".join(lines))
+    return 0 if not report.drifts else 3
+
+
+def cmd_replay_events(args: argparse.Namespace, ctx: AppContext) -> int:
+    since = parse_since(args.since) if args.since else None
+    result = replay_events(ctx, actor=SYSTEM, since=since)
+    outcomes = ", ".join(f"{n} {o}" for o, n in sorted(result.outcomes.items())) or "none"
+    _print(
+        {"since": result.since.isoformat(), "events": result.events, "outcomes": result.outcomes},
+        args.json,
+        f"Replayed {result.events} events since {result.since:%Y-%m-%d %H:%M} UTC: {outcomes}.",
+    )
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -248,6 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--customer", type=_positive)
     who.add_argument("--provider", type=_positive)
     notes.add_argument("--limit", type=_positive, default=50)
+    reconcile = add(
+        "reconcile", cmd_reconcile, "compare the database with Stripe; exits 3 while drift remains"
+    )
+    reconcile.add_argument("--since", help="7d, 24h, 30m or a date (default: everything)")
+    reconcile.add_argument("--apply", action="store_true", help="repair what can be repaired")
+    reconcile.add_argument(
+        "--reason",
+        default="scheduled reconciliation",
+        help="written to the audit log with each repair",
+    )
+    replay = add(
+        "replay-events",
+        cmd_replay_events,
+        "pass Stripe's events since a moment through the webhook handlers",
+    )
+    replay.add_argument(
+        "--since",
+        help="7d, 24h, 30m or a date (default: the newest event already handled, minus 10 minutes)",
+    )
     return parser
 
 

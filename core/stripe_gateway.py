@@ -118,6 +118,17 @@ class EventInfo:
     object: dict[str, Any]
 
 
+def _event_info(event: Any) -> EventInfo:
+    data_object = event.data.object
+    return EventInfo(
+        id=str(event.id),
+        type=str(event.type),
+        created=_when(event.created) or datetime.now(UTC),
+        api_version=getattr(event, "api_version", None),
+        object=data_object.to_dict() if hasattr(data_object, "to_dict") else dict(data_object),
+    )
+
+
 class StripeGateway:
     """Stripe calls used by invoicing, webhooks and the tools around them."""
 
@@ -311,6 +322,69 @@ class StripeGateway:
         )
         return InvoiceInfo.from_stripe(invoice)
 
+    def list_invoices(self, *, created_from: datetime | None = None) -> Iterator[InvoiceInfo]:
+        """Every invoice (created since `created_from`), read 100 a page, newest first."""
+        params: dict[str, Any] = {"limit": 100}
+        if created_from is not None:
+            params["created"] = {"gte": int(created_from.timestamp())}
+        page = self._call(
+            "invoice_list",
+            lambda: self.client.v1.invoices.list(params=params),  # type: ignore[arg-type]
+        )
+        while True:
+            yield from (InvoiceInfo.from_stripe(invoice) for invoice in page.data)
+            if not page.has_more or not page.data:
+                return
+            after = {**params, "starting_after": page.data[-1].id}
+            page = self._call(
+                "invoice_list",
+                lambda after=after: self.client.v1.invoices.list(params=after),  # type: ignore[misc]
+            )
+
+    def void_invoice(self, invoice_id: str) -> InvoiceInfo:
+        invoice = self._call("void", lambda: self.client.v1.invoices.void_invoice(invoice_id))
+        log.info("stripe.invoice.voided invoice=%s", invoice_id)
+        return InvoiceInfo.from_stripe(invoice)
+
+    def delete_draft(self, invoice_id: str) -> None:
+        self._call("delete_draft", lambda: self.client.v1.invoices.delete(invoice_id))
+        log.info("stripe.invoice.deleted invoice=%s", invoice_id)
+
+    def pay_out_of_band(self, invoice_id: str) -> InvoiceInfo:
+        """Mark an invoice paid outside Stripe (cash, cheque), so both sides agree."""
+        invoice = self._call(
+            "pay_out_of_band",
+            lambda: self.client.v1.invoices.pay(
+                invoice_id,
+                params={"paid_out_of_band": True},
+                options={"idempotency_key": f"paid-out-of-band:{invoice_id}"},
+            ),
+        )
+        return InvoiceInfo.from_stripe(invoice)
+
+    def events_since(self, created_from: datetime, types: list[str]) -> list[EventInfo]:
+        """Stripe's events of these types since a moment, oldest first (for replay)."""
+        params: dict[str, Any] = {
+            "limit": 100,
+            "created": {"gte": int(created_from.timestamp())},
+            "types": types,
+        }
+        found: list[EventInfo] = []
+        page = self._call(
+            "event_list",
+            lambda: self.client.v1.events.list(params=params),  # type: ignore[arg-type]
+        )
+        while True:
+            found.extend(_event_info(event) for event in page.data)
+            if not page.has_more or not page.data:
+                break
+            after = {**params, "starting_after": page.data[-1].id}
+            page = self._call(
+                "event_list",
+                lambda after=after: self.client.v1.events.list(params=after),  # type: ignore[misc]
+            )
+        return sorted(found, key=lambda event: (event.created, event.id))
+
     # Webhooks
 
     def replace_webhook_endpoint(self, url: str, events: list[str]) -> str:
@@ -356,16 +430,7 @@ class StripeGateway:
         except (AttributeError, KeyError, TypeError) as exc:  # signed JSON, but not an object
             raise ValueError("the body is signed but is not a Stripe event") from exc
         try:
-            data_object = event.data.object
-            return EventInfo(
-                id=str(event.id),
-                type=str(event.type),
-                created=_when(event.created) or datetime.now(UTC),
-                api_version=getattr(event, "api_version", None),
-                object=data_object.to_dict()
-                if hasattr(data_object, "to_dict")
-                else dict(data_object),
-            )
+            return _event_info(event)
         except (AttributeError, KeyError, TypeError) as exc:
             raise ValueError("the body is signed but is not a Stripe event") from exc
 

@@ -27,6 +27,8 @@ AUDIT_TEXT = {
     "job.cancelled": "Cancelled",
     "invoice.send": "Invoice sent",
     "invoice.resend": "Invoice sent again",
+    "payment.manual": "Payment recorded by hand",
+    "invoice.reissue": "Invoice voided and re-issued",
 }
 
 
@@ -47,6 +49,8 @@ def job_timeline(session: Session, *, job_id: int, actor: Actor) -> list[Timelin
         entries.append(TimelineEntry(job.paid_at, "Paid", "", "job"))
     for entry in session.scalars(select(AuditLog).where(AuditLog.job_id == job_id)):
         what = AUDIT_TEXT.get(entry.action, entry.action)
+        if entry.action.startswith("reconcile."):
+            what = "Reconciled: " + entry.action.removeprefix("reconcile.").replace("_", " ")
         if entry.result != "ok":
             what += " — failed"
         detail = entry.error or entry.reason or ""

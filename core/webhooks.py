@@ -305,14 +305,34 @@ def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome
             f"Stripe received {amount_paid} cents; payment #{payment.id} is for "
             f"{payment.amount} cents",
         )
-    paid_at = _paid_at(event)
+    if not credit_payment(
+        session, job, payment, paid_at=_paid_at(event), method="stripe", currency=currency
+    ):
+        return Outcome("already_applied")  # a concurrent copy won the race
+    return Outcome("applied")
+
+
+def credit_payment(
+    session: Session,
+    job: Job,
+    payment: Payment,
+    *,
+    paid_at: datetime,
+    method: str,
+    currency: str = "usd",
+) -> bool:
+    """Payment received, job paid, provider credited, both sides told: exactly once.
+
+    The conditional update on the payment decides who wins a race; False means another
+    transaction (a duplicate delivery, a reconciliation) already credited it.
+    """
     received = session.execute(
         update(Payment)
         .where(Payment.id == payment.id, Payment.status == "pending")
-        .values(status="received", method="stripe", marked_at=paid_at)
+        .values(status="received", method=method, marked_at=paid_at)
     )
     if getattr(received, "rowcount", 0) != 1:
-        return Outcome("already_applied")  # a concurrent copy won the race
+        return False
     session.execute(
         update(Job)
         .where(Job.id == job.id, Job.status.in_(("new", "completed")))
@@ -331,7 +351,7 @@ def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome
     _tell(session, "customer", job.customer_id, "payment_confirmed", confirmed, job.id)
     receipt = notifications.payment_received(payment.amount, currency, job.id)
     _tell(session, "provider", job.provider_id, "payment_received", receipt, job.id)
-    return Outcome("applied")
+    return True
 
 
 @handles("invoice.payment_failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import copy
 import time
@@ -65,6 +66,7 @@ class Sandbox:
         self.config = config
         self.store = store
         self.faults = FaultTable()
+        self.request_counts: collections.Counter[str] = collections.Counter()
         self.dispatcher = WebhookDispatcher(
             store,
             schedule=config.retry_schedule,
@@ -80,6 +82,7 @@ class Sandbox:
         self.dispatcher.set_chaos(self.config.chaos)
         self.store.reset()
         self.faults.clear()
+        self.request_counts.clear()
 
     def emit(
         self,

@@ -118,6 +118,7 @@ def api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Any:
             headers["Idempotency-Key"] = key
         try:
             _authenticate(request)
+            sandbox.request_counts[f"{route.method} {route.path}"] += 1
             fault = sandbox.faults.take(request.method, request.url.path)
             raw = decode_form(request.url.query)
             if request.method == "POST":
@@ -252,6 +253,10 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
             await asyncio.sleep(0.01)
         return JSONResponse({"pending": sandbox.dispatcher.pending()})
 
+    async def request_counts(_: Request) -> Response:
+        """How many authenticated API calls each route got since the last reset."""
+        return JSONResponse(dict(sandbox.request_counts))
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "api_version": API_VERSION})
 
@@ -264,6 +269,7 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/_sandbox/clock", advance_clock, methods=["POST"]),
         Route("/_sandbox/deliveries", deliveries, methods=["GET"]),
         Route("/_sandbox/webhooks/drain", drain, methods=["POST"]),
+        Route("/_sandbox/requests", request_counts, methods=["GET"]),
         Route("/_sandbox/health", health, methods=["GET"]),
     ]
 

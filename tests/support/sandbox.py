@@ -92,5 +92,11 @@ class SandboxControl:
     def deliveries(self) -> list[dict[str, Any]]:
         return list(self.http.get("/_sandbox/deliveries").json()["attempts"])
 
+    def request_counts(self) -> dict[str, int]:
+        """API calls per route ("GET /v1/invoices") since the last reset."""
+        return {
+            key: int(value) for key, value in self.http.get("/_sandbox/requests").json().items()
+        }
+
     def advance_clock(self, seconds: int) -> None:
         self.http.post("/_sandbox/clock", json={"seconds": seconds}).raise_for_status()

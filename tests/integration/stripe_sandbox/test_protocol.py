@@ -554,3 +554,14 @@ def test_fault_control_refuses_nonsense(sandbox: SandboxControl) -> None:
         response = sandbox.http.post("/_sandbox/faults", json={"method": "POST", **bad})
         assert response.status_code == 400, bad
     assert armed_faults(sandbox) == []
+
+
+def test_request_counts_name_each_route_and_reset_clears_them(sandbox: SandboxControl) -> None:
+    customer = sandbox.client.v1.customers.create(params={"name": "Counted"})
+    sandbox.client.v1.customers.retrieve(customer.id)
+    sandbox.client.v1.customers.retrieve(customer.id)
+    counts = sandbox.request_counts()
+    assert counts["POST /v1/customers"] == 1
+    assert counts["GET /v1/customers/{id}"] == 2
+    sandbox.reset()
+    assert sandbox.request_counts() == {}

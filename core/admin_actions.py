@@ -1,0 +1,176 @@
+"""Admin fixes by hand: a payment taken outside Stripe, and void-and-re-issue.
+
+Each needs a reason, can be previewed (before and after, nothing changed), and is
+written to the audit log with who, when, what, before, after and the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.access import load_job
+from core.audit import record_now
+from core.auth import Actor
+from core.context import AppContext
+from core.db import session_scope
+from core.errors import AppError, Conflict, Forbidden, InvalidInput
+from core.invoice_mirror import remember_invoice, remember_invoice_now
+from core.invoicing import job_invoice, send_invoice
+from core.models import Job, Payment, utcnow
+from core.money import check_price
+from core.webhooks import credit_payment
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    applied: bool  # False for a preview
+    before: dict[str, Any]
+    after: dict[str, Any]
+    message: str
+
+
+def _check(actor: Actor, reason: str) -> None:
+    if actor.role not in ("admin", "system"):
+        raise Forbidden("Only admins can do this")
+    if not reason.strip():
+        raise InvalidInput("a reason is required")
+
+
+def _state(ctx: AppContext, job_id: int, actor: Actor) -> dict[str, Any]:
+    with session_scope(ctx.sessions) as session:
+        job = load_job(session, job_id, actor)
+        return {
+            "job_status": job.status,
+            "price": job.price,
+            "payment_status": job.payment.status,
+            "payment_amount": job.payment.amount,
+            "method": job.payment.method,
+        }
+
+
+def record_manual_payment(
+    ctx: AppContext, *, job_id: int, actor: Actor, reason: str, preview: bool = False
+) -> ActionResult:
+    """Cash or cheque: the payment is received here (method manual) and the invoice is
+    marked paid outside Stripe, so both sides agree and the invoice.paid event that
+    follows changes nothing more."""
+    _check(actor, reason)
+    before = _state(ctx, job_id, actor)
+    if before["job_status"] != "completed" or before["payment_status"] != "pending":
+        raise Conflict(
+            f"Job #{job_id} is {before['job_status']}; only a completed, unpaid "
+            "job can be marked paid"
+        )
+    invoice = job_invoice(ctx, job_id=job_id, actor=actor)
+    after = {
+        **before,
+        "job_status": "paid",
+        "payment_status": "received",
+        "method": "manual",
+        "invoice": f"{invoice.invoice_id} marked paid outside Stripe"
+        if invoice and invoice.status == "open"
+        else "no open invoice",
+    }
+    if preview:
+        return ActionResult(False, before, after, "preview: nothing changed")
+    try:
+        if invoice is not None and invoice.status == "open":
+            paid = ctx.gateway.pay_out_of_band(invoice.invoice_id)
+            remember_invoice_now(ctx.sessions, paid)
+        with session_scope(ctx.sessions) as session:
+            job = session.get(Job, job_id)
+            payment = session.query(Payment).filter_by(job_id=job_id).one()
+            assert job is not None
+            credited = credit_payment(session, job, payment, paid_at=utcnow(), method="manual")
+    except AppError as error:
+        record_now(
+            ctx.sessions,
+            actor=actor,
+            action="payment.manual",
+            job_id=job_id,
+            reason=reason,
+            before=before,
+            result="failed",
+            error=error.message,
+        )
+        raise
+    message = "payment recorded" if credited else "already received; nothing changed"
+    record_now(
+        ctx.sessions,
+        actor=actor,
+        action="payment.manual",
+        job_id=job_id,
+        reason=reason,
+        before=before,
+        after=_state(ctx, job_id, actor),
+    )
+    return ActionResult(True, before, after, message)
+
+
+def void_and_reissue(
+    ctx: AppContext,
+    *,
+    job_id: int,
+    new_price: int,
+    actor: Actor,
+    reason: str,
+    preview: bool = False,
+) -> ActionResult:
+    """A wrong amount: void the open invoice, correct the job's price, send a new one."""
+    _check(actor, reason)
+    check_price(new_price)
+    before = _state(ctx, job_id, actor)
+    if before["job_status"] != "completed" or before["payment_status"] != "pending":
+        raise Conflict(
+            f"Job #{job_id} is {before['job_status']}; only a completed, unpaid "
+            "job's invoice can be re-issued"
+        )
+    current = job_invoice(ctx, job_id=job_id, actor=actor)
+    after = {
+        **before,
+        "price": new_price,
+        "payment_amount": new_price,
+        "invoice": f"void {current.invoice_id}, send a new one" if current else "send one",
+    }
+    if preview:
+        return ActionResult(False, before, after, "preview: nothing changed")
+    try:
+        if current is not None and current.status == "open":
+            voided = ctx.gateway.void_invoice(current.invoice_id)
+            with session_scope(ctx.sessions) as session:
+                remember_invoice(session, voided)
+        elif current is not None and current.status == "paid":
+            raise Conflict(f"Job #{job_id}'s invoice is already paid in Stripe")
+        with session_scope(ctx.sessions) as session:
+            job = session.get(Job, job_id)
+            assert job is not None
+            job.price = new_price
+            session.query(Payment).filter_by(job_id=job_id, status="pending").update(
+                {"amount": new_price}
+            )
+        invoice = send_invoice(ctx, job_id=job_id, actor=actor)
+    except AppError as error:
+        record_now(
+            ctx.sessions,
+            actor=actor,
+            action="invoice.reissue",
+            job_id=job_id,
+            reason=reason,
+            before=before,
+            result="failed",
+            error=error.message,
+        )
+        raise
+    record_now(
+        ctx.sessions,
+        actor=actor,
+        action="invoice.reissue",
+        job_id=job_id,
+        reason=reason,
+        before=before,
+        after={**_state(ctx, job_id, actor), "invoice": invoice.invoice_id},
+    )
+    return ActionResult(
+        True, before, after, f"new invoice {invoice.number or invoice.invoice_id} sent"
+    )

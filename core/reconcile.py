@@ -1,0 +1,346 @@
+"""Find and repair every drift between our database and Stripe.
+
+The report reads our completed and paid jobs in one query and Stripe's invoices in bulk
+(listed by creation date, 100 a page), never one search per job. Each kind of drift has
+a repair that goes through the same code as the webhook handlers and invoicing, so a
+repaired job ends exactly as a clean run would have left it; repairs are idempotent and
+a second report finds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from core.audit import record_now
+from core.auth import Actor
+from core.context import AppContext
+from core.db import session_scope
+from core.errors import AppError, Forbidden, InvalidInput
+from core.invoice_mirror import remember_invoice
+from core.invoicing import send_invoice
+from core.models import Job, Payment, utcnow
+from core.stripe_gateway import EventInfo, InvoiceInfo
+from core.webhooks import Target, apply_payment
+
+log = logging.getLogger("core.reconcile")
+
+KINDS = {
+    "missed_payment": "Paid in Stripe, pending here",
+    "missing_invoice": "Completed here, no live invoice in Stripe",
+    "closed_in_stripe": "Void or uncollectible in Stripe, still owed here",
+    "duplicate_invoices": "More than one live invoice for the job",
+    "amount_mismatch": "Stripe's amount differs from the payment's",
+    "paid_here_not_in_stripe": "Paid here, not paid in Stripe",
+    "stale_draft": "Draft invoice left behind",
+}
+LIVE = ("open", "paid")
+CLOSED = ("void", "uncollectible")
+STALE_DRAFT_AGE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: str
+    job_id: int
+    ours: str
+    stripes: str
+    fix: str
+    invoice_ids: tuple[str, ...] = ()
+    repairable: bool = True
+
+    @property
+    def title(self) -> str:
+        return KINDS[self.kind]
+
+
+@dataclass
+class DriftReport:
+    drifts: list[Drift]
+    jobs_checked: int
+    invoices_read: int
+    since: datetime | None
+
+
+@dataclass(frozen=True)
+class _Ours:
+    job_id: int
+    job_status: str
+    payment_id: int
+    amount: int
+    payment_status: str
+    method: str | None
+
+
+def _money(cents: int) -> str:
+    return f"${cents / 100:,.2f}"
+
+
+def _staff(actor: Actor) -> None:
+    if actor.role not in ("admin", "system"):
+        raise Forbidden("Reconciliation is for admins")
+
+
+def drift_report(
+    ctx: AppContext,
+    *,
+    actor: Actor,
+    since: datetime | None = None,
+    now: datetime | None = None,
+    draft_age: timedelta = STALE_DRAFT_AGE,
+) -> DriftReport:
+    """Every disagreement between our completed/paid jobs and Stripe's invoices."""
+    _staff(actor)
+    now = now or utcnow()
+    with session_scope(ctx.sessions) as session:
+        query = (
+            select(Job.id, Job.status, Payment.id, Payment.amount, Payment.status, Payment.method)
+            .join(Payment, Payment.job_id == Job.id)
+            .where(Job.status.in_(("completed", "paid")))
+        )
+        if since is not None:
+            query = query.where(Job.completed_at >= since)
+        ours = [_Ours(*row) for row in session.execute(query)]
+    invoices: dict[int, list[InvoiceInfo]] = defaultdict(list)
+    read = 0
+    for invoice in ctx.gateway.list_invoices(created_from=since):
+        read += 1
+        if invoice.job_id is not None:
+            invoices[invoice.job_id].append(invoice)
+    drifts: list[Drift] = []
+    for job in ours:
+        found = sorted(invoices.get(job.job_id, []), key=lambda i: i.created)
+        drifts.extend(_job_drifts(job, found, now - draft_age))
+    return DriftReport(drifts, len(ours), read, since)
+
+
+def _job_drifts(job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime) -> list[Drift]:
+    live = [i for i in found if i.status in LIVE]
+    paid = [i for i in found if i.status == "paid"]
+    drafts = [i for i in found if i.status == "draft"]
+    closed = [i for i in found if i.status in CLOSED]
+    ours = f"job {job.job_status}, payment {job.payment_status} {_money(job.amount)}"
+    drifts: list[Drift] = []
+
+    def add(
+        kind: str, stripes: str, fix: str, ids: list[InvoiceInfo], repairable: bool = True
+    ) -> None:
+        drifts.append(
+            Drift(kind, job.job_id, ours, stripes, fix, tuple(i.id for i in ids), repairable)
+        )
+
+    if job.payment_status == "pending":
+        if paid:
+            add(
+                "missed_payment",
+                f"{paid[0].id} paid {_money(paid[0].amount_paid)}",
+                "apply the payment, as the missed invoice.paid would have",
+                paid[:1],
+            )
+        elif not live and closed and not drafts:
+            add(
+                "closed_in_stripe",
+                ", ".join(f"{i.id} {i.status}" for i in closed),
+                "send a new invoice",
+                closed,
+            )
+        elif not live:
+            stripes = f"draft {drafts[0].id}" if drafts else "no invoice"
+            add(
+                "missing_invoice",
+                stripes,
+                "finish the draft and send it" if drafts else "send the invoice",
+                drafts[:1],
+            )
+        for invoice in live:
+            if invoice.amount_due != job.amount:
+                add(
+                    "amount_mismatch",
+                    f"{invoice.id} for {_money(invoice.amount_due)}",
+                    f"void it and re-issue for {_money(job.amount)}",
+                    [invoice],
+                )
+    else:
+        open_ones = [i for i in live if i.status == "open"]
+        if not paid and job.method == "manual" and open_ones:
+            add(
+                "paid_here_not_in_stripe",
+                f"{open_ones[0].id} open",
+                "mark it paid outside Stripe",
+                open_ones[:1],
+            )
+        elif not paid and job.method == "stripe":
+            stripes = ", ".join(f"{i.id} {i.status}" for i in found) or "no invoice"
+            add(
+                "paid_here_not_in_stripe",
+                stripes,
+                "check in Stripe by hand: a received payment is never reversed here",
+                found,
+                repairable=False,
+            )
+    if len(live) > 1:
+        keep = paid[0] if paid else live[0]
+        extra = [i for i in live if i.id != keep.id]
+        add(
+            "duplicate_invoices",
+            ", ".join(f"{i.id} {i.status}" for i in live),
+            f"keep {keep.id}, void {', '.join(i.id for i in extra)}",
+            extra,
+        )
+    handled_drafts = job.payment_status == "pending" and not live
+    if not handled_drafts:
+        old = [d for d in drafts if d.created < draft_cutoff]
+        if old:
+            add("stale_draft", ", ".join(d.id for d in old), "delete the draft(s)", old)
+    return drifts
+
+
+@dataclass
+class RepairResult:
+    drift: Drift
+    ok: bool
+    message: str
+
+
+def repair(ctx: AppContext, drift: Drift, *, actor: Actor, reason: str) -> RepairResult:
+    """Apply the drift's fix and write it to the audit log; safe to run twice."""
+    _staff(actor)
+    if not reason.strip():
+        raise InvalidInput("every repair needs a reason")
+    if not drift.repairable:
+        return RepairResult(drift, False, drift.fix)
+    try:
+        message = _REPAIRS[drift.kind](ctx, drift, actor)
+    except AppError as error:
+        record_now(
+            ctx.sessions,
+            actor=actor,
+            action=f"reconcile.{drift.kind}",
+            job_id=drift.job_id,
+            reason=reason,
+            result="failed",
+            error=error.message,
+            before={"ours": drift.ours, "stripe": drift.stripes},
+        )
+        return RepairResult(drift, False, error.message)
+    record_now(
+        ctx.sessions,
+        actor=actor,
+        action=f"reconcile.{drift.kind}",
+        job_id=drift.job_id,
+        reason=reason,
+        before={"ours": drift.ours, "stripe": drift.stripes},
+        after={"done": message},
+    )
+    log.info("reconcile.repaired kind=%s job_id=%s", drift.kind, drift.job_id)
+    return RepairResult(drift, True, message)
+
+
+def repair_all(
+    ctx: AppContext,
+    report: DriftReport,
+    *,
+    actor: Actor,
+    reason: str,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RepairResult]:
+    results = []
+    for index, drift in enumerate(report.drifts, start=1):
+        results.append(repair(ctx, drift, actor=actor, reason=reason))
+        if progress is not None:
+            progress(index, len(report.drifts))
+    return results
+
+
+def _apply_missed_payment(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    invoice = ctx.gateway.retrieve_invoice(drift.invoice_ids[0])  # as Stripe has it now
+    if invoice.status != "paid":
+        return f"{invoice.id} is {invoice.status} now; nothing to apply"
+    event = EventInfo(
+        id=f"reconcile:{invoice.id}",
+        type="invoice.paid",
+        created=utcnow(),
+        api_version=None,
+        object={
+            "id": invoice.id,
+            "object": "invoice",
+            "amount_paid": invoice.amount_paid,
+            "currency": invoice.currency,
+            "status_transitions": {
+                "paid_at": int(invoice.paid_at.timestamp()) if invoice.paid_at else None
+            },
+        },
+    )
+    with session_scope(ctx.sessions) as session:
+        job = session.get(Job, drift.job_id)
+        payment = session.scalar(select(Payment).where(Payment.job_id == drift.job_id))
+        if job is None or payment is None:
+            return "the job is gone"
+        remember_invoice(session, invoice)
+        outcome = apply_payment(session, event, Target(job, payment))
+    return f"payment {outcome.outcome}" + (f": {outcome.detail}" if outcome.detail else "")
+
+
+def _send_invoice(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    result = send_invoice(ctx, job_id=drift.job_id, actor=actor)
+    return f"invoice {result.number or result.invoice_id} is {result.status}"
+
+
+def _void_extras(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    done = []
+    for invoice_id in drift.invoice_ids:
+        invoice = ctx.gateway.retrieve_invoice(invoice_id)
+        if invoice.status == "open":
+            voided = ctx.gateway.void_invoice(invoice_id)
+            with session_scope(ctx.sessions) as session:
+                remember_invoice(session, voided)
+            done.append(f"voided {invoice_id}")
+        elif invoice.status == "draft":
+            ctx.gateway.delete_draft(invoice_id)
+            done.append(f"deleted {invoice_id}")
+        else:
+            done.append(f"{invoice_id} is {invoice.status}")
+    return ", ".join(done)
+
+
+def _reissue(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    voided = _void_extras(ctx, drift, actor)
+    return f"{voided}; {_send_invoice(ctx, drift, actor)}"
+
+
+def _pay_out_of_band(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    invoice = ctx.gateway.pay_out_of_band(drift.invoice_ids[0])
+    with session_scope(ctx.sessions) as session:
+        remember_invoice(session, invoice)
+    return f"{invoice.id} marked paid outside Stripe"
+
+
+_REPAIRS: dict[str, Callable[[AppContext, Drift, Actor], str]] = {
+    "missed_payment": _apply_missed_payment,
+    "missing_invoice": _send_invoice,
+    "closed_in_stripe": _send_invoice,
+    "duplicate_invoices": _void_extras,
+    "amount_mismatch": _reissue,
+    "paid_here_not_in_stripe": _pay_out_of_band,
+    "stale_draft": _void_extras,
+}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """ "7d", "24h", "30m" back from now, or an ISO date or time."""
+    now = now or utcnow()
+    units = {"d": "days", "h": "hours", "m": "minutes"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return now - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--since takes 7d, 24h, 30m or a date like 2026-11-01, not {text!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

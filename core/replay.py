@@ -1,0 +1,49 @@
+"""Replay Stripe's events after downtime: fetch them from `GET /v1/events` and pass the
+unseen ones through the webhook handlers, which apply each event id at most once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from core.auth import Actor
+from core.context import AppContext
+from core.db import session_scope
+from core.errors import Forbidden
+from core.models import StripeEvent, utcnow
+from core.webhooks import process_event, subscribed_event_types
+
+# Events can reach Stripe's list a little out of order; start a bit before the newest seen.
+SAFETY_MARGIN = timedelta(minutes=10)
+# With nothing handled yet, look back as far as Stripe retries a webhook.
+DEFAULT_LOOKBACK = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    since: datetime
+    events: int
+    outcomes: dict[str, int]
+
+
+def replay_cursor(ctx: AppContext, now: datetime | None = None) -> datetime:
+    """The newest event already handled, minus the safety margin."""
+    with session_scope(ctx.sessions) as session:
+        newest = session.scalar(
+            select(func.max(StripeEvent.created)).where(StripeEvent.handled_at.is_not(None))
+        )
+    return (newest - SAFETY_MARGIN) if newest else (now or utcnow()) - DEFAULT_LOOKBACK
+
+
+def replay_events(ctx: AppContext, *, actor: Actor, since: datetime | None = None) -> ReplayResult:
+    if actor.role not in ("admin", "system"):
+        raise Forbidden("Replaying events is for admins")
+    start = since or replay_cursor(ctx)
+    events = ctx.gateway.events_since(start, subscribed_event_types())
+    outcomes: Counter[str] = Counter()
+    for event in events:
+        outcomes[process_event(ctx.sessions, event).outcome] += 1
+    return ReplayResult(start, len(events), dict(outcomes))
