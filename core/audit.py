@@ -52,3 +52,22 @@ def for_job(session: Session, job_id: int) -> list[AuditLog]:
             .order_by(AuditLog.created_at, AuditLog.id)
         )
     )
+
+
+def search(
+    session: Session,
+    *,
+    job_id: int | None = None,
+    action: str | None = None,
+    actor: str | None = None,
+    limit: int = 500,
+) -> list[AuditLog]:
+    """Audit entries, newest first; `action` matches a prefix ("reconcile." for all repairs)."""
+    query = select(AuditLog).order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+    if job_id is not None:
+        query = query.where(AuditLog.job_id == job_id)
+    if action:
+        query = query.where(AuditLog.action.startswith(action, autoescape=True))
+    if actor:
+        query = query.where(AuditLog.actor == actor)
+    return list(session.scalars(query.limit(max(1, min(limit, 5000)))))

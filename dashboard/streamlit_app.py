@@ -47,6 +47,9 @@ else:
                 title="Webhook activity",
                 icon=":material/monitor_heart:",
             ),
+            st.Page(
+                "app_pages/reconciliation.py", title="Reconciliation", icon=":material/balance:"
+            ),
             st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"),
         ]
     else:
