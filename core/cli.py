@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core import notifications
+from core.api_tokens import API_ROLES, issue_token, parse_ttl
 from core.auth import SYSTEM, Actor
 from core.config import get_settings
 from core.context import AppContext
@@ -254,6 +255,12 @@ def cmd_replay_events(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace, ctx: AppContext) -> int:
+    token = issue_token(ctx.settings, role=args.role, subject_id=args.id, ttl=parse_ttl(args.ttl))
+    _print({"token": token, "role": args.role, "id": args.id, "ttl": args.ttl}, args.json, token)
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -326,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         help="7d, 24h, 30m or a date (default: the newest event already handled, minus 10 minutes)",
     )
+    token = add("token", cmd_token, "issue a bearer token for the REST API")
+    token.add_argument("--role", required=True, choices=list(API_ROLES))
+    token.add_argument("--id", type=_positive, help="the customer's or provider's id")
+    token.add_argument("--ttl", default="1h", help="90s, 30m, 1h, 7d (default 1h)")
     return parser
 
 

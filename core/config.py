@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
     invoice_days_until_due: int = Field(default=7, ge=1, le=365)
-    app_secret_key: SecretStr = SecretStr("dev-only-secret-change-me")
+    app_secret_key: SecretStr = SecretStr("dev-only-secret-change-me-in-production-please")
     stripe_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("currency", mode="before")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from core.config import get_settings
 from core.context import AppContext
 from webhook_service.errors import install_error_handlers
-from webhook_service.routes import health, webhooks
+from webhook_service.routes import health, jobs, payments, webhooks
 
 MISSING_SECRET = (
     "STRIPE_WEBHOOK_SECRET is not set, so no Stripe event could be verified. "
@@ -24,6 +24,15 @@ MISSING_SECRET = (
     "localhost:8000/payments/stripe/webhook` and set STRIPE_WEBHOOK_SECRET to the whsec_... "
     "it prints (or copy the signing secret of your endpoint in the Stripe dashboard)."
 )
+
+
+API_DESCRIPTION = """
+Jobs, invoices, earnings and payment history for the marketplace's customer and provider
+apps. Every endpoint but the webhooks and health checks needs
+`Authorization: Bearer <token>`; `python -m core.cli token --role provider --id 3` issues
+one (roles: customer, provider, admin, finance). Money is integer cents. Errors always
+answer `{"error": {"code", "message"}}`; someone else's job is a 404, not a 403.
+"""
 
 
 def _log_core_events() -> None:
@@ -55,12 +64,15 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     app = FastAPI(
         title="Job to paid: webhook service",
         summary="Receives Stripe webhooks and serves the marketplace's payment endpoints.",
+        description=API_DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
     )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    app.include_router(jobs.router)
+    app.include_router(payments.router)
     return app
 
 

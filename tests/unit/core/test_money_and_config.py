@@ -261,4 +261,7 @@ def test_secrets_never_show_in_repr(clean_env: pytest.MonkeyPatch) -> None:
 def test_default_app_secret_is_hidden_too(clean_env: pytest.MonkeyPatch) -> None:
     settings = load()
     assert "dev-only-secret" not in repr(settings)
-    assert settings.app_secret_key.get_secret_value() == "dev-only-secret-change-me"
+    assert (
+        settings.app_secret_key.get_secret_value()
+        == "dev-only-secret-change-me-in-production-please"
+    )

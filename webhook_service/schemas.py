@@ -1,0 +1,129 @@
+"""Request and response bodies of the REST API. Money is integer cents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.money import MAX_PRICE_CENTS
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["not_found"])
+    message: str = Field(examples=["No job #42"])
+    fields: list[dict[str, str]] | None = Field(
+        default=None, description="For 422: each failing field and what is wrong with it"
+    )
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers an endpoint can give."""
+    text = {
+        400: "Bad request",
+        401: "No token, or a malformed, wrongly signed or expired one",
+        403: "This role may never call this endpoint",
+        404: "No such object, or it belongs to someone else",
+        409: "The object is not in a state that allows this",
+        422: "Invalid input; `fields` names each failing field",
+        502: "Stripe refused or failed; the job is unchanged or stays completed",
+        503: "Stripe is unavailable or rate limiting; try again",
+    }
+    return {status: {"model": ErrorBody, "description": text[status]} for status in statuses}
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: int = Field(gt=0)
+    provider_id: int = Field(gt=0)
+    price: int = Field(gt=0, le=MAX_PRICE_CENTS, description="In cents, e.g. 15000 for $150.00")
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class PaymentOut(BaseModel):
+    id: int
+    amount: int = Field(description="In cents")
+    status: Literal["pending", "received"]
+    method: str | None
+    marked_at: datetime | None
+
+
+class JobOut(BaseModel):
+    id: int
+    status: Literal["new", "completed", "paid", "cancelled"]
+    price: int = Field(description="In cents")
+    description: str | None
+    service_id: int
+    customer_id: int
+    provider_id: int
+    created_at: datetime
+    completed_at: datetime | None
+    paid_at: datetime | None
+    payment: PaymentOut
+
+
+class UpdateStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["mark_complete"]
+
+
+class InvoiceOut(BaseModel):
+    invoice_id: str
+    status: str = Field(examples=["open"])
+    number: str | None
+    amount_due: int = Field(description="In cents")
+    amount_paid: int = Field(description="In cents")
+    currency: str
+    due_date: datetime | None
+    overdue: bool
+    hosted_invoice_url: str | None = Field(description="Where the customer pays")
+    invoice_pdf: str | None
+
+
+class CompletionOut(BaseModel):
+    job: JobOut
+    invoice: InvoiceOut | None = Field(description="Set when the invoice was sent")
+    invoicing_error: ErrorDetail | None = Field(
+        description="Set when invoicing failed; the job stays completed and send-invoice retries"
+    )
+
+
+class MonthOut(BaseModel):
+    month: date
+    amount: int = Field(description="In cents")
+    payments: int
+
+
+class EarningsOut(BaseModel):
+    provider_id: int
+    balance: int = Field(description="Cents received, all time")
+    jobs_paid: int
+    outstanding: int = Field(description="Cents billed for completed jobs not yet paid")
+    jobs_outstanding: int
+    by_month: list[MonthOut]
+
+
+class HistoryItemOut(BaseModel):
+    payment_id: int
+    job_id: int
+    amount: int = Field(description="In cents")
+    status: Literal["pending", "received"]
+    method: str | None
+    marked_at: datetime | None
+    created_at: datetime
+    job_status: str
+    service: str
+    customer_id: int
+    provider_id: int
+
+
+class HistoryPageOut(BaseModel):
+    items: list[HistoryItemOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
