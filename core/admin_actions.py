@@ -63,6 +63,11 @@ def record_manual_payment(
             "job can be marked paid"
         )
     invoice = job_invoice(ctx, job_id=job_id, actor=actor)
+    if invoice is not None and invoice.status == "paid":
+        raise Conflict(
+            f"Job #{job_id}'s invoice is already paid in Stripe; apply that payment from "
+            "the drift report instead"
+        )
     after = {
         **before,
         "job_status": "paid",
@@ -74,16 +79,21 @@ def record_manual_payment(
     }
     if preview:
         return ActionResult(False, before, after, "preview: nothing changed")
+    # Mark the payment as one taken by hand before Stripe hears of it, so the invoice.paid
+    # that Stripe sends (maybe before we finish) credits it as "manual", not as a card
+    # payment. A failure at Stripe takes the mark back: nothing changes.
+    pending = (Payment.job_id == job_id) & (Payment.status == "pending")
+    with session_scope(ctx.sessions) as session:
+        session.query(Payment).filter(pending).update({"method": "manual"})
     try:
         if invoice is not None and invoice.status == "open":
             paid = ctx.gateway.pay_out_of_band(invoice.invoice_id)
             remember_invoice_now(ctx.sessions, paid)
-        with session_scope(ctx.sessions) as session:
-            job = session.get(Job, job_id)
-            payment = session.query(Payment).filter_by(job_id=job_id).one()
-            assert job is not None
-            credited = credit_payment(session, job, payment, paid_at=utcnow(), method="manual")
     except AppError as error:
+        with session_scope(ctx.sessions) as session:
+            session.query(Payment).filter(pending, Payment.method == "manual").update(
+                {"method": None}
+            )
         record_now(
             ctx.sessions,
             actor=actor,
@@ -95,7 +105,15 @@ def record_manual_payment(
             error=error.message,
         )
         raise
-    message = "payment recorded" if credited else "already received; nothing changed"
+    with session_scope(ctx.sessions) as session:
+        job = session.get(Job, job_id)
+        payment = session.query(Payment).filter_by(job_id=job_id).one()
+        assert job is not None
+        credited = credit_payment(session, job, payment, paid_at=utcnow(), method="manual")
+    now = _state(ctx, job_id, actor)
+    # Stripe's invoice.paid may have credited it first; the mark kept its method manual.
+    recorded = credited or (now["payment_status"], now["method"]) == ("received", "manual")
+    message = "payment recorded" if recorded else "already received; nothing changed"
     record_now(
         ctx.sessions,
         actor=actor,
@@ -103,7 +121,7 @@ def record_manual_payment(
         job_id=job_id,
         reason=reason,
         before=before,
-        after=_state(ctx, job_id, actor),
+        after=now,
     )
     return ActionResult(True, before, after, message)
 
@@ -127,11 +145,14 @@ def void_and_reissue(
             "job's invoice can be re-issued"
         )
     current = job_invoice(ctx, job_id=job_id, actor=actor)
+    replaced = {"open": "void", "draft": "delete"}.get(current.status) if current else None
     after = {
         **before,
         "price": new_price,
         "payment_amount": new_price,
-        "invoice": f"void {current.invoice_id}, send a new one" if current else "send one",
+        "invoice": f"{replaced} {current.invoice_id}, send a new one"
+        if current and replaced
+        else "send a new one",
     }
     if preview:
         return ActionResult(False, before, after, "preview: nothing changed")
@@ -140,6 +161,10 @@ def void_and_reissue(
             voided = ctx.gateway.void_invoice(current.invoice_id)
             with session_scope(ctx.sessions) as session:
                 remember_invoice(session, voided)
+        elif current is not None and current.status == "draft":
+            # A draft (left by a failed invoicing) cannot be voided; it is deleted, as in
+            # Stripe, so the new invoice carries the new price.
+            ctx.gateway.delete_draft(current.invoice_id)
         elif current is not None and current.status == "paid":
             raise Conflict(f"Job #{job_id}'s invoice is already paid in Stripe")
         with session_scope(ctx.sessions) as session:
@@ -158,6 +183,7 @@ def void_and_reissue(
             job_id=job_id,
             reason=reason,
             before=before,
+            after=_state(ctx, job_id, actor),  # what did change before the failure
             result="failed",
             error=error.message,
         )

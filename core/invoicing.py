@@ -29,7 +29,7 @@ from core.db import insert_ignoring_conflict, session_scope
 from core.errors import Conflict, Forbidden, InvoicingFailed, NotFound, PaymentProviderError
 from core.invoice_mirror import remember_invoice_now
 from core.models import InvoiceLock, utcnow
-from core.stripe_gateway import InvoiceInfo
+from core.stripe_gateway import InvoiceInfo, MissingInStripe
 
 log = logging.getLogger("core.invoicing")
 
@@ -149,6 +149,14 @@ def job_invoicing_lock(ctx: AppContext, job_id: int) -> Iterator[None]:
             )
 
 
+def oldest_first(newest_first: list[InvoiceInfo]) -> list[InvoiceInfo]:
+    """Stripe lists newest first; `created` has whole seconds, so two invoices made in the
+    same second tie, and their list order (reversed) decides which is older."""
+    ordered = list(reversed(newest_first))
+    ordered.sort(key=lambda invoice: invoice.created)  # stable: ties keep the list's order
+    return ordered
+
+
 def _pick(invoices: list[InvoiceInfo]) -> InvoiceInfo | None:
     """The invoice to resume: the oldest live one, else the oldest draft."""
     for wanted in (("open", "paid"), ("draft",)):
@@ -179,7 +187,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     phone=facts.customer_phone,
                 )
             step = "invoice_search"
-            existing = gateway.invoices_for_job(job_id)
+            existing = oldest_first(gateway.invoices_for_job(job_id))
             invoice = _pick(existing)
             # Invoices voided or written off before: a new one needs a new idempotency key.
             issue = sum(1 for i in existing if i.status in CLOSED_STATUSES)
@@ -195,7 +203,21 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 # A replayed create answers with the invoice as it was first made; read it
                 # again to see how far an earlier attempt got.
                 step = "invoice_retrieve"
-                invoice = gateway.retrieve_invoice(created.id)
+                try:
+                    invoice = gateway.retrieve_invoice(created.id)
+                except MissingInStripe:
+                    # That invoice was a draft since deleted: make a new one in its place.
+                    step = "invoice_create"
+                    created = gateway.create_invoice(
+                        customer_id=customer_id,
+                        job_id=job_id,
+                        payment_id=facts.payment_id,
+                        days_until_due=ctx.settings.invoice_days_until_due,
+                        issue=issue,
+                        replaces=created.id,
+                    )
+                    step = "invoice_retrieve"
+                    invoice = gateway.retrieve_invoice(created.id)
                 # Known locally from now on, so a failure below shows a draft to retry.
                 remember_invoice_now(ctx.sessions, invoice)
                 if invoice.status in CLOSED_STATUSES:
@@ -214,7 +236,6 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                         description=facts.description,
                         job_id=job_id,
                         payment_id=facts.payment_id,
-                        issue=issue,
                     )
                 step = "finalize"
                 invoice = gateway.finalize_invoice(invoice.id)
@@ -267,7 +288,7 @@ def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult 
     """The job's invoice as Stripe has it now: the live one, else the newest; None if none."""
     with session_scope(ctx.sessions) as session:
         load_job(session, job_id, actor)  # scope check: someone else's job is "not found"
-    invoices = ctx.gateway.invoices_for_job(job_id)
+    invoices = oldest_first(ctx.gateway.invoices_for_job(job_id))
     for invoice in invoices:
         remember_invoice_now(ctx.sessions, invoice)
     chosen = _pick(invoices) or (invoices[-1] if invoices else None)

@@ -23,9 +23,9 @@ from core.context import AppContext
 from core.db import session_scope
 from core.errors import AppError, Forbidden, InvalidInput
 from core.invoice_mirror import remember_invoice
-from core.invoicing import send_invoice
+from core.invoicing import job_invoice, oldest_first, send_invoice
 from core.models import Job, Payment, utcnow
-from core.stripe_gateway import EventInfo, InvoiceInfo
+from core.stripe_gateway import EventInfo, InvoiceInfo, MissingInStripe
 from core.webhooks import Target, apply_payment
 
 log = logging.getLogger("core.reconcile")
@@ -108,13 +108,13 @@ def drift_report(
         ours = [_Ours(*row) for row in session.execute(query)]
     invoices: dict[int, list[InvoiceInfo]] = defaultdict(list)
     read = 0
-    for invoice in ctx.gateway.list_invoices(created_from=since):
+    for invoice in ctx.gateway.list_invoices(created_from=since):  # newest first
         read += 1
         if invoice.job_id is not None:
             invoices[invoice.job_id].append(invoice)
     drifts: list[Drift] = []
     for job in ours:
-        found = sorted(invoices.get(job.job_id, []), key=lambda i: i.created)
+        found = oldest_first(invoices.get(job.job_id, []))
         drifts.extend(_job_drifts(job, found, now - draft_age))
     return DriftReport(drifts, len(ours), read, since)
 
@@ -287,6 +287,9 @@ def _apply_missed_payment(ctx: AppContext, drift: Drift, actor: Actor) -> str:
 
 
 def _send_invoice(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+    current = job_invoice(ctx, job_id=drift.job_id, actor=actor)
+    if current is not None and current.status in LIVE:  # fixed since the report was made
+        return f"invoice {current.number or current.invoice_id} is already {current.status}"
     result = send_invoice(ctx, job_id=drift.job_id, actor=actor)
     return f"invoice {result.number or result.invoice_id} is {result.status}"
 
@@ -294,7 +297,11 @@ def _send_invoice(ctx: AppContext, drift: Drift, actor: Actor) -> str:
 def _void_extras(ctx: AppContext, drift: Drift, actor: Actor) -> str:
     done = []
     for invoice_id in drift.invoice_ids:
-        invoice = ctx.gateway.retrieve_invoice(invoice_id)
+        try:
+            invoice = ctx.gateway.retrieve_invoice(invoice_id)
+        except MissingInStripe:
+            done.append(f"{invoice_id} is already deleted")
+            continue
         if invoice.status == "open":
             voided = ctx.gateway.void_invoice(invoice_id)
             with session_scope(ctx.sessions) as session:
@@ -341,6 +348,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
-            f"--since takes 7d, 24h, 30m or a date like 2026-11-01, not {text!r}"
+            f"a start takes 7d, 24h, 30m or a date like 2026-11-01, not {text!r}"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -41,8 +41,13 @@ def _when(timestamp: int | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
 
 
-def _reissue(issue: int) -> str:
-    return f":reissue-{issue}" if issue else ""
+class MissingInStripe(InvalidStripeRequest):
+    """The object is not (or no longer) in Stripe, e.g. a deleted draft."""
+
+
+def _reissue(issue: int, replaces: str | None = None) -> str:
+    suffix = f":reissue-{issue}" if issue else ""
+    return suffix + (f":after-{replaces}" if replaces else "")
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -168,6 +173,11 @@ class StripeGateway:
                 raise InvalidStripeRequest(
                     "Stripe refused the API key; check STRIPE_SECRET_KEY."
                 ) from exc
+            except stripe.InvalidRequestError as exc:
+                error = MissingInStripe if exc.http_status == 404 else InvalidStripeRequest
+                raise error(
+                    f"Stripe refused the request ({step}): {exc.user_message or exc}"
+                ) from exc
             except stripe.StripeError as exc:
                 raise InvalidStripeRequest(
                     f"Stripe refused the request ({step}): {exc.user_message or exc}"
@@ -209,7 +219,7 @@ class StripeGateway:
     # Invoices
 
     def invoices_for_job(self, job_id: int) -> list[InvoiceInfo]:
-        """Every invoice whose metadata names the job, oldest first."""
+        """Every invoice whose metadata names the job, newest first (as Stripe lists them)."""
         found: list[InvoiceInfo] = []
         page: str | None = None
         while True:
@@ -223,7 +233,7 @@ class StripeGateway:
             found.extend(InvoiceInfo.from_stripe(invoice) for invoice in result.data)
             page = result.next_page if result.has_more else None
             if not page:
-                return sorted(found, key=lambda invoice: invoice.created)
+                return found
 
     def create_invoice(
         self,
@@ -233,11 +243,13 @@ class StripeGateway:
         payment_id: int,
         days_until_due: int,
         issue: int = 0,
+        replaces: str | None = None,
     ) -> InvoiceInfo:
         """A draft `send_invoice` invoice for the payment.
 
-        `issue` counts the payment's earlier invoices that were voided or written off: the
-        key stays the same across retries of one issue, and changes for a re-issue.
+        `issue` counts the payment's earlier invoices that were voided or written off, and
+        `replaces` names a deleted draft this one stands in for: the key stays the same
+        across retries of one invoice, and changes when a new one is due.
         """
         invoice = self._call(
             "invoice_create",
@@ -252,7 +264,7 @@ class StripeGateway:
                 },
                 # One invoice per payment (and issue): a retry after a lost answer gets the
                 # same invoice.
-                options={"idempotency_key": f"invoice:{payment_id}{_reissue(issue)}"},
+                options={"idempotency_key": f"invoice:{payment_id}{_reissue(issue, replaces)}"},
             ),
         )
         log.info("stripe.invoice.created job_id=%s invoice=%s", job_id, invoice.id)
@@ -267,7 +279,6 @@ class StripeGateway:
         description: str,
         job_id: int,
         payment_id: int,
-        issue: int = 0,
     ) -> None:
         self._call(
             "item_create",
@@ -282,7 +293,9 @@ class StripeGateway:
                     "description": description,
                     "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
                 },
-                options={"idempotency_key": f"invoiceitem:{payment_id}{_reissue(issue)}"},
+                # Keyed by invoice: one line per invoice, and a payment may see several
+                # invoices over its life (void and re-issue).
+                options={"idempotency_key": f"invoiceitem:{invoice_id}"},
             ),
         )
 

@@ -305,8 +305,11 @@ def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome
             f"Stripe received {amount_paid} cents; payment #{payment.id} is for "
             f"{payment.amount} cents",
         )
+    # An admin recording a cash payment marks it "manual" before telling Stripe; the
+    # invoice.paid that follows keeps that method.
+    method = "manual" if payment.method == "manual" else "stripe"
     if not credit_payment(
-        session, job, payment, paid_at=_paid_at(event), method="stripe", currency=currency
+        session, job, payment, paid_at=_paid_at(event), method=method, currency=currency
     ):
         return Outcome("already_applied")  # a concurrent copy won the race
     return Outcome("applied")

@@ -21,6 +21,7 @@ from core.errors import (
     RateLimited,
     StripeUnavailable,
 )
+from core.invoicing import oldest_first
 from core.stripe_gateway import InvoiceInfo, StripeGateway
 from tests.support.receiver import Receiver
 from tests.support.sandbox import SandboxControl, free_port
@@ -291,7 +292,7 @@ def test_a_keyed_send_is_sent_once_and_a_resend_again(
 
 
 @pytest.mark.slow
-def test_invoices_for_job_reads_every_page_oldest_first(
+def test_invoices_for_job_reads_every_page_newest_first(
     gateway: StripeGateway, sandbox: SandboxControl
 ) -> None:
     customer = sandbox.client.v1.customers.create(params={"name": "Ann"})
@@ -305,14 +306,14 @@ def test_invoices_for_job_reads_every_page_oldest_first(
             sandbox.client.v1.invoices.create(
                 params={"customer": customer.id, "metadata": {"job_id": "8"}}
             )
-        sandbox.advance_clock(1)  # distinct creation times, so "oldest first" is checkable
+        sandbox.advance_clock(1)  # distinct creation times, so the order is checkable
 
     found = gateway.invoices_for_job(7)
 
-    assert [invoice.id for invoice in found] == made
+    assert [invoice.id for invoice in found] == made[::-1]  # as Stripe lists: newest first
     assert {invoice.job_id for invoice in found} == {7}
-    assert [invoice.payment_id for invoice in found] == list(range(103))
-    assert [invoice.created for invoice in found] == sorted(invoice.created for invoice in found)
+    assert [invoice.payment_id for invoice in found] == list(range(102, -1, -1))
+    assert [i.id for i in oldest_first(found)] == made
     assert len(gateway.invoices_for_job(8)) == 2
     assert gateway.invoices_for_job(9) == []
 
