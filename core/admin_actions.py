@@ -49,6 +49,16 @@ def _state(ctx: AppContext, job_id: int, actor: Actor) -> dict[str, Any]:
         }
 
 
+def _owed(ctx: AppContext, job_id: int, actor: Actor, doing: str) -> dict[str, Any]:
+    """The job's state, if it is completed and still unpaid; Conflict otherwise."""
+    state = _state(ctx, job_id, actor)
+    if state["job_status"] != "completed" or state["payment_status"] != "pending":
+        raise Conflict(
+            f"Job #{job_id} is {state['job_status']}; only a completed, unpaid job {doing}"
+        )
+    return state
+
+
 def record_manual_payment(
     ctx: AppContext, *, job_id: int, actor: Actor, reason: str, preview: bool = False
 ) -> ActionResult:
@@ -56,12 +66,7 @@ def record_manual_payment(
     marked paid outside Stripe, so both sides agree and the invoice.paid event that
     follows changes nothing more."""
     _check(actor, reason)
-    before = _state(ctx, job_id, actor)
-    if before["job_status"] != "completed" or before["payment_status"] != "pending":
-        raise Conflict(
-            f"Job #{job_id} is {before['job_status']}; only a completed, unpaid "
-            "job can be marked paid"
-        )
+    before = _owed(ctx, job_id, actor, "can be marked paid")
     invoice = job_invoice(ctx, job_id=job_id, actor=actor)
     if invoice is not None and invoice.status == "paid":
         raise Conflict(
@@ -138,12 +143,7 @@ def void_and_reissue(
     """A wrong amount: void the open invoice, correct the job's price, send a new one."""
     _check(actor, reason)
     check_price(new_price)
-    before = _state(ctx, job_id, actor)
-    if before["job_status"] != "completed" or before["payment_status"] != "pending":
-        raise Conflict(
-            f"Job #{job_id} is {before['job_status']}; only a completed, unpaid "
-            "job's invoice can be re-issued"
-        )
+    before = _owed(ctx, job_id, actor, "can have its invoice re-issued")
     current = job_invoice(ctx, job_id=job_id, actor=actor)
     replaced = {"open": "void", "draft": "delete"}.get(current.status) if current else None
     after = {
