@@ -55,12 +55,16 @@ def _encode(created_at: datetime, payment_id: int) -> str:
 
 
 def _decode(cursor: str) -> tuple[datetime, int]:
+    refused = InvalidInput("the cursor is not one this API gave out")
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, payment_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), int(payment_id)
-    except (ValueError, TypeError):
-        raise InvalidInput("the cursor is not one this API gave out") from None
+        moment, number = datetime.fromisoformat(created), int(payment_id)
+    except (ValueError, TypeError, OverflowError):
+        raise refused from None
+    if moment.tzinfo is None or not 0 < number < 2**31:
+        raise refused
+    return moment, number
 
 
 def payment_history(
@@ -92,7 +96,7 @@ def payment_history(
         query = query.where(
             Payment.created_at >= datetime.combine(filters.created_from, time(), UTC)
         )
-    if filters.created_to is not None:
+    if filters.created_to is not None and filters.created_to < date.max:
         end = datetime.combine(filters.created_to + timedelta(days=1), time(), UTC)
         query = query.where(Payment.created_at < end)
     if cursor:

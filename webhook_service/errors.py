@@ -38,5 +38,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400:  # a body that cannot be read (e.g. not UTF-8)
+            return error_response(
+                422,
+                "invalid_input",
+                "The body is not valid JSON.",
+                fields=[{"field": "body", "message": str(error.detail)}],
+            )
         code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, str(error.detail))
+        return JSONResponse(
+            error_body(code, str(error.detail)),
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )

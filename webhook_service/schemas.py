@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from core.money import MAX_PRICE_CENTS
 
@@ -37,12 +37,22 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": text[status]} for status in statuses}
 
 
+def _json_number(value: object) -> object:
+    """JSON Schema's integer: 15000 or 15000.0, but never true or "15000"."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number, not a boolean or a string")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+
+
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service_id: int = Field(gt=0)
-    provider_id: int = Field(gt=0)
-    price: int = Field(gt=0, le=MAX_PRICE_CENTS, description="In cents, e.g. 15000 for $150.00")
+    service_id: JsonInt = Field(gt=0, le=2**31 - 1)
+    provider_id: JsonInt = Field(gt=0, le=2**31 - 1)
+    price: JsonInt = Field(gt=0, le=MAX_PRICE_CENTS, description="In cents, e.g. 15000 for $150.00")
     description: str | None = Field(default=None, max_length=2000)
 
 
