@@ -64,6 +64,7 @@ ROLES = {
         [
             ("all_jobs.py", "All jobs"),
             ("webhook_activity.py", "Webhook activity"),
+            ("reconciliation.py", "Reconciliation"),
             ("reports.py", "Reports"),
         ],
     ),
