@@ -123,7 +123,11 @@ def stripe_invoices(sandbox: SandboxControl, job_id: int) -> list[dict[str, Any]
     listing = sandbox.client.v1.invoices.list(params={"limit": 100})
     every = [invoice.to_dict() for invoice in listing.auto_paging_iter()]
     found = [i for i in every if (i.get("metadata") or {}).get("job_id") == str(job_id)]
-    return sorted(found, key=lambda invoice: (invoice["created"], invoice["id"]))
+    # Listed newest first; two made in the same second tie on `created`, so the list's
+    # order (reversed), not the random id, says which is older.
+    oldest = list(reversed(found))
+    oldest.sort(key=lambda invoice: invoice["created"])
+    return oldest
 
 
 def statuses(sandbox: SandboxControl, job_id: int) -> list[tuple[str, str, int]]:
