@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
+from core.auth import Actor
+from core.context import AppContext
+from core.db import session_scope
 from core.jobs import create_job
 from core.models import Customer, Job, Service, ServiceProvider
 
@@ -33,3 +38,31 @@ def new_job(
         price=price,
         description="Kitchen sink",
     )
+
+
+@dataclass(frozen=True)
+class Market:
+    """The ids of one customer, one provider and one service (see `marketplace`)."""
+
+    customer_id: int
+    provider_id: int
+    service_id: int
+
+    @property
+    def provider(self) -> Actor:
+        return Actor("provider", self.provider_id)
+
+
+def job_for(
+    ctx: AppContext, market: Market, price: int = 15000, description: str | None = None
+) -> int:
+    """A new job in its own transaction; returns its id."""
+    with session_scope(ctx.sessions) as session:
+        return create_job(
+            session,
+            customer_id=market.customer_id,
+            provider_id=market.provider_id,
+            service_id=market.service_id,
+            price=price,
+            description=description,
+        ).id

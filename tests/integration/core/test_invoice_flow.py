@@ -11,12 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import stripe
 from sqlalchemy import delete, func, select, text
 
 import core.invoicing
@@ -50,7 +48,7 @@ from core.models import (
 )
 from core.money import MAX_PRICE_CENTS
 from tests.conftest import LiveService
-from tests.support.factories import marketplace
+from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl
 
 PRICE = 15000
@@ -58,43 +56,7 @@ DAY = 86400
 SDK_ATTEMPTS = 3  # the gateway's client makes 1 call + max_network_retries=2
 
 
-@pytest.fixture(autouse=True)
-def quick_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK still retries network faults twice, but waits 10 ms instead of 0.5-1 s."""
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.01)
-
-
-@dataclass(frozen=True)
-class Market:
-    customer_id: int
-    provider_id: int
-    service_id: int
-
-    @property
-    def provider(self) -> Actor:
-        return Actor("provider", self.provider_id)
-
-
-@pytest.fixture
-def market(ctx: AppContext) -> Market:
-    with session_scope(ctx.sessions) as session:
-        customer, provider, service = marketplace(session)
-        return Market(customer.id, provider.id, service.id)
-
-
 # Database reads
-
-
-def make_job(ctx: AppContext, market: Market, price: int = PRICE) -> int:
-    with session_scope(ctx.sessions) as session:
-        return create_job(
-            session,
-            customer_id=market.customer_id,
-            provider_id=market.provider_id,
-            service_id=market.service_id,
-            price=price,
-            description="Kitchen sink",
-        ).id
 
 
 def rows(ctx: AppContext, job_id: int) -> tuple[Job, Payment]:
@@ -171,7 +133,7 @@ def clear_faults(sandbox: SandboxControl) -> None:
 
 def completed_uninvoiced_job(ctx: AppContext, sandbox: SandboxControl, market: Market) -> int:
     """A completed job whose invoicing failed at invoice create (nothing made in Stripe)."""
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     sandbox.fault("/v1/invoices", method="POST", status=500, count=SDK_ATTEMPTS)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.error is not None and result.error.step == "invoice_create"
@@ -237,7 +199,7 @@ def test_whole_flow_from_new_job_to_paid_job_with_both_sides_notified(
     ctx: AppContext, sandbox: SandboxControl, live_service: LiveService, market: Market
 ) -> None:
     # 1. Create job: new, payment pending with amount 0.
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     job, payment = rows(ctx, job_id)
     assert (job.status, job.price, job.completed_at, job.paid_at) == ("new", PRICE, None, None)
     assert (job.customer_id, job.provider_id, job.service_id) == (
@@ -353,8 +315,8 @@ def test_whole_flow_from_new_job_to_paid_job_with_both_sides_notified(
 def test_second_job_for_the_same_customer_reuses_the_stripe_customer(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    first = complete_job(ctx, job_id=make_job(ctx, market), actor=market.provider)
-    second = complete_job(ctx, job_id=make_job(ctx, market, 9900), actor=market.provider)
+    first = complete_job(ctx, job_id=job_for(ctx, market), actor=market.provider)
+    second = complete_job(ctx, job_id=job_for(ctx, market, 9900), actor=market.provider)
     assert first.invoice is not None and second.invoice is not None
     assert first.invoice.invoice_id != second.invoice.invoice_id
     [customer] = stripe_customers(sandbox, market.customer_id)
@@ -369,7 +331,7 @@ def test_second_job_for_the_same_customer_reuses_the_stripe_customer(
         session.add(other)
         session.flush()
         other_id = other.id
-    third_job = make_job(ctx, Market(other_id, market.provider_id, market.service_id))
+    third_job = job_for(ctx, Market(other_id, market.provider_id, market.service_id))
     assert complete_job(ctx, job_id=third_job, actor=market.provider).error is None
     [other_customer] = stripe_customers(sandbox, other_id)
     assert other_customer["id"] != customer["id"]
@@ -380,7 +342,7 @@ def test_second_job_for_the_same_customer_reuses_the_stripe_customer(
 def test_declined_card_keeps_payment_pending_then_a_good_card_pays_once(
     ctx: AppContext, sandbox: SandboxControl, live_service: LiveService, market: Market
 ) -> None:
-    result = complete_job(ctx, job_id=make_job(ctx, market), actor=market.provider)
+    result = complete_job(ctx, job_id=job_for(ctx, market), actor=market.provider)
     assert result.invoice is not None
     invoice_id, job_id = result.invoice.invoice_id, result.job_id
 
@@ -420,7 +382,7 @@ def test_declined_card_keeps_payment_pending_then_a_good_card_pays_once(
 def test_resend_emails_an_open_invoice_again_and_refuses_a_paid_one(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     with pytest.raises(NotFound):
         resend_invoice(ctx, job_id=job_id, actor=Actor("admin"))  # new job: nothing to resend
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
@@ -461,7 +423,7 @@ def test_send_invoice_after_the_invoice_was_voided_makes_a_new_open_invoice(
     """An admin voids a job's open invoice in Stripe (say, it went to the wrong address);
     "send invoice" must then bill the job again: a void invoice is not live (DESIGN.md
     step 3 resumes only a non-void one), and reporting it as sent leaves nothing to pay."""
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     first = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert first.invoice is not None
     sandbox.client.v1.invoices.void_invoice(first.invoice.invoice_id)
@@ -506,7 +468,7 @@ def test_a_failed_stripe_step_leaves_the_job_completed_and_a_retry_makes_one_inv
     path: str,
     when: str,
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     sandbox.fault(path, method=method, status=500, count=SDK_ATTEMPTS, when=when)
 
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
@@ -544,7 +506,7 @@ def test_a_failed_stripe_step_leaves_the_job_completed_and_a_retry_makes_one_inv
 def test_rate_limited_invoice_create_is_retried_with_backoff(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     sandbox.fault("/v1/invoices", method="POST", status=429, count=2)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.error is None and result.invoice is not None
@@ -561,7 +523,7 @@ def test_rate_limited_invoice_create_is_retried_with_backoff(
 def test_persistent_rate_limit_fails_with_a_clear_error(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     sandbox.fault("/v1/invoices", method="POST", status=429, count=20)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.invoice is None and result.error is not None
@@ -587,7 +549,7 @@ def test_persistent_rate_limit_fails_with_a_clear_error(
 def test_two_concurrent_completions_make_one_invoice(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     outcomes = run_concurrently(
         lambda: complete_job(ctx, job_id=job_id, actor=market.provider),
         lambda: complete_job(ctx, job_id=job_id, actor=market.provider),
@@ -610,7 +572,7 @@ def test_the_losing_concurrent_completion_is_told_the_job_is_completed(
 ) -> None:
     """Both completions read the job while it is new and then queue on its row; the loser's
     Conflict must describe the job as it is (completed), not as it was read (new)."""
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     holder = ctx.sessions()
     try:
         # Another transaction holds the job row (on SQLite: the write lock).
@@ -657,7 +619,10 @@ def test_two_concurrent_sends_after_a_failed_invoicing_make_one_invoice(
 def test_concurrent_first_jobs_of_a_new_customer_make_one_stripe_customer(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    first, second = make_job(ctx, market), make_job(ctx, market, 9900)
+    first, second = (
+        job_for(ctx, market),
+        job_for(ctx, market, 9900),
+    )
     # Both searches answer late, so both find no customer and both go on to create one.
     sandbox.fault("/v1/customers/search", method="GET", delay=0.2, count=2)
     outcomes = run_concurrently(
@@ -676,7 +641,7 @@ def test_concurrent_first_jobs_of_a_new_customer_make_one_stripe_customer(
 def test_only_the_jobs_provider_can_complete_it(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     with session_scope(ctx.sessions) as session:
         stranger = ServiceProvider(name="Other Co", email="other@example.com")
         session.add(stranger)
@@ -702,7 +667,7 @@ def test_only_the_jobs_provider_can_complete_it(
 def test_a_completed_job_cannot_be_completed_again_or_cancelled(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     first = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert first.invoice is not None
     completed_at = rows(ctx, job_id)[0].completed_at
@@ -722,7 +687,7 @@ def test_a_completed_job_cannot_be_completed_again_or_cancelled(
 def test_a_paid_job_cannot_be_completed_cancelled_or_invoiced(
     ctx: AppContext, sandbox: SandboxControl, live_service: LiveService, market: Market
 ) -> None:
-    result = complete_job(ctx, job_id=make_job(ctx, market), actor=market.provider)
+    result = complete_job(ctx, job_id=job_for(ctx, market), actor=market.provider)
     assert result.invoice is not None
     ctx.gateway.pay_test_invoice(result.invoice.invoice_id, card="visa")
     assert sandbox.drain() == 0
@@ -744,7 +709,7 @@ def test_a_paid_job_cannot_be_completed_cancelled_or_invoiced(
 def test_cancel_only_from_new_and_a_cancelled_job_is_never_invoiced(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     with session_scope(ctx.sessions) as session, pytest.raises(Forbidden):
         cancel_job(session, job_id=job_id, actor=Actor("finance", 1))
     with session_scope(ctx.sessions) as session:
@@ -773,7 +738,7 @@ def test_cancel_only_from_new_and_a_cancelled_job_is_never_invoiced(
 def test_a_new_job_cannot_be_invoiced_before_completion(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
-    job_id = make_job(ctx, market)
+    job_id = job_for(ctx, market)
     with pytest.raises(Conflict, match="complete it first"):
         send_invoice(ctx, job_id=job_id, actor=market.provider)
     assert stripe_invoices(sandbox, job_id) == []
@@ -812,7 +777,10 @@ def test_create_job_refuses_bad_input_and_changes_nothing(
 
 
 def test_create_job_accepts_the_price_limits(ctx: AppContext, market: Market) -> None:
-    cheapest, dearest = make_job(ctx, market, 1), make_job(ctx, market, MAX_PRICE_CENTS)
+    cheapest, dearest = (
+        job_for(ctx, market, 1),
+        job_for(ctx, market, MAX_PRICE_CENTS),
+    )
     assert (rows(ctx, cheapest)[0].price, rows(ctx, dearest)[0].price) == (1, MAX_PRICE_CENTS)
     assert {rows(ctx, job_id)[1].amount for job_id in (cheapest, dearest)} == {0}
 

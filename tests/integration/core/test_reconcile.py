@@ -30,7 +30,7 @@ from core.context import AppContext
 from core.db import session_scope
 from core.earnings import ledger_mismatches
 from core.errors import Forbidden, InvalidInput
-from core.jobs import complete_job, create_job
+from core.jobs import complete_job
 from core.models import (
     AuditLog,
     Base,
@@ -45,7 +45,7 @@ from core.reconcile import Drift, drift_report, repair, repair_all
 from core.timeline import job_timeline
 from core.webhooks import credit_payment, subscribed_event_types
 from tests.conftest import LiveService
-from tests.support.factories import marketplace
+from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl
 
 PRICE = 15000
@@ -56,47 +56,12 @@ REASON = "nightly reconciliation after the webhook outage"
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-@pytest.fixture(autouse=True)
-def quick_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK still retries a failed call twice, but waits 10 ms instead of 0.5-1 s."""
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.01)
-
-
-@dataclass(frozen=True)
-class Market:
-    customer_id: int
-    provider_id: int
-    service_id: int
-
-    @property
-    def provider(self) -> Actor:
-        return Actor("provider", self.provider_id)
-
-
-@pytest.fixture
-def market(ctx: AppContext) -> Market:
-    with session_scope(ctx.sessions) as session:
-        customer, provider, service = marketplace(session)
-        return Market(customer.id, provider.id, service.id)
-
-
 # Making jobs and drift, for real
-
-
-def new_job(ctx: AppContext, market: Market, price: int = PRICE) -> int:
-    with session_scope(ctx.sessions) as session:
-        return create_job(
-            session,
-            customer_id=market.customer_id,
-            provider_id=market.provider_id,
-            service_id=market.service_id,
-            price=price,
-        ).id
 
 
 def invoiced_job(ctx: AppContext, market: Market) -> tuple[int, str]:
     """A completed job with its invoice open and sent, as the clean flow leaves it."""
-    job_id = new_job(ctx, market)
+    job_id = job_for(ctx, market)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.error is None and result.invoice is not None
     assert result.invoice.status == "open"
@@ -111,7 +76,7 @@ def failed_job(
     ctx: AppContext, sandbox: SandboxControl, market: Market, path: str, when: str, step: str
 ) -> int:
     """A completed job whose invoicing failed at `step` (every SDK attempt faulted)."""
-    job_id = new_job(ctx, market)
+    job_id = job_for(ctx, market)
     sandbox.fault(path, method="POST", status=500, count=SDK_ATTEMPTS, when=when)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     clear_faults(sandbox)
@@ -528,7 +493,7 @@ def test_a_duplicate_made_in_the_same_second_is_voided_not_the_invoice_the_custo
         params={"name": "Ann Lee", "metadata": {"user_id": str(market.customer_id)}}
     ).id
     assert customer is not None
-    job_id = new_job(ctx, market)
+    job_id = job_for(ctx, market)
     start_of_a_second()
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.invoice is not None

@@ -12,12 +12,10 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import stripe
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
@@ -30,7 +28,7 @@ from core.db import session_scope
 from core.earnings import ledger_mismatches
 from core.errors import CardDeclined, Conflict, Forbidden, InvalidInput, InvoicingFailed
 from core.invoice_mirror import remember_invoice_now
-from core.jobs import complete_job, create_job
+from core.jobs import complete_job
 from core.models import (
     AuditLog,
     Base,
@@ -47,7 +45,7 @@ from core.replay import SAFETY_MARGIN, replay_cursor, replay_events
 from core.timeline import job_timeline
 from core.webhooks import process_event, subscribed_event_types
 from tests.conftest import LiveService
-from tests.support.factories import marketplace
+from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl, free_port
 
 PRICE = 15000
@@ -57,43 +55,8 @@ ADMIN = Actor("admin", 1)
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
-@pytest.fixture(autouse=True)
-def quick_sdk_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK still retries a failed call twice, but waits 10 ms instead of 0.5-1 s."""
-    monkeypatch.setattr(stripe.HTTPClient, "INITIAL_DELAY", 0.01)
-
-
-@dataclass(frozen=True)
-class Market:
-    customer_id: int
-    provider_id: int
-    service_id: int
-
-    @property
-    def provider(self) -> Actor:
-        return Actor("provider", self.provider_id)
-
-
-@pytest.fixture
-def market(ctx: AppContext) -> Market:
-    with session_scope(ctx.sessions) as session:
-        customer, provider, service = marketplace(session)
-        return Market(customer.id, provider.id, service.id)
-
-
-def new_job(ctx: AppContext, market: Market, price: int = PRICE) -> int:
-    with session_scope(ctx.sessions) as session:
-        return create_job(
-            session,
-            customer_id=market.customer_id,
-            provider_id=market.provider_id,
-            service_id=market.service_id,
-            price=price,
-        ).id
-
-
 def invoiced_job(ctx: AppContext, market: Market, price: int = PRICE) -> tuple[int, str]:
-    job_id = new_job(ctx, market, price)
+    job_id = job_for(ctx, market, price)
     result = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert result.error is None and result.invoice is not None
     assert result.invoice.status == "open"
