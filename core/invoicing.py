@@ -191,7 +191,8 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
             invoice = _pick(existing)
             # Invoices voided or written off before: a new one needs a new idempotency key.
             issue = sum(1 for i in existing if i.status in CLOSED_STATUSES)
-            if invoice is None:
+            replaces: str | None = None
+            while invoice is None:
                 step = "invoice_create"
                 created = gateway.create_invoice(
                     customer_id=customer_id,
@@ -199,6 +200,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     payment_id=facts.payment_id,
                     days_until_due=ctx.settings.invoice_days_until_due,
                     issue=issue,
+                    replaces=replaces,
                 )
                 # A replayed create answers with the invoice as it was first made; read it
                 # again to see how far an earlier attempt got.
@@ -206,18 +208,11 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 try:
                     invoice = gateway.retrieve_invoice(created.id)
                 except MissingInStripe:
+                    if replaces is not None:
+                        raise
                     # That invoice was a draft since deleted: make a new one in its place.
-                    step = "invoice_create"
-                    created = gateway.create_invoice(
-                        customer_id=customer_id,
-                        job_id=job_id,
-                        payment_id=facts.payment_id,
-                        days_until_due=ctx.settings.invoice_days_until_due,
-                        issue=issue,
-                        replaces=created.id,
-                    )
-                    step = "invoice_retrieve"
-                    invoice = gateway.retrieve_invoice(created.id)
+                    replaces = created.id
+                    continue
                 # Known locally from now on, so a failure below shows a draft to retry.
                 remember_invoice_now(ctx.sessions, invoice)
                 if invoice.status in CLOSED_STATUSES:

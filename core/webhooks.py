@@ -123,21 +123,25 @@ def _target(session: Session, job_id: int | None, payment_id: int | None) -> Tar
     return Target(job, payment)
 
 
+def _event_row(
+    event: EventInfo, job_id: int | None, payment_id: int | None, **extra: Any
+) -> dict[str, Any]:
+    """The `stripe_events` row for an event as it arrives."""
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "created": event.created,
+        "received_at": utcnow(),
+        "object_id": event.object.get("id"),
+        "job_id": job_id,
+        "payment_id": payment_id,
+        **extra,
+    }
+
+
 def _claim(session: Session, event: EventInfo, job_id: int | None, payment_id: int | None) -> bool:
     """Take the event for this transaction; False when it was already handled."""
-    inserted = insert_ignoring_conflict(
-        session,
-        StripeEvent,
-        {
-            "event_id": event.id,
-            "type": event.type,
-            "created": event.created,
-            "received_at": utcnow(),
-            "object_id": event.object.get("id"),
-            "job_id": job_id,
-            "payment_id": payment_id,
-        },
-    )
+    inserted = insert_ignoring_conflict(session, StripeEvent, _event_row(event, job_id, payment_id))
     if inserted:
         return True
     # Seen before: handle it again only if every earlier attempt failed.
@@ -219,17 +223,7 @@ def _record_failure(
             inserted = insert_ignoring_conflict(
                 session,
                 StripeEvent,
-                {
-                    "event_id": event.id,
-                    "type": event.type,
-                    "created": event.created,
-                    "received_at": utcnow(),
-                    "object_id": event.object.get("id"),
-                    "job_id": job_id,
-                    "payment_id": payment_id,
-                    "outcome": "failed",
-                    "error": message,
-                },
+                _event_row(event, job_id, payment_id, outcome="failed", error=message),
             )
             if not inserted:
                 session.execute(
