@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.auth import Actor
-from core.db import session_scope
-from core.models import AuditLog
+from core.db.models import AuditLog
+from core.db.session import session_scope
+from core.identity.actor import Actor
 
 
 def record(

@@ -11,20 +11,20 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core import notifications
-from core.api_tokens import API_ROLES, issue_token, parse_ttl
-from core.auth import SYSTEM, Actor
+from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
+from core.billing.reconcile import drift_report, parse_since, repair_all
+from core.billing.replay import replay_events
 from core.config import get_settings
 from core.context import AppContext
-from core.db import session_scope
+from core.db.migrate import upgrade
+from core.db.session import session_scope
 from core.errors import AppError, InvalidInput
-from core.invoicing import InvoiceResult, resend_invoice, send_invoice
-from core.job_view import job_details
-from core.jobs import complete_job, create_job
-from core.migrate import upgrade
+from core.identity.actor import SYSTEM, Actor
+from core.identity.api_tokens import API_ROLES, issue_token, parse_ttl
+from core.jobs.lifecycle import complete_job, create_job
+from core.jobs.view import job_details
 from core.money import format_cents
-from core.reconcile import drift_report, parse_since, repair_all
-from core.replay import replay_events
+from core.notify import notifications
 from core.seed import has_data, seed_demo
 
 

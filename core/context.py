@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.billing.stripe_gateway import StripeGateway
 from core.config import Settings, get_settings
-from core.db import make_engine, make_session_factory
-from core.stripe_gateway import StripeGateway
+from core.db.session import make_engine, make_session_factory
 
 
 @dataclass

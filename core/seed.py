@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core import notifications
-from core.accounts import create_account
-from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.identity.accounts import create_account
+from core.notify import notifications
 
 PROVIDERS = [
     ("Rivera Plumbing & Heating", "maria@riveraplumbing.example"),

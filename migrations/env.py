@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 
 from core.config import get_settings
-from core.db import make_engine
-from core.models import Base
+from core.db.models import Base
+from core.db.session import make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -20,12 +20,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.billing.webhooks import subscribed_event_types  # noqa: E402
 from core.config import SANDBOX_URL, get_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
-from core.db import session_scope  # noqa: E402
-from core.migrate import upgrade  # noqa: E402
+from core.db.migrate import upgrade  # noqa: E402
+from core.db.session import session_scope  # noqa: E402
 from core.seed import has_data, seed_demo  # noqa: E402
-from core.webhooks import subscribed_event_types  # noqa: E402
 
 # Ports and the data folder can be moved, e.g. to run a second copy beside the first.
 SERVICE_PORT = int(os.environ.get("SERVICE_PORT", "8000"))

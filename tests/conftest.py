@@ -112,7 +112,7 @@ class LiveService:
 
 @pytest.fixture
 def live_service(ctx: AppContext, sandbox: SandboxControl) -> Iterator[LiveService]:
-    from core.webhooks import subscribed_event_types
+    from core.billing.webhooks import subscribed_event_types
 
     with service_in_thread(ctx) as base:
         url = f"{base}/payments/stripe/webhook"

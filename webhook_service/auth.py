@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.api_tokens import NotAuthenticated, read_token
-from core.auth import Actor
 from core.errors import Forbidden
+from core.identity.actor import Actor
+from core.identity.api_tokens import NotAuthenticated, read_token
 from webhook_service.deps import ContextDep
 
 bearer = HTTPBearer(auto_error=False, description="A token from `python -m core.cli token`")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.billing.invoicing import resend_invoice
 from core.errors import AppError
-from core.invoicing import resend_invoice
-from core.job_queries import JobFilter
+from core.jobs.queries import JobFilter
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import money, when

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import notifications
+from core.notify import notifications
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when

@@ -10,12 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from core import audit
-from core.admin_actions import ActionResult, record_manual_payment, void_and_reissue
+from core.billing.admin_actions import ActionResult, record_manual_payment, void_and_reissue
+from core.billing.reconcile import DriftReport, drift_report, parse_since, repair
+from core.billing.replay import replay_events
 from core.errors import AppError
-from core.exports import Column, to_csv
 from core.money import parse_cents
-from core.reconcile import DriftReport, drift_report, parse_since, repair
-from core.replay import replay_events
+from core.reporting.exports import Column, to_csv
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when
 from dashboard.components.runtime import context, data_changed, db_session

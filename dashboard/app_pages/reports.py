@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.exports import Column, to_csv, to_xlsx
-from core.reports import GROUPINGS
+from core.reporting.exports import Column, to_csv, to_xlsx
+from core.reporting.reports import GROUPINGS
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money, when

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.accounts import SignInRefused, sign_in, sign_in_by_email
+from core.identity.accounts import SignInRefused, sign_in, sign_in_by_email
 from dashboard.components.auth import remember, sso_configured, sso_role_map
 from dashboard.components.runtime import context, db_session
 

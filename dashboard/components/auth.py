@@ -10,9 +10,9 @@ import hmac
 import streamlit as st
 from sqlalchemy import select
 
-from core.accounts import SignedIn, actor_of
 from core.config import Settings
-from core.models import Account
+from core.db.models import Account
+from core.identity.accounts import SignedIn, actor_of
 from dashboard.components.runtime import db_session
 
 SESSION_KEY = "auth"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.auth import Actor
+from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.errors import AppError, InvoicingFailed
-from core.invoicing import InvoiceResult, resend_invoice, send_invoice
-from core.job_queries import JobRow
-from core.jobs import complete_job
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
+from core.jobs.queries import JobRow
 from dashboard.components.runtime import context, data_changed
 
 RESULT_KEY = "last_action"

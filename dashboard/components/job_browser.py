@@ -11,8 +11,8 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from core.auth import Actor
-from core.job_queries import JobFilter, JobPage, JobRow
+from core.identity.actor import Actor
+from core.jobs.queries import JobFilter, JobPage, JobRow
 from dashboard.components import reads
 from dashboard.components.formatting import badge, money, when
 from dashboard.components.job_actions import (

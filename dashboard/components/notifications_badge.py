@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import notifications
-from core.auth import Actor
+from core.identity.actor import Actor
+from core.notify import notifications
 from dashboard.components.runtime import READ_TTL_SECONDS, db_session
 
 

@@ -8,11 +8,14 @@ from datetime import date, datetime
 
 import streamlit as st
 
-from core import earnings, notifications, reports, timeline, webhook_activity
-from core.auth import Actor
-from core.job_queries import JobFilter, JobPage, list_jobs
-from core.job_view import job_details
-from core.models import ServiceProvider
+from core.billing import webhook_activity
+from core.db.models import ServiceProvider
+from core.identity.actor import Actor
+from core.jobs import timeline
+from core.jobs.queries import JobFilter, JobPage, list_jobs
+from core.jobs.view import job_details
+from core.notify import notifications
+from core.reporting import earnings, reports
 from dashboard.components.runtime import READ_TTL_SECONDS, context, db_session
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from core.config import Settings
 from core.context import AppContext
-from core.db import session_scope
+from core.db.session import session_scope
 
 # Short: payments arrive by webhook in another process, which cannot clear this cache.
 READ_TTL_SECONDS = 10

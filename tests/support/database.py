@@ -13,9 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from core.db import make_engine
-from core.migrate import upgrade
-from core.models import Base
+from core.db.migrate import upgrade
+from core.db.models import Base
+from core.db.session import make_engine
 
 POSTGRES_ENV = "TEST_DATABASE_URL"
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import create_job
-from core.models import Customer, Job, Service, ServiceProvider
+from core.db.models import Customer, Job, Service, ServiceProvider
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.jobs.lifecycle import create_job
 
 
 def marketplace(session: Session) -> tuple[Customer, ServiceProvider, Service]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path
 
-from core.access import load_job
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import complete_job, create_job
-from core.models import Job
+from core.db.models import Job
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.identity.permissions import load_job
+from core.jobs.lifecycle import complete_job, create_job
 from webhook_service.auth import CurrentActor, allow
 from webhook_service.deps import ContextDep
 from webhook_service.schemas import (

@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from core.db import session_scope
-from core.earnings import by_month, summary
+from core.billing.invoicing import InvoiceResult, job_invoice, resend_invoice, send_invoice
+from core.db.session import session_scope
 from core.errors import NotFound
-from core.invoicing import InvoiceResult, job_invoice, resend_invoice, send_invoice
-from core.payment_history import HistoryFilter, payment_history
+from core.reporting.earnings import by_month, summary
+from core.reporting.payment_history import HistoryFilter, payment_history
 from webhook_service.auth import CurrentActor, allow
 from webhook_service.deps import ContextDep
 from webhook_service.schemas import (

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from core.stripe_gateway import StripeGateway
-from core.webhooks import WebhookProcessingFailed, process_event
+from core.billing.stripe_gateway import StripeGateway
+from core.billing.webhooks import WebhookProcessingFailed, process_event
 from webhook_service.deps import ContextDep
 from webhook_service.errors import error_response
 

@@ -6,7 +6,7 @@ import pytest
 import stripe
 
 from core.context import AppContext
-from core.db import session_scope
+from core.db.session import session_scope
 from tests.support.factories import Market, marketplace
 
 

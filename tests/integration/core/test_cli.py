@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.cli import main
 from core.config import PROJECT_ROOT, get_settings
-from core.db import make_engine, make_session_factory, session_scope
-from core.models import Base, Job, Notification, Payment
+from core.db.models import Base, Job, Notification, Payment
+from core.db.session import make_engine, make_session_factory, session_scope
 from core.money import MAX_PRICE_CENTS
 from tests.support.factories import marketplace
 from tests.support.sandbox import SandboxControl

@@ -19,15 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import (
-    SQLITE_BUSY_TIMEOUT_MS,
-    insert_ignoring_conflict,
-    make_engine,
-    make_session_factory,
-    session_scope,
-)
-from core.migrate import alembic_config, downgrade_to_base, upgrade
-from core.models import (
+from core.db.migrate import alembic_config, downgrade_to_base, upgrade
+from core.db.models import (
     Base,
     Customer,
     InvoiceLock,
@@ -37,6 +30,13 @@ from core.models import (
     Service,
     ServiceProvider,
     StripeEvent,
+)
+from core.db.session import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    insert_ignoring_conflict,
+    make_engine,
+    make_session_factory,
+    session_scope,
 )
 from tests.support.factories import marketplace, new_job
 

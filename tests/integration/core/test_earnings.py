@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.auth import SYSTEM, Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import by_month
+from core.db.models import Payment
+from core.db.session import session_scope
 from core.errors import NotFound
-from core.models import Payment
+from core.identity.actor import SYSTEM, Actor
+from core.reporting.earnings import by_month
 from tests.support.factories import marketplace, new_job
 
 

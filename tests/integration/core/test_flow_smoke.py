@@ -1,8 +1,8 @@
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import complete_job
-from core.models import Job, Payment, ServiceProvider
+from core.db.models import Job, Payment, ServiceProvider
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
 from tests.conftest import LiveService
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from core.billing.invoicing import oldest_first
+from core.billing.stripe_gateway import InvoiceInfo, StripeGateway
 from core.config import Settings
 from core.errors import (
     CardDeclined,
@@ -21,8 +23,6 @@ from core.errors import (
     RateLimited,
     StripeUnavailable,
 )
-from core.invoicing import oldest_first
-from core.stripe_gateway import InvoiceInfo, StripeGateway
 from tests.support.receiver import Receiver
 from tests.support.sandbox import SandboxControl, free_port
 

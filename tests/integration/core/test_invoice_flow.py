@@ -17,12 +17,21 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, text
 
-import core.invoicing
+import core.billing.invoicing
 from core.audit import for_job
-from core.auth import Actor
+from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches
+from core.db.models import (
+    Customer,
+    InvoiceLock,
+    Job,
+    Notification,
+    Payment,
+    ServiceProvider,
+    StripeEvent,
+    utcnow,
+)
+from core.db.session import session_scope
 from core.errors import (
     AppError,
     CardDeclined,
@@ -34,19 +43,10 @@ from core.errors import (
     RateLimited,
     StripeUnavailable,
 )
-from core.invoicing import InvoiceResult, resend_invoice, send_invoice
-from core.jobs import CompletionResult, cancel_job, complete_job, create_job
-from core.models import (
-    Customer,
-    InvoiceLock,
-    Job,
-    Notification,
-    Payment,
-    ServiceProvider,
-    StripeEvent,
-    utcnow,
-)
+from core.identity.actor import Actor
+from core.jobs.lifecycle import CompletionResult, cancel_job, complete_job, create_job
 from core.money import MAX_PRICE_CENTS
+from core.reporting.earnings import ledger_mismatches
 from tests.conftest import LiveService
 from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl
@@ -810,7 +810,7 @@ def test_a_fresh_invoice_lock_held_elsewhere_makes_send_wait_then_conflict(
     ctx: AppContext, sandbox: SandboxControl, market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = completed_uninvoiced_job(ctx, sandbox, market)
-    monkeypatch.setattr(core.invoicing, "LOCK_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr(core.billing.invoicing, "LOCK_WAIT_SECONDS", 0.3)
     with session_scope(ctx.sessions) as session:
         session.add(InvoiceLock(job_id=job_id, owner="busy-worker", acquired_at=utcnow()))
     started = time.monotonic()

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from core.auth import Actor
+from core.billing.invoicing import resend_invoice
 from core.context import AppContext
-from core.db import session_scope
-from core.invoicing import resend_invoice
-from core.jobs import complete_job
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
 

@@ -23,15 +23,12 @@ import stripe
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from core.auth import Actor
+from core.billing.reconcile import Drift, drift_report, repair, repair_all
+from core.billing.webhooks import credit_payment, subscribed_event_types
 from core.cli import main
 from core.config import get_settings
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches
-from core.errors import Forbidden, InvalidInput
-from core.jobs import complete_job
-from core.models import (
+from core.db.models import (
     AuditLog,
     Base,
     Job,
@@ -41,9 +38,12 @@ from core.models import (
     StripeEvent,
     utcnow,
 )
-from core.reconcile import Drift, drift_report, repair, repair_all
-from core.timeline import job_timeline
-from core.webhooks import credit_payment, subscribed_event_types
+from core.db.session import session_scope
+from core.errors import Forbidden, InvalidInput
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
+from core.jobs.timeline import job_timeline
+from core.reporting.earnings import ledger_mismatches
 from tests.conftest import LiveService
 from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl

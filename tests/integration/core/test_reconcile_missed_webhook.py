@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from core.auth import SYSTEM, Actor
+from core.billing.reconcile import drift_report, repair
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches
-from core.jobs import complete_job
-from core.models import Job, Notification, ServiceProvider
-from core.reconcile import drift_report, repair
+from core.db.models import Job, Notification, ServiceProvider
+from core.db.session import session_scope
+from core.identity.actor import SYSTEM, Actor
+from core.jobs.lifecycle import complete_job
+from core.reporting.earnings import ledger_mismatches
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
 

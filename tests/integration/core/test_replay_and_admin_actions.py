@@ -19,17 +19,15 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-import core.admin_actions
+import core.billing.admin_actions
 import webhook_service.routes.webhooks as webhook_route
-from core.admin_actions import record_manual_payment, void_and_reissue
-from core.auth import SYSTEM, Actor
+from core.billing.admin_actions import record_manual_payment, void_and_reissue
+from core.billing.invoice_copies import remember_invoice_now
+from core.billing.reconcile import drift_report, repair_all
+from core.billing.replay import SAFETY_MARGIN, replay_cursor, replay_events
+from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches
-from core.errors import CardDeclined, Conflict, Forbidden, InvalidInput, InvoicingFailed
-from core.invoice_mirror import remember_invoice_now
-from core.jobs import complete_job
-from core.models import (
+from core.db.models import (
     AuditLog,
     Base,
     Customer,
@@ -40,10 +38,12 @@ from core.models import (
     StripeEvent,
     utcnow,
 )
-from core.reconcile import drift_report, repair_all
-from core.replay import SAFETY_MARGIN, replay_cursor, replay_events
-from core.timeline import job_timeline
-from core.webhooks import process_event, subscribed_event_types
+from core.db.session import session_scope
+from core.errors import CardDeclined, Conflict, Forbidden, InvalidInput, InvoicingFailed
+from core.identity.actor import SYSTEM, Actor
+from core.jobs.lifecycle import complete_job
+from core.jobs.timeline import job_timeline
+from core.reporting.earnings import ledger_mismatches
 from tests.conftest import LiveService
 from tests.support.factories import Market, job_for
 from tests.support.sandbox import SandboxControl, free_port
@@ -415,7 +415,7 @@ def test_a_manual_payment_stays_manual_when_stripes_invoice_paid_is_handled_firs
         remember_invoice_now(sessions, info)
         assert sandbox.drain() == 0  # meanwhile the webhook is delivered and handled
 
-    monkeypatch.setattr(core.admin_actions, "remember_invoice_now", slow_copy)
+    monkeypatch.setattr(core.billing.admin_actions, "remember_invoice_now", slow_copy)
     done = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cash")
     assert sandbox.drain() == 0
     # Exactly once still holds ...

@@ -19,9 +19,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db import make_engine, make_session_factory, session_scope
-from core.earnings import ledger_mismatches, received_by_provider
-from core.models import (
+from core.db.models import (
     JOB_STATUSES,
     Base,
     Customer,
@@ -31,7 +29,9 @@ from core.models import (
     Service,
     ServiceProvider,
 )
+from core.db.session import make_engine, make_session_factory, session_scope
 from core.money import format_cents
+from core.reporting.earnings import ledger_mismatches, received_by_provider
 from core.seed import SeedSummary, has_data, seed_demo
 from tests.support.database import empty_postgres, fresh_sqlite
 

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import func, inspect, select
 
-from core import models
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
+from core.db import models
+from core.db.models import Job, Notification, Payment, ServiceProvider, StripeEvent
+from core.db.session import session_scope
 from core.errors import CardDeclined
-from core.jobs import CompletionResult, complete_job, create_job
-from core.models import Job, Notification, Payment, ServiceProvider, StripeEvent
+from core.identity.actor import Actor
+from core.jobs.lifecycle import CompletionResult, complete_job, create_job
 from stripe_sandbox.webhooks import sign
 from tests.conftest import LiveService
 from tests.support.factories import marketplace

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.accounts import SignInRefused, create_account, sign_in_by_email
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.models import Account
+from core.db.models import Account
+from core.db.session import session_scope
+from core.identity.accounts import SignInRefused, create_account, sign_in_by_email
+from core.identity.actor import Actor
 from tests.support.factories import marketplace
 
 ROLES = {

@@ -28,10 +28,10 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 import dashboard as dashboard_package
-from core.accounts import create_account
 from core.context import AppContext
-from core.db import session_scope
-from core.models import Account, Customer, Job, Service, ServiceProvider, utcnow
+from core.db.models import Account, Customer, Job, Service, ServiceProvider, utcnow
+from core.db.session import session_scope
+from core.identity.accounts import create_account
 from core.seed import DEMO_ACCOUNTS, DEMO_PROVIDER_PASSWORD, PROVIDERS, seed_demo
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from core.auth import Actor
+from core.billing.invoicing import resend_invoice, send_invoice
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import AuditLog, Job, Payment
+from core.db.session import session_scope
 from core.errors import Forbidden
-from core.invoicing import resend_invoice, send_invoice
-from core.jobs import complete_job
-from core.models import AuditLog, Job, Payment
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
 from core.money import format_cents
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,

@@ -10,12 +10,10 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import func, select, update
 
-from core.accounts import create_account
-from core.auth import SYSTEM
+from core.billing.stripe_gateway import API_VERSION, EventInfo
+from core.billing.webhooks import process_event
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import complete_job
-from core.models import (
+from core.db.models import (
     AuditLog,
     Job,
     Payment,
@@ -24,8 +22,10 @@ from core.models import (
     StripeInvoice,
     utcnow,
 )
-from core.stripe_gateway import API_VERSION, EventInfo
-from core.webhooks import process_event
+from core.db.session import session_scope
+from core.identity.accounts import create_account
+from core.identity.actor import SYSTEM
+from core.jobs.lifecycle import complete_job
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

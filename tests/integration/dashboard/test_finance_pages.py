@@ -14,14 +14,14 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
-from core import reports
-from core.accounts import create_account
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.exports import Column, to_csv, to_xlsx
-from core.models import Customer, Job, Payment, ServiceProvider, utcnow
+from core.db.models import Customer, Job, Payment, ServiceProvider, utcnow
+from core.db.session import session_scope
+from core.identity.accounts import create_account
+from core.identity.actor import Actor
 from core.money import format_cents
+from core.reporting import reports
+from core.reporting.exports import Column, to_csv, to_xlsx
 from tests.integration.dashboard.conftest import (
     FINANCE_EMAIL,
     FINANCE_PASSWORD,
@@ -342,7 +342,7 @@ def test_formula_like_text_stays_text_in_csv_and_xlsx(
 
 @pytest.mark.parametrize("name", DANGEROUS_NAMES)
 def test_exports_quote_formula_like_text(name: str) -> None:
-    """core.exports on its own, for every character a spreadsheet reads as a formula."""
+    """core.reporting.exports on its own, for every character a spreadsheet reads as a formula."""
     columns = [Column("Customer"), Column("Amount", money=True)]
     rows = [[name, 12345]]
     table = read_csv(to_csv(columns, rows, ["Total", 12345]))

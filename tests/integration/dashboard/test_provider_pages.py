@@ -9,15 +9,15 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import func, select
 
-from core import earnings
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import complete_job
-from core.models import AuditLog, Customer, Job, Notification, Payment, ServiceProvider, utcnow
+from core.db.models import AuditLog, Customer, Job, Notification, Payment, ServiceProvider, utcnow
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
+from core.jobs.timeline import job_timeline
 from core.money import format_cents
-from core.notifications import notify
-from core.timeline import job_timeline
+from core.notify.notifications import notify
+from core.reporting import earnings
 from tests.conftest import LiveService
 from tests.integration.dashboard.conftest import (
     MARIA,

@@ -16,16 +16,16 @@ from sqlalchemy import func, select
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from core.accounts import create_account
-from core.admin_actions import record_manual_payment, void_and_reissue
-from core.auth import SYSTEM, Actor
+from core.billing.admin_actions import record_manual_payment, void_and_reissue
+from core.billing.reconcile import KINDS, drift_report, repair
+from core.billing.replay import replay_events
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import AuditLog, Job, Payment, StripeEvent
+from core.db.session import session_scope
 from core.errors import Forbidden
-from core.jobs import complete_job
-from core.models import AuditLog, Job, Payment, StripeEvent
-from core.reconcile import KINDS, drift_report, repair
-from core.replay import replay_events
+from core.identity.accounts import create_account
+from core.identity.actor import SYSTEM, Actor
+from core.jobs.lifecycle import complete_job
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

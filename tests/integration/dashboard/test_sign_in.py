@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from core.accounts import WRONG_CREDENTIALS, SignInRefused, authenticate
 from core.context import AppContext
-from core.db import session_scope
-from core.models import LoginFailure, Notification, utcnow
-from core.notifications import notify
+from core.db.models import LoginFailure, Notification, utcnow
+from core.db.session import session_scope
+from core.identity.accounts import WRONG_CREDENTIALS, SignInRefused, authenticate
+from core.notify.notifications import notify
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

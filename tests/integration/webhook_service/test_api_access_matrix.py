@@ -26,12 +26,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.api_tokens import ALGORITHM, ISSUER, issue_token
-from core.auth import Actor
 from core.context import AppContext
-from core.db import session_scope
-from core.jobs import complete_job, create_job
-from core.models import (
+from core.db.models import (
     AuditLog,
     Customer,
     InvoiceLock,
@@ -43,6 +39,10 @@ from core.models import (
     StripeInvoice,
     utcnow,
 )
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.identity.api_tokens import ALGORITHM, ISSUER, issue_token
+from core.jobs.lifecycle import complete_job, create_job
 from tests.support.sandbox import SandboxControl
 from webhook_service.app import create_app
 

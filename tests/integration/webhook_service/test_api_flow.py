@@ -23,12 +23,12 @@ from fastapi.routing import APIRoute
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from core.api_tokens import issue_token
 from core.cli import main as cli_main
 from core.config import get_settings
 from core.context import AppContext
-from core.db import session_scope
-from core.models import Job, Notification, Payment, ServiceProvider
+from core.db.models import Job, Notification, Payment, ServiceProvider
+from core.db.session import session_scope
+from core.identity.api_tokens import issue_token
 from core.money import MAX_PRICE_CENTS
 from tests.conftest import LiveService
 from tests.support.factories import marketplace, new_job

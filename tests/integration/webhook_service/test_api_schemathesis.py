@@ -26,12 +26,12 @@ from schemathesis import Case, GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
 from sqlalchemy import select
 
-from core.api_tokens import issue_token
+from core.billing.invoicing import process_job_payment
 from core.context import AppContext
-from core.db import session_scope
-from core.invoicing import process_job_payment
-from core.jobs import create_job
-from core.models import Job
+from core.db.models import Job
+from core.db.session import session_scope
+from core.identity.api_tokens import issue_token
+from core.jobs.lifecycle import create_job
 from core.seed import seed_demo
 from tests.support.database import fresh_sqlite
 from webhook_service.app import create_app

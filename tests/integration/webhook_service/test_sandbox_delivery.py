@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-import core.webhooks
-from core.auth import Actor
+import core.billing.webhooks
+from core.billing.stripe_gateway import EventInfo
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches, received_by_provider
+from core.db.models import Job, Notification, Payment, ServiceProvider, StripeEvent
+from core.db.session import session_scope
 from core.errors import CardDeclined
-from core.jobs import complete_job
-from core.models import Job, Notification, Payment, ServiceProvider, StripeEvent
-from core.stripe_gateway import EventInfo
+from core.identity.actor import Actor
+from core.jobs.lifecycle import complete_job
+from core.reporting.earnings import ledger_mismatches, received_by_provider
 from tests.conftest import LiveService
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
@@ -120,12 +120,12 @@ def test_a_500_from_the_service_is_retried_by_the_sandbox_and_applied_once(
 ) -> None:
     provider_id, (job,) = complete_jobs(ctx, [15000])
     assert sandbox.drain() == 0  # invoice.finalized and invoice.sent are in
-    dispatch = core.webhooks._dispatch
+    dispatch = core.billing.webhooks._dispatch
     failed: list[str] = []
 
     def database_drops_first_attempts(
         session: Session, event: EventInfo, job_id: int | None, payment_id: int | None
-    ) -> core.webhooks.Outcome:
+    ) -> core.billing.webhooks.Outcome:
         # The database fails the first time each payment event is handled.
         if event.type in PAYMENT_EVENTS and event.id not in failed:
             failed.append(event.id)
@@ -136,7 +136,7 @@ def test_a_500_from_the_service_is_retried_by_the_sandbox_and_applied_once(
             )
         return dispatch(session, event, job_id, payment_id)
 
-    monkeypatch.setattr(core.webhooks, "_dispatch", database_drops_first_attempts)
+    monkeypatch.setattr(core.billing.webhooks, "_dispatch", database_drops_first_attempts)
 
     ctx.gateway.pay_test_invoice(job.invoice_id, card="visa")
     assert sandbox.drain() == 0

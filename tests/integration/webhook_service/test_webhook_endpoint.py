@@ -28,13 +28,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-import core.webhooks
+import core.billing.webhooks
+from core.billing.stripe_gateway import EventInfo
 from core.config import Settings
 from core.context import AppContext
-from core.db import session_scope
-from core.earnings import ledger_mismatches
-from core.models import Job, Notification, Payment, ServiceProvider, StripeEvent, StripeInvoice
-from core.stripe_gateway import EventInfo
+from core.db.models import Job, Notification, Payment, ServiceProvider, StripeEvent, StripeInvoice
+from core.db.session import session_scope
+from core.reporting.earnings import ledger_mismatches
 from stripe_sandbox.webhooks import sign
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
@@ -713,12 +713,12 @@ def test_a_database_failure_answers_500_and_the_next_delivery_applies_the_event(
 ) -> None:
     billed = billed_job(ctx)
     event = stripe_event("invoice.paid", invoice_object(billed))
-    dispatch = core.webhooks._dispatch
+    dispatch = core.billing.webhooks._dispatch
     failed: list[str] = []
 
     def database_drops_once(
         session: Session, info: EventInfo, job_id: int | None, payment_id: int | None
-    ) -> core.webhooks.Outcome:
+    ) -> core.billing.webhooks.Outcome:
         if not failed:  # the database stands in for a connection it lost mid-transaction
             failed.append(info.id)
             raise OperationalError(
@@ -728,7 +728,7 @@ def test_a_database_failure_answers_500_and_the_next_delivery_applies_the_event(
             )
         return dispatch(session, info, job_id, payment_id)
 
-    monkeypatch.setattr(core.webhooks, "_dispatch", database_drops_once)
+    monkeypatch.setattr(core.billing.webhooks, "_dispatch", database_drops_once)
 
     first = deliver(http, event)
 

@@ -18,17 +18,17 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from core.audit import record_now
-from core.auth import Actor
+from core.billing.invoice_copies import remember_invoice
+from core.billing.invoicing import job_invoice, oldest_first, send_invoice
+from core.billing.stripe_gateway import EventInfo, InvoiceInfo, MissingInStripe
+from core.billing.webhooks import Target, apply_payment
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import Job, Payment, utcnow
+from core.db.session import session_scope
 from core.errors import AppError, Forbidden, InvalidInput
-from core.invoice_mirror import remember_invoice
-from core.invoicing import job_invoice, oldest_first, send_invoice
-from core.models import Job, Payment, utcnow
-from core.stripe_gateway import EventInfo, InvoiceInfo, MissingInStripe
-from core.webhooks import Target, apply_payment
+from core.identity.actor import Actor
 
-log = logging.getLogger("core.reconcile")
+log = logging.getLogger("core.billing.reconcile")
 
 KINDS = {
     "missed_payment": "Paid in Stripe, pending here",

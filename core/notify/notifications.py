@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from core.models import Notification, utcnow
+from core.db.models import Notification, utcnow
 from core.money import format_cents
 
 

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from core.auth import Actor
+from core.db.models import Job, Payment, Service
 from core.errors import Forbidden, InvalidInput
-from core.job_queries import scope_condition
-from core.models import Job, Payment, Service
+from core.identity.actor import Actor
+from core.jobs.queries import scope_condition
 
 
 @dataclass(frozen=True)

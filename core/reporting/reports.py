@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.auth import Actor
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
 from core.errors import Forbidden, InvalidInput
-from core.job_queries import current_invoices
-from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
-from core.periods import period_start
+from core.identity.actor import Actor
+from core.jobs.queries import current_invoices
+from core.reporting.periods import period_start
 
 Basis = Literal["paid", "completed"]
 Grouping = Literal["day", "week", "month", "provider", "category"]

@@ -15,10 +15,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.auth import Actor
-from core.db import insert_ignoring_conflict, session_scope
+from core.db.models import ACCOUNT_ROLES, Account, LoginFailure, ServiceProvider, utcnow
+from core.db.session import insert_ignoring_conflict, session_scope
 from core.errors import AppError, InvalidInput
-from core.models import ACCOUNT_ROLES, Account, LoginFailure, ServiceProvider, utcnow
+from core.identity.actor import Actor
 
 MIN_PASSWORD_LENGTH = 10
 FREE_ATTEMPTS = 3  # failures allowed before waiting kicks in

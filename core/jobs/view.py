@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.access import load_job
-from core.auth import Actor
+from core.billing.invoicing import InvoiceResult, job_invoice
 from core.context import AppContext
-from core.db import session_scope
-from core.invoicing import InvoiceResult, job_invoice
+from core.db.session import session_scope
+from core.identity.actor import Actor
+from core.identity.permissions import load_job
 
 
 def _iso(value: Any) -> str | None:

@@ -22,13 +22,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import notifications
-from core.db import insert_ignoring_conflict, session_scope
-from core.invoice_mirror import remember_invoice
-from core.models import Job, Payment, Service, ServiceProvider, StripeEvent, utcnow
-from core.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo
+from core.billing.invoice_copies import remember_invoice
+from core.billing.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo
+from core.db.models import Job, Payment, Service, ServiceProvider, StripeEvent, utcnow
+from core.db.session import insert_ignoring_conflict, session_scope
+from core.notify import notifications
 
-log = logging.getLogger("core.webhooks")
+log = logging.getLogger("core.billing.webhooks")
 
 # Every invoice event Stripe may send us; handlers can only be registered for these.
 INVOICE_EVENT_TYPES = frozenset(

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.access import load_job
-from core.auth import Actor
-from core.models import AuditLog, Notification, StripeEvent
+from core.db.models import AuditLog, Notification, StripeEvent
+from core.identity.actor import Actor
+from core.identity.permissions import load_job
 
 EVENT_TEXT = {
     "invoice.finalized": "Invoice finalized",

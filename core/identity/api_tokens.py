@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import jwt
 
-from core.auth import Actor
 from core.config import Settings
+from core.db.models import utcnow
 from core.errors import AppError, InvalidInput
-from core.models import utcnow
+from core.identity.actor import Actor
 
 ALGORITHM = "HS256"
 ISSUER = "job-to-paid"

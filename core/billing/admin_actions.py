@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.access import load_job
 from core.audit import record_now
-from core.auth import Actor
+from core.billing.invoice_copies import remember_invoice, remember_invoice_now
+from core.billing.invoicing import job_invoice, send_invoice
+from core.billing.webhooks import credit_payment
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import Job, Payment, utcnow
+from core.db.session import session_scope
 from core.errors import AppError, Conflict, Forbidden, InvalidInput
-from core.invoice_mirror import remember_invoice, remember_invoice_now
-from core.invoicing import job_invoice, send_invoice
-from core.models import Job, Payment, utcnow
+from core.identity.actor import Actor
+from core.identity.permissions import load_job
 from core.money import check_price
-from core.webhooks import credit_payment
 
 
 @dataclass(frozen=True)

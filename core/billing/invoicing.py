@@ -21,17 +21,17 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
-from core.access import load_job
 from core.audit import record_now
-from core.auth import SYSTEM, Actor
+from core.billing.invoice_copies import remember_invoice_now
+from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
 from core.context import AppContext
-from core.db import insert_ignoring_conflict, session_scope
+from core.db.models import InvoiceLock, utcnow
+from core.db.session import insert_ignoring_conflict, session_scope
 from core.errors import Conflict, Forbidden, InvoicingFailed, NotFound, PaymentProviderError
-from core.invoice_mirror import remember_invoice_now
-from core.models import InvoiceLock, utcnow
-from core.stripe_gateway import InvoiceInfo, MissingInStripe
+from core.identity.actor import SYSTEM, Actor
+from core.identity.permissions import load_job
 
-log = logging.getLogger("core.invoicing")
+log = logging.getLogger("core.billing.invoicing")
 
 # A claim older than this is presumed left by a crashed process; it outlasts the slowest
 # invoicing run (six Stripe calls, each with its timeout and retries).

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.auth import Actor
+from core.db.models import Job, Payment, Service, ServiceProvider, utcnow
 from core.errors import NotFound
-from core.models import Job, Payment, Service, ServiceProvider, utcnow
-from core.periods import period_start
+from core.identity.actor import Actor
+from core.reporting.periods import period_start
 
 
 @dataclass(frozen=True)

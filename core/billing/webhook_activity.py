@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.auth import Actor
+from core.db.models import StripeEvent, utcnow
 from core.errors import Forbidden
-from core.models import StripeEvent, utcnow
+from core.identity.actor import Actor
 
 # Outcomes that need a person: the event was not applied as it came.
 PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled", "malformed")

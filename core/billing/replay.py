@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from core.auth import Actor
+from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import StripeEvent, utcnow
+from core.db.session import session_scope
 from core.errors import Forbidden
-from core.models import StripeEvent, utcnow
-from core.webhooks import process_event, subscribed_event_types
+from core.identity.actor import Actor
 
 # Events can reach Stripe's list a little out of order; start a bit before the newest seen.
 SAFETY_MARGIN = timedelta(minutes=10)

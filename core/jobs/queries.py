@@ -13,8 +13,8 @@ from sqlalchemy import Select, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.auth import Actor
-from core.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.identity.actor import Actor
 
 INVOICE_FILTERS = ("none", "draft", "open", "overdue", "paid", "void", "uncollectible")
 

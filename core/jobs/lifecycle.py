@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from core.access import load_job
 from core.audit import record
-from core.auth import Actor
+from core.billing.invoicing import InvoiceResult, process_job_payment
 from core.context import AppContext
-from core.db import session_scope
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.db.session import session_scope
 from core.errors import Conflict, Forbidden, InvalidInput, InvoicingFailed, NotFound
-from core.invoicing import InvoiceResult, process_job_payment
-from core.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
+from core.identity.actor import Actor
+from core.identity.permissions import load_job
 from core.money import check_price
 
 

@@ -1,0 +1,1 @@
+"""Figures for people: provider earnings, finance reports, periods, payment history, exports."""
