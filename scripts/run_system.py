@@ -3,16 +3,26 @@
 Migrates and seeds the database on first run, starts the Stripe sandbox (unless a real
 Stripe key is configured), registers the webhook endpoint and uses the secret it returns,
 then starts the webhook service and the dashboard. Ctrl-C stops everything.
+
+Four settings move a run, e.g. to start a second copy beside the first:
+`SANDBOX_PORT` (12111) for the Stripe sandbox, `SERVICE_PORT` (8000) for the webhook
+service and REST API, `DASHBOARD_PORT` (8501) for the dashboard, and `DATA_DIR` (`data/`)
+for the sandbox's `sandbox.json` and, unless `DATABASE_URL` is set, the SQLite `app.db`.
+The "try it" commands it prints carry the settings the CLI needs to reach this run
+(`STRIPE_API_BASE`, `DATABASE_URL`) whenever they differ from the defaults.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -21,18 +31,124 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.billing.webhooks import subscribed_event_types  # noqa: E402
-from core.config import SANDBOX_URL, get_settings  # noqa: E402
+from core.config import SANDBOX_URL, Settings, get_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.session import session_scope  # noqa: E402
 from core.seed import has_data, seed_demo  # noqa: E402
 
-# Ports and the data folder can be moved, e.g. to run a second copy beside the first.
-SERVICE_PORT = int(os.environ.get("SERVICE_PORT", "8000"))
-SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", SANDBOX_URL.rsplit(":", 1)[1]))
-DATA_DIR = Path(os.environ.get("DATA_DIR", ROOT / "data"))
-DASHBOARD_PORT = int(os.environ.get("DASHBOARD_PORT", "8501"))
-WEBHOOK_URL = f"http://127.0.0.1:{SERVICE_PORT}/payments/stripe/webhook"
+DEFAULT_SANDBOX_PORT = int(SANDBOX_URL.rsplit(":", 1)[1])
+DEFAULT_SERVICE_PORT = 8000
+DEFAULT_DASHBOARD_PORT = 8501
+DEFAULT_DATA_DIR = ROOT / "data"
+DEFAULT_DATABASE_URL: str = Settings.model_fields["database_url"].default
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one run's processes listen and keep their data, and the settings they share."""
+
+    settings: Settings
+    sandbox_port: int
+    service_port: int
+    dashboard_port: int
+    data_dir: Path
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.sandbox_port}"
+
+    @property
+    def service_url(self) -> str:
+        return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.service_url}/payments/stripe/webhook"
+
+    @property
+    def on_sandbox(self) -> bool:
+        return self.settings.stripe_api_base == self.sandbox_url
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SystemExit(f"{name} must be a port number between 1 and 65535, not {text!r}.")
+    return int(text)
+
+
+def plan(environ: Mapping[str, str], settings: Settings) -> Layout:
+    """The run that `environ` asks for: ports, data folder, database and Stripe base.
+
+    Without `DATABASE_URL` (in the environment or `.env`) the database lives in the data
+    folder; without a Stripe key or base every process talks to the sandbox this run starts.
+    """
+    sandbox_port = _port(environ, "SANDBOX_PORT", DEFAULT_SANDBOX_PORT)
+    data_dir = Path(environ.get("DATA_DIR") or DEFAULT_DATA_DIR).expanduser().resolve()
+    updates: dict[str, object] = {}
+    if "database_url" not in settings.model_fields_set:
+        updates["database_url"] = f"sqlite:///{data_dir / 'app.db'}"
+    if settings.uses_sandbox:
+        updates["stripe_api_base"] = f"http://127.0.0.1:{sandbox_port}"
+    return Layout(
+        settings=settings.model_copy(update=updates),
+        sandbox_port=sandbox_port,
+        service_port=_port(environ, "SERVICE_PORT", DEFAULT_SERVICE_PORT),
+        dashboard_port=_port(environ, "DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT),
+        data_dir=data_dir,
+    )
+
+
+def child_environment(
+    environ: Mapping[str, str], layout: Layout, webhook_secret: str
+) -> dict[str, str]:
+    """The environment of the webhook service and the dashboard: the same database and
+    Stripe as this run, and the endpoint's signing secret."""
+    environment = dict(environ)
+    environment["DATABASE_URL"] = layout.settings.database_url
+    if layout.settings.stripe_api_base is not None:
+        environment["STRIPE_API_BASE"] = layout.settings.stripe_api_base
+    environment["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    return environment
+
+
+def cli_settings(layout: Layout) -> dict[str, str]:
+    """What the CLI, started with no settings of its own, needs to reach this run."""
+    settings: dict[str, str] = {}
+    base = layout.settings.stripe_api_base
+    if base is not None and base != SANDBOX_URL:
+        settings["STRIPE_API_BASE"] = base
+    if layout.settings.database_url != DEFAULT_DATABASE_URL:
+        settings["DATABASE_URL"] = layout.settings.database_url
+    return settings
+
+
+def cli_command(layout: Layout, arguments: str) -> str:
+    """A CLI command line for this run, its settings in front when they are not defaults."""
+    prefix = [f"{name}={shlex.quote(value)}" for name, value in cli_settings(layout).items()]
+    return " ".join([*prefix, ".venv/bin/python -m core.cli", arguments])
+
+
+def try_it(layout: Layout) -> str:
+    """The flow from a terminal, as commands for this run."""
+    lines = [
+        cli_command(layout, "create-job --customer 1 --provider 1 --service 1 --price 15000"),
+        cli_command(layout, "complete-job <JOB_ID>") + "      # prints the invoice link",
+        "open the link and pay with 4242 4242 4242 4242, or:",
+        cli_command(layout, "pay-test-invoice <JOB_ID>"),
+        cli_command(layout, "show-job <JOB_ID>"),
+        cli_command(layout, "notifications --provider 1"),
+    ]
+    if layout.settings.stripe_secret_key is not None:
+        lines.append("(the CLI needs this run's STRIPE_SECRET_KEY too: environment or .env)")
+    return "\n".join(f"  {line}" for line in lines)
 
 
 def require_free(port: int, name: str) -> None:
@@ -58,14 +174,9 @@ def wait_for(url: str, process: subprocess.Popen[bytes], name: str) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
+    layout = plan(os.environ, get_settings())
+    settings = layout.settings
     children: list[subprocess.Popen[bytes]] = []
-    environment = dict(os.environ)
-    sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
-    if settings.uses_sandbox:
-        # Every process talks to this sandbox, wherever it listens.
-        environment["STRIPE_API_BASE"] = sandbox_url
-        settings = settings.model_copy(update={"stripe_api_base": sandbox_url})
 
     def stop(*_: object) -> None:
         for child in reversed(children):
@@ -80,10 +191,10 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    require_free(SERVICE_PORT, "webhook service")
-    require_free(DASHBOARD_PORT, "dashboard")
-    if settings.stripe_api_base == sandbox_url:
-        require_free(SANDBOX_PORT, "Stripe sandbox")
+    require_free(layout.service_port, "webhook service")
+    require_free(layout.dashboard_port, "dashboard")
+    if layout.on_sandbox:
+        require_free(layout.sandbox_port, "Stripe sandbox")
     upgrade(settings.database_url)
     context = AppContext.create(settings)
     with session_scope(context.sessions) as session:
@@ -91,35 +202,38 @@ def main() -> None:
             summary = seed_demo(session)
             print(f"Seeded demo data: {summary.jobs} jobs, {summary.providers} providers.")
 
-    if settings.stripe_api_base == sandbox_url:
+    sandbox_state = layout.data_dir / "sandbox.json"
+    if layout.on_sandbox:
         sandbox = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "stripe_sandbox",
                 "--port",
-                str(SANDBOX_PORT),
+                str(layout.sandbox_port),
                 "--data",
-                str(DATA_DIR / "sandbox.json"),
+                str(sandbox_state),
                 "--log-level",
                 "warning",
             ],
             cwd=ROOT,
         )
         children.append(sandbox)
-        wait_for(f"{sandbox_url}/_sandbox/health", sandbox, "The Stripe sandbox")
-        secret = context.gateway.replace_webhook_endpoint(WEBHOOK_URL, subscribed_event_types())
+        wait_for(f"{layout.sandbox_url}/_sandbox/health", sandbox, "The Stripe sandbox")
+        secret = context.gateway.replace_webhook_endpoint(
+            layout.webhook_url, subscribed_event_types()
+        )
     elif settings.stripe_webhook_secret is not None:
         secret = settings.stripe_webhook_secret.get_secret_value()
     else:
         sys.exit(
             "With a real Stripe key, run `stripe listen --forward-to "
-            f"localhost:{SERVICE_PORT}/payments/stripe/webhook` and set STRIPE_WEBHOOK_SECRET "
-            "to the whsec_... it prints."
+            f"localhost:{layout.service_port}/payments/stripe/webhook` and set "
+            "STRIPE_WEBHOOK_SECRET to the whsec_... it prints."
         )
     context.close()
 
-    environment["STRIPE_WEBHOOK_SECRET"] = secret
+    environment = child_environment(os.environ, layout, secret)
     service = subprocess.Popen(
         [
             sys.executable,
@@ -129,13 +243,13 @@ def main() -> None:
             "--host",
             "127.0.0.1",
             "--port",
-            str(SERVICE_PORT),
+            str(layout.service_port),
         ],
         cwd=ROOT,
         env=environment,
     )
     children.append(service)
-    wait_for(f"http://127.0.0.1:{SERVICE_PORT}/healthz", service, "The webhook service")
+    wait_for(f"{layout.service_url}/healthz", service, "The webhook service")
     dashboard = subprocess.Popen(
         [
             sys.executable,
@@ -144,7 +258,7 @@ def main() -> None:
             "run",
             "dashboard/streamlit_app.py",
             "--server.port",
-            str(DASHBOARD_PORT),
+            str(layout.dashboard_port),
             "--server.address",
             "127.0.0.1",
             "--server.headless",
@@ -156,26 +270,25 @@ def main() -> None:
         env=environment,
     )
     children.append(dashboard)
-    wait_for(f"http://127.0.0.1:{DASHBOARD_PORT}/_stcore/health", dashboard, "The dashboard")
+    wait_for(f"{layout.dashboard_url}/_stcore/health", dashboard, "The dashboard")
 
-    on_sandbox = settings.stripe_api_base == sandbox_url
-    stripe_where = f"{sandbox_url} (sandbox)" if on_sandbox else "Stripe test mode"
+    if layout.on_sandbox:
+        stripe_where = f"{layout.sandbox_url} (sandbox, state in {sandbox_state})"
+    elif settings.stripe_base is None:
+        stripe_where = "Stripe test mode"
+    else:
+        stripe_where = settings.stripe_base
     print(
         f"""
 Everything is up:
-  Dashboard           http://127.0.0.1:{DASHBOARD_PORT}  (demo sign-ins in the README)
+  Dashboard           {layout.dashboard_url}  (demo sign-ins in the README)
   Stripe              {stripe_where}
-  Webhook service     http://127.0.0.1:{SERVICE_PORT}  (webhooks at {WEBHOOK_URL})
-  API docs            http://127.0.0.1:{SERVICE_PORT}/docs
+  Webhook service     {layout.service_url}  (webhooks at {layout.webhook_url})
+  API docs            {layout.service_url}/docs
   Database            {settings.database_url}
 
-Try it (in another terminal):
-  .venv/bin/python -m core.cli create-job --customer 1 --provider 1 --service 1 --price 15000
-  .venv/bin/python -m core.cli complete-job <JOB_ID>      # prints the invoice link
-  open the link and pay with 4242 4242 4242 4242, or:
-  .venv/bin/python -m core.cli pay-test-invoice <JOB_ID>
-  .venv/bin/python -m core.cli show-job <JOB_ID>
-  .venv/bin/python -m core.cli notifications --provider 1
+Try it (in another terminal, in this folder):
+{try_it(layout)}
 Ctrl-C stops everything.""",
         flush=True,
     )
