@@ -137,15 +137,7 @@ def cmd_show_job(args: argparse.Namespace, ctx: AppContext) -> int:
         + (f" via {payment['method']} at {payment['marked_at']}" if payment["method"] else ""),
     ]
     if invoice:
-        lines.append(
-            "  "
-            + _invoice_text(
-                InvoiceResult(
-                    **{key: value for key, value in invoice.items() if key != "overdue"}
-                    | {"due_date": None}
-                )
-            ).replace("\n", "\n  ")
-        )
+        lines.append("  " + _invoice_lines(invoice).replace("\n", "\n  "))
     else:
         lines.append("  invoice:  none")
     _print(details, args.json, "\n".join(lines))

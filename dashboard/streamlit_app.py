@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:  # streamlit puts only this folder on the path
 
 import streamlit as st  # noqa: E402
 
+from core.identity.permissions import allowed  # noqa: E402
 from dashboard.components.auth import current_user, forget  # noqa: E402
 from dashboard.components.notifications_badge import unread_for  # noqa: E402
 
@@ -30,7 +31,7 @@ else:
     pages: list[st.Page] = []
     if role == "provider":
         unread = unread_for(user.actor)
-        pages = [
+        pages += [
             st.Page("app_pages/my_jobs.py", title="My jobs", icon=":material/handyman:"),
             st.Page("app_pages/earnings.py", title="Earnings", icon=":material/payments:"),
             st.Page(
@@ -39,21 +40,25 @@ else:
                 icon=":material/notifications:",
             ),
         ]
-    elif role == "admin":
-        pages = [
-            st.Page("app_pages/all_jobs.py", title="All jobs", icon=":material/work:"),
+    # Each page is listed for the roles the permissions table lets do its work.
+    if allowed(user.actor, "jobs.manage"):
+        pages.append(st.Page("app_pages/all_jobs.py", title="All jobs", icon=":material/work:"))
+    if allowed(user.actor, "webhooks.read"):
+        pages.append(
             st.Page(
                 "app_pages/webhook_activity.py",
                 title="Webhook activity",
                 icon=":material/monitor_heart:",
-            ),
+            )
+        )
+    if allowed(user.actor, "reconcile"):
+        pages.append(
             st.Page(
                 "app_pages/reconciliation.py", title="Reconciliation", icon=":material/balance:"
-            ),
-            st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"),
-        ]
-    else:
-        pages = [st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:")]
+            )
+        )
+    if allowed(user.actor, "reports.read"):
+        pages.append(st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"))
     page = st.navigation(pages)
     with st.sidebar:
         st.caption(f"Signed in as **{user.display_name}** ({role})")

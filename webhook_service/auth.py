@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.errors import Forbidden
 from core.identity.actor import Actor
 from core.identity.api_tokens import NotAuthenticated, read_token
 from webhook_service.deps import ContextDep
@@ -25,9 +24,3 @@ def current_actor(
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
-
-
-def allow(actor: Actor, *roles: str) -> None:
-    """Refuse a role that may never call the endpoint (ownership is checked by core)."""
-    if actor.role not in roles:
-        raise Forbidden(f"A {actor.role} cannot do this")

@@ -10,15 +10,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.audit import record_now
-from core.billing.invoice_copies import remember_invoice, remember_invoice_now
+from core.billing.invoice_copies import (
+    forget_invoice_now,
+    remember_invoice,
+    remember_invoice_now,
+)
 from core.billing.invoicing import job_invoice, send_invoice
-from core.billing.webhooks import credit_payment
+from core.billing.payments import credit_payment
 from core.context import AppContext
 from core.db.models import Job, Payment, utcnow
 from core.db.session import session_scope
-from core.errors import AppError, Conflict, Forbidden, InvalidInput
+from core.errors import AppError, Conflict, InvalidInput
 from core.identity.actor import Actor
-from core.identity.permissions import load_job
+from core.identity.permissions import Action, load_job, require
 from core.money import check_price
 
 
@@ -30,9 +34,8 @@ class ActionResult:
     message: str
 
 
-def _check(actor: Actor, reason: str) -> None:
-    if actor.role not in ("admin", "system"):
-        raise Forbidden("Only admins can do this")
+def _check(actor: Actor, action: Action, reason: str) -> None:
+    require(actor, action)
     if not reason.strip():
         raise InvalidInput("a reason is required")
 
@@ -65,7 +68,7 @@ def record_manual_payment(
     """Cash or cheque: the payment is received here (method manual) and the invoice is
     marked paid outside Stripe, so both sides agree and the invoice.paid event that
     follows changes nothing more."""
-    _check(actor, reason)
+    _check(actor, "payment.manual", reason)
     before = _owed(ctx, job_id, actor, "can be marked paid")
     invoice = job_invoice(ctx, job_id=job_id, actor=actor)
     if invoice is not None and invoice.status == "paid":
@@ -141,7 +144,7 @@ def void_and_reissue(
     preview: bool = False,
 ) -> ActionResult:
     """A wrong amount: void the open invoice, correct the job's price, send a new one."""
-    _check(actor, reason)
+    _check(actor, "invoice.reissue", reason)
     check_price(new_price)
     before = _owed(ctx, job_id, actor, "can have its invoice re-issued")
     current = job_invoice(ctx, job_id=job_id, actor=actor)
@@ -165,6 +168,7 @@ def void_and_reissue(
             # A draft (left by a failed invoicing) cannot be voided; it is deleted, as in
             # Stripe, so the new invoice carries the new price.
             ctx.gateway.delete_draft(current.invoice_id)
+            forget_invoice_now(ctx.sessions, current.invoice_id)
         elif current is not None and current.status == "paid":
             raise Conflict(f"Job #{job_id}'s invoice is already paid in Stripe")
         with session_scope(ctx.sessions) as session:

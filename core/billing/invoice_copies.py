@@ -1,22 +1,94 @@
-"""Keep `stripe_invoices` in step with Stripe, from API answers and webhook events.
+"""Our copies of Stripe's invoices (`stripe_invoices`), and the rule for the invoice that
+counts for a job.
 
-Rows only move forward: a copy is replaced only by one whose status ranks at least as
-high (draft < open < uncollectible < paid/void), so a late `invoice.sent` can never turn a
-paid invoice back to open.
+Copies are kept from API answers and webhook events, and only move forward: a copy is
+replaced only by one whose status ranks at least as high (draft < open < uncollectible <
+paid/void), so a late `invoice.sent` can never turn a paid invoice back to open.
+
+**The current invoice** of a job is the one the customer is asked to pay, shown by the
+dashboard and the API, resumed and resent by invoicing, kept by reconciliation and
+counted by reports. The rule, written here once (`pick_current`):
+
+1. paid beats open, open beats draft, draft beats uncollectible, uncollectible beats void;
+2. among equals, the one we sent the customer first (our own send record, `sent_at`);
+3. then the oldest, by Stripe's creation time (and its id, so the choice is stable).
+
+Every write of a copy re-applies the rule in the same transaction and marks exactly one
+copy per job `is_current` (a partial unique index holds it to one).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
-from core.db import insert_ignoring_conflict, session_scope
-from core.models import INVOICE_STATUS_RANK, StripeInvoice, utcnow
-from core.stripe_gateway import InvoiceInfo
+from core.billing.invoice_status import PROGRESS_RANK
+from core.billing.stripe_gateway import InvoiceInfo
+from core.db.models import Job, StripeInvoice, utcnow
+from core.db.session import insert_ignoring_conflict, session_scope
+
+# Lower is preferred as the job's current invoice.
+CURRENT_PREFERENCE = {"paid": 0, "open": 1, "draft": 2, "uncollectible": 3, "void": 4}
 
 
-def remember_invoice(session: Session, info: InvoiceInfo) -> None:
-    rank = INVOICE_STATUS_RANK.get(info.status, 0)
+class Candidate(Protocol):
+    """What the rule looks at: any invoice-like object with these attributes."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created(self) -> datetime: ...
+
+
+C = TypeVar("C", bound=Candidate)
+
+
+@dataclass(frozen=True)
+class _Copy:
+    id: str
+    status: str
+    created: datetime
+    sent_at: datetime | None
+    is_current: bool
+
+
+def pick_current(invoices: Iterable[C], sent_at: dict[str, datetime] | None = None) -> C | None:
+    """The job's current invoice among `invoices` (see the module's rule); None if none.
+
+    `sent_at` maps invoice ids to when we sent them; ids it lacks were never sent by us.
+    """
+    sent = sent_at or {}
+
+    def preference(invoice: C) -> tuple[int, bool, datetime, datetime, str]:
+        when = sent.get(invoice.id)
+        return (
+            CURRENT_PREFERENCE.get(invoice.status, len(CURRENT_PREFERENCE)),
+            when is None,
+            when or invoice.created,
+            invoice.created,
+            invoice.id,
+        )
+
+    return min(invoices, key=preference, default=None)
+
+
+def remember_invoice(
+    session: Session, info: InvoiceInfo, *, sent_at: datetime | None = None
+) -> None:
+    """Write our copy of `info` (forward only) and re-mark the job's current invoice.
+
+    `sent_at`: we (or Stripe, by `invoice.sent`) sent it to the customer at that moment;
+    the first such moment is kept.
+    """
+    rank = PROGRESS_RANK.get(info.status, 0)
     values = {
         "job_id": info.job_id,
         "payment_id": info.payment_id,
@@ -35,15 +107,108 @@ def remember_invoice(session: Session, info: InvoiceInfo) -> None:
         "invoice_pdf": info.invoice_pdf,
         "updated_at": utcnow(),
     }
-    if insert_ignoring_conflict(session, StripeInvoice, {"invoice_id": info.id, **values}):
-        return
+    job_exists = info.job_id is not None and lock_job(session, info.job_id)
+    inserted = insert_ignoring_conflict(
+        session, StripeInvoice, {"invoice_id": info.id, **values, "sent_at": sent_at}
+    )
+    if not inserted:
+        session.execute(
+            update(StripeInvoice)
+            .where(StripeInvoice.invoice_id == info.id, StripeInvoice.status_rank <= rank)
+            .values(**values)
+        )
+        if sent_at is not None:
+            session.execute(
+                update(StripeInvoice)
+                .where(StripeInvoice.invoice_id == info.id, StripeInvoice.sent_at.is_(None))
+                .values(sent_at=sent_at)
+            )
+    if info.job_id is not None and job_exists:
+        mark_current(session, info.job_id)
+
+
+def mark_current(session: Session, job_id: int) -> str | None:
+    """Apply the rule to the job's copies; returns the current invoice's id."""
+    copies = [
+        _Copy(*row)
+        for row in session.execute(
+            select(
+                StripeInvoice.invoice_id,
+                StripeInvoice.status,
+                StripeInvoice.created,
+                StripeInvoice.sent_at,
+                StripeInvoice.is_current,
+            ).where(StripeInvoice.job_id == job_id)
+        )
+    ]
+    chosen = pick_current(copies, {c.id: c.sent_at for c in copies if c.sent_at is not None})
+    if chosen is None or chosen.is_current:
+        return chosen.id if chosen else None
+    # Clear first, then set: the unique index allows one current copy at every moment.
     session.execute(
         update(StripeInvoice)
-        .where(StripeInvoice.invoice_id == info.id, StripeInvoice.status_rank <= rank)
-        .values(**values)
+        .where(StripeInvoice.job_id == job_id, StripeInvoice.is_current.is_(True))
+        .values(is_current=False)
+    )
+    session.execute(
+        update(StripeInvoice).where(StripeInvoice.invoice_id == chosen.id).values(is_current=True)
+    )
+    return chosen.id
+
+
+def forget_invoice(session: Session, invoice_id: str) -> None:
+    """Drop our copy of an invoice Stripe no longer has (a deleted draft), and re-mark the
+    job's current invoice among what is left."""
+    job_id = session.scalar(
+        select(StripeInvoice.job_id).where(StripeInvoice.invoice_id == invoice_id)
+    )
+    job_exists = job_id is not None and lock_job(session, job_id)
+    session.execute(delete(StripeInvoice).where(StripeInvoice.invoice_id == invoice_id))
+    if job_id is not None and job_exists:
+        mark_current(session, job_id)
+
+
+def lock_job(session: Session, job_id: int) -> bool:
+    """Lock the job's row for this transaction; False when there is no such job.
+
+    Every writer of a job's invoices or money locks the job first (PostgreSQL; SQLite's
+    single writer serializes anyway), so concurrent writers queue in one order: two
+    transactions writing invoices of one job mark its current invoice one after the
+    other, and none can deadlock another.
+    """
+    return session.scalar(select(Job.id).where(Job.id == job_id).with_for_update()) is not None
+
+
+def forget_invoice_now(sessions: sessionmaker[Session], invoice_id: str) -> None:
+    with session_scope(sessions) as session:
+        forget_invoice(session, invoice_id)
+
+
+def remember_invoice_now(
+    sessions: sessionmaker[Session], info: InvoiceInfo, *, sent_at: datetime | None = None
+) -> None:
+    with session_scope(sessions) as session:
+        remember_invoice(session, info, sent_at=sent_at)
+
+
+def current_copy(session: Session, job_id: int) -> StripeInvoice | None:
+    """Our copy of the job's current invoice, if we have one."""
+    return session.scalar(
+        select(StripeInvoice).where(StripeInvoice.job_id == job_id, StripeInvoice.is_current)
     )
 
 
-def remember_invoice_now(sessions: sessionmaker[Session], info: InvoiceInfo) -> None:
-    with session_scope(sessions) as session:
-        remember_invoice(session, info)
+def sent_times(session: Session, created_from: datetime | None = None) -> dict[str, datetime]:
+    """When we sent each invoice (created since `created_from`); unsent ones are left out."""
+    query = select(StripeInvoice.invoice_id, StripeInvoice.sent_at).where(
+        StripeInvoice.sent_at.is_not(None)
+    )
+    if created_from is not None:
+        query = query.where(StripeInvoice.created >= created_from)
+    return {invoice_id: when for invoice_id, when in session.execute(query) if when}
+
+
+def current_invoice_of_job() -> ColumnElement[bool]:
+    """Join condition from `jobs` to the job's current invoice copy (outer-join it: a job
+    not yet invoiced has none)."""
+    return and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current.is_(True))

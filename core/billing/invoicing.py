@@ -19,17 +19,23 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, select, update
 
 from core.audit import record_now
-from core.billing.invoice_copies import remember_invoice_now
+from core.billing.invoice_copies import (
+    current_copy,
+    forget_invoice_now,
+    remember_invoice,
+    remember_invoice_now,
+)
+from core.billing.invoice_status import CLOSED, is_overdue
 from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
 from core.context import AppContext
-from core.db.models import InvoiceLock, utcnow
+from core.db.models import InvoiceLock, StripeInvoice, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
-from core.errors import Conflict, Forbidden, InvoicingFailed, NotFound, PaymentProviderError
+from core.errors import Conflict, InvoicingFailed, NotFound, PaymentProviderError
 from core.identity.actor import SYSTEM, Actor
-from core.identity.permissions import load_job
+from core.identity.permissions import load_job, require
 
 log = logging.getLogger("core.billing.invoicing")
 
@@ -37,7 +43,8 @@ log = logging.getLogger("core.billing.invoicing")
 # invoicing run (six Stripe calls, each with its timeout and retries).
 LOCK_LEASE = timedelta(minutes=5)
 LOCK_WAIT_SECONDS = 30.0
-CLOSED_STATUSES = ("void", "uncollectible")
+# A current invoice in one of these states is taken up again rather than replaced.
+RESUMABLE = ("draft", "open", "paid")
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class InvoiceResult:
 
     @property
     def overdue(self) -> bool:
-        return self.status == "open" and self.due_date is not None and self.due_date < utcnow()
+        return is_overdue(self.status, self.due_date, utcnow())
 
     @classmethod
     def from_info(cls, job_id: int, info: InvoiceInfo) -> InvoiceResult:
@@ -70,6 +77,22 @@ class InvoiceResult:
             due_date=info.due_date,
             hosted_invoice_url=info.hosted_invoice_url,
             invoice_pdf=info.invoice_pdf,
+        )
+
+    @classmethod
+    def from_copy(cls, copy: StripeInvoice) -> InvoiceResult:
+        assert copy.job_id is not None
+        return cls(
+            job_id=copy.job_id,
+            invoice_id=copy.invoice_id,
+            status=copy.status,
+            number=copy.number,
+            amount_due=copy.amount_due,
+            amount_paid=copy.amount_paid,
+            currency=copy.currency,
+            due_date=copy.due_date,
+            hosted_invoice_url=copy.hosted_invoice_url,
+            invoice_pdf=copy.invoice_pdf,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,8 +117,7 @@ class _JobFacts:
 
 
 def _read_job(ctx: AppContext, job_id: int, actor: Actor) -> _JobFacts:
-    if actor.role not in ("provider", "admin", "system"):
-        raise Forbidden("Only the job's provider or an admin can invoice a job")
+    require(actor, "invoice.send")
     with session_scope(ctx.sessions) as session:
         job = load_job(session, job_id, actor)
         if job.status != "completed":
@@ -157,13 +179,35 @@ def oldest_first(newest_first: list[InvoiceInfo]) -> list[InvoiceInfo]:
     return ordered
 
 
-def _pick(invoices: list[InvoiceInfo]) -> InvoiceInfo | None:
-    """The invoice to resume: the oldest live one, else the oldest draft."""
-    for wanted in (("open", "paid"), ("draft",)):
-        for invoice in invoices:
-            if invoice.status in wanted:
-                return invoice
-    return None
+def _resumable(
+    ctx: AppContext, job_id: int, found: list[InvoiceInfo]
+) -> tuple[InvoiceInfo | None, int]:
+    """The job's current invoice if invoicing can go on with it, and how many of the job's
+    invoices were closed (voided or written off), which a new invoice's key counts.
+
+    `found` is Stripe's answer; our copies also hold invoices Stripe's search does not list
+    yet (it lags writes by up to a minute).
+    """
+    with session_scope(ctx.sessions) as session:
+        for invoice in found:
+            remember_invoice(session, invoice)
+        current = current_copy(session, job_id)
+        closed = session.scalar(
+            select(func.count())
+            .select_from(StripeInvoice)
+            .where(StripeInvoice.job_id == job_id, StripeInvoice.status.in_(CLOSED))
+        )
+        current_id = current.invoice_id if current and current.status in RESUMABLE else None
+    if current_id is None:
+        return None, int(closed or 0)
+    listed = next((i for i in found if i.id == current_id), None)
+    if listed is not None:
+        return listed, int(closed or 0)
+    try:
+        return ctx.gateway.retrieve_invoice(current_id), int(closed or 0)
+    except MissingInStripe:  # a draft deleted in Stripe: nothing to resume
+        forget_invoice_now(ctx.sessions, current_id)
+        return None, int(closed or 0)
 
 
 def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) -> InvoiceResult:
@@ -175,6 +219,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
     facts = _read_job(ctx, job_id, actor)
     gateway = ctx.gateway
     step = "customer_search"
+    sent_at: datetime | None = None
     with job_invoicing_lock(ctx, job_id):
         try:
             customer_id = gateway.find_customer_id(facts.customer_id)
@@ -187,10 +232,8 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     phone=facts.customer_phone,
                 )
             step = "invoice_search"
-            existing = oldest_first(gateway.invoices_for_job(job_id))
-            invoice = _pick(existing)
             # Invoices voided or written off before: a new one needs a new idempotency key.
-            issue = sum(1 for i in existing if i.status in CLOSED_STATUSES)
+            invoice, issue = _resumable(ctx, job_id, gateway.invoices_for_job(job_id))
             replaces: str | None = None
             while invoice is None:
                 step = "invoice_create"
@@ -211,11 +254,12 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                     if replaces is not None:
                         raise
                     # That invoice was a draft since deleted: make a new one in its place.
+                    forget_invoice_now(ctx.sessions, created.id)
                     replaces = created.id
                     continue
                 # Known locally from now on, so a failure below shows a draft to retry.
                 remember_invoice_now(ctx.sessions, invoice)
-                if invoice.status in CLOSED_STATUSES:
+                if invoice.status in CLOSED:
                     # Stripe's search had not yet listed it as closed; nothing to resume.
                     raise Conflict(
                         f"Job #{job_id}'s invoice {invoice.id} is {invoice.status}; "
@@ -239,6 +283,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 # Keyed by invoice: a retry after a send that did go through sends no
                 # second email.
                 invoice = gateway.send_invoice(invoice.id, idempotency_key=f"send:{invoice.id}")
+                sent_at = utcnow()
         except PaymentProviderError as error:
             record_now(
                 ctx.sessions,
@@ -257,7 +302,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 cause=error,
             ) from error
     result = InvoiceResult.from_info(job_id, invoice)
-    remember_invoice_now(ctx.sessions, invoice)
+    remember_invoice_now(ctx.sessions, invoice, sent_at=sent_at)
     record_now(
         ctx.sessions,
         actor=actor,
@@ -280,20 +325,20 @@ def send_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult
 
 
 def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult | None:
-    """The job's invoice as Stripe has it now: the live one, else the newest; None if none."""
+    """The job's current invoice, refreshed from Stripe; None if it has none."""
     with session_scope(ctx.sessions) as session:
         load_job(session, job_id, actor)  # scope check: someone else's job is "not found"
-    invoices = oldest_first(ctx.gateway.invoices_for_job(job_id))
-    for invoice in invoices:
-        remember_invoice_now(ctx.sessions, invoice)
-    chosen = _pick(invoices) or (invoices[-1] if invoices else None)
-    return InvoiceResult.from_info(job_id, chosen) if chosen else None
+    found = ctx.gateway.invoices_for_job(job_id)
+    with session_scope(ctx.sessions) as session:
+        for invoice in found:
+            remember_invoice(session, invoice)
+        current = current_copy(session, job_id)
+        return InvoiceResult.from_copy(current) if current else None
 
 
 def resend_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult:
     """Email an open invoice again (a fresh send, so no idempotency key)."""
-    if actor.role not in ("provider", "admin", "system"):
-        raise Forbidden("Only the job's provider or an admin can resend an invoice")
+    require(actor, "invoice.resend")
     current = job_invoice(ctx, job_id=job_id, actor=actor)
     if current is None:
         raise NotFound(f"Job #{job_id} has no invoice yet; send one first")
@@ -311,7 +356,7 @@ def resend_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResu
             error=error.message,
         )
         raise
-    remember_invoice_now(ctx.sessions, info)
+    remember_invoice_now(ctx.sessions, info, sent_at=utcnow())
     record_now(
         ctx.sessions,
         actor=actor,

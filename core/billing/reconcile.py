@@ -14,19 +14,29 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.audit import record_now
-from core.billing.invoice_copies import remember_invoice
+from core.billing.invoice_copies import (
+    current_copy,
+    forget_invoice_now,
+    pick_current,
+    remember_invoice,
+    sent_times,
+)
+from core.billing.invoice_status import CLOSED, LIVE
 from core.billing.invoicing import job_invoice, oldest_first, send_invoice
-from core.billing.stripe_gateway import EventInfo, InvoiceInfo, MissingInStripe
-from core.billing.webhooks import Target, apply_payment
+from core.billing.payments import apply_invoice_payment
+from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
 from core.context import AppContext
 from core.db.models import Job, Payment, utcnow
 from core.db.session import session_scope
-from core.errors import AppError, Forbidden, InvalidInput
+from core.errors import AppError, InvalidInput
 from core.identity.actor import Actor
+from core.identity.permissions import require
 
 log = logging.getLogger("core.billing.reconcile")
 
@@ -39,8 +49,6 @@ KINDS = {
     "paid_here_not_in_stripe": "Paid here, not paid in Stripe",
     "stale_draft": "Draft invoice left behind",
 }
-LIVE = ("open", "paid")
-CLOSED = ("void", "uncollectible")
 STALE_DRAFT_AGE = timedelta(hours=1)
 
 
@@ -53,6 +61,7 @@ class Drift:
     fix: str
     invoice_ids: tuple[str, ...] = ()
     repairable: bool = True
+    keeps: str | None = None  # the job's current invoice, which the fix leaves alone
 
     @property
     def title(self) -> str:
@@ -81,11 +90,6 @@ def _money(cents: int) -> str:
     return f"${cents / 100:,.2f}"
 
 
-def _staff(actor: Actor) -> None:
-    if actor.role not in ("admin", "system"):
-        raise Forbidden("Reconciliation is for admins")
-
-
 def drift_report(
     ctx: AppContext,
     *,
@@ -95,7 +99,7 @@ def drift_report(
     draft_age: timedelta = STALE_DRAFT_AGE,
 ) -> DriftReport:
     """Every disagreement between our completed/paid jobs and Stripe's invoices."""
-    _staff(actor)
+    require(actor, "reconcile")
     now = now or utcnow()
     with session_scope(ctx.sessions) as session:
         query = (
@@ -106,6 +110,7 @@ def drift_report(
         if since is not None:
             query = query.where(Job.completed_at >= since)
         ours = [_Ours(*row) for row in session.execute(query)]
+        sent = sent_times(session, since)
     invoices: dict[int, list[InvoiceInfo]] = defaultdict(list)
     read = 0
     for invoice in ctx.gateway.list_invoices(created_from=since):  # newest first
@@ -115,11 +120,13 @@ def drift_report(
     drifts: list[Drift] = []
     for job in ours:
         found = oldest_first(invoices.get(job.job_id, []))
-        drifts.extend(_job_drifts(job, found, now - draft_age))
+        drifts.extend(_job_drifts(job, found, now - draft_age, sent))
     return DriftReport(drifts, len(ours), read, since)
 
 
-def _job_drifts(job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime) -> list[Drift]:
+def _job_drifts(
+    job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime, sent: dict[str, datetime]
+) -> list[Drift]:
     live = [i for i in found if i.status in LIVE]
     paid = [i for i in found if i.status == "paid"]
     drafts = [i for i in found if i.status == "draft"]
@@ -128,10 +135,15 @@ def _job_drifts(job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime) ->
     drifts: list[Drift] = []
 
     def add(
-        kind: str, stripes: str, fix: str, ids: list[InvoiceInfo], repairable: bool = True
+        kind: str,
+        stripes: str,
+        fix: str,
+        ids: list[InvoiceInfo],
+        repairable: bool = True,
+        keeps: str | None = None,
     ) -> None:
         drifts.append(
-            Drift(kind, job.job_id, ours, stripes, fix, tuple(i.id for i in ids), repairable)
+            Drift(kind, job.job_id, ours, stripes, fix, tuple(i.id for i in ids), repairable, keeps)
         )
 
     if job.payment_status == "pending":
@@ -184,13 +196,16 @@ def _job_drifts(job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime) ->
                 repairable=False,
             )
     if len(live) > 1:
-        keep = paid[0] if paid else live[0]
+        # Keep the invoice that counts (the one the customer is shown), by the one rule.
+        keep = pick_current(live, sent)
+        assert keep is not None
         extra = [i for i in live if i.id != keep.id]
         add(
             "duplicate_invoices",
             ", ".join(f"{i.id} {i.status}" for i in live),
             f"keep {keep.id}, void {', '.join(i.id for i in extra)}",
             extra,
+            keeps=keep.id,
         )
     handled_drafts = job.payment_status == "pending" and not live
     if not handled_drafts:
@@ -207,36 +222,47 @@ class RepairResult:
     message: str
 
 
+@dataclass
+class _Audit:
+    """The audit row of one repair; a repair that changes money writes it in its own
+    transaction (`write`), the others get it written after they succeed."""
+
+    fields: dict[str, Any]
+    written: bool = False
+
+    def write(self, session: Session, *, after: dict[str, Any]) -> dict[str, Any]:
+        self.written = True
+        return {**self.fields, "after": after}
+
+
 def repair(ctx: AppContext, drift: Drift, *, actor: Actor, reason: str) -> RepairResult:
     """Apply the drift's fix and write it to the audit log; safe to run twice."""
-    _staff(actor)
+    require(actor, "reconcile")
     if not reason.strip():
         raise InvalidInput("every repair needs a reason")
     if not drift.repairable:
         return RepairResult(drift, False, drift.fix)
+    entry = _Audit(
+        {
+            "actor": actor,
+            "action": f"reconcile.{drift.kind}",
+            "reason": reason,
+            "before": {"ours": drift.ours, "stripe": drift.stripes},
+        }
+    )
     try:
-        message = _REPAIRS[drift.kind](ctx, drift, actor)
+        message = _REPAIRS[drift.kind](ctx, drift, entry)
     except AppError as error:
         record_now(
             ctx.sessions,
-            actor=actor,
-            action=f"reconcile.{drift.kind}",
+            **entry.fields,
             job_id=drift.job_id,
-            reason=reason,
             result="failed",
             error=error.message,
-            before={"ours": drift.ours, "stripe": drift.stripes},
         )
         return RepairResult(drift, False, error.message)
-    record_now(
-        ctx.sessions,
-        actor=actor,
-        action=f"reconcile.{drift.kind}",
-        job_id=drift.job_id,
-        reason=reason,
-        before={"ours": drift.ours, "stripe": drift.stripes},
-        after={"done": message},
-    )
+    if not entry.written:
+        record_now(ctx.sessions, **entry.fields, job_id=drift.job_id, after={"done": message})
     log.info("reconcile.repaired kind=%s job_id=%s", drift.kind, drift.job_id)
     return RepairResult(drift, True, message)
 
@@ -257,36 +283,31 @@ def repair_all(
     return results
 
 
-def _apply_missed_payment(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+def _apply_missed_payment(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
     invoice = ctx.gateway.retrieve_invoice(drift.invoice_ids[0])  # as Stripe has it now
     if invoice.status != "paid":
         return f"{invoice.id} is {invoice.status} now; nothing to apply"
-    event = EventInfo(
-        id=f"reconcile:{invoice.id}",
-        type="invoice.paid",
-        created=utcnow(),
-        api_version=None,
-        object={
-            "id": invoice.id,
-            "object": "invoice",
-            "amount_paid": invoice.amount_paid,
-            "currency": invoice.currency,
-            "status_transitions": {
-                "paid_at": int(invoice.paid_at.timestamp()) if invoice.paid_at else None
-            },
-        },
-    )
     with session_scope(ctx.sessions) as session:
+        remember_invoice(session, invoice)
         job = session.get(Job, drift.job_id)
         payment = session.scalar(select(Payment).where(Payment.job_id == drift.job_id))
         if job is None or payment is None:
             return "the job is gone"
-        remember_invoice(session, invoice)
-        outcome = apply_payment(session, event, Target(job, payment))
+        outcome = apply_invoice_payment(
+            session,
+            job=job,
+            payment=payment,
+            invoice=invoice,
+            paid_at=invoice.paid_at or utcnow(),
+            audit_entry=entry.write(session, after={"done": f"payment applied from {invoice.id}"}),
+        )
+        if outcome.outcome != "applied":
+            entry.written = False  # nothing credited: the row is written after, as usual
     return f"payment {outcome.outcome}" + (f": {outcome.detail}" if outcome.detail else "")
 
 
-def _send_invoice(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+def _send_invoice(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
+    actor = entry.fields["actor"]
     current = job_invoice(ctx, job_id=drift.job_id, actor=actor)
     if current is not None and current.status in LIVE:  # fixed since the report was made
         return f"invoice {current.number or current.invoice_id} is already {current.status}"
@@ -294,12 +315,17 @@ def _send_invoice(ctx: AppContext, drift: Drift, actor: Actor) -> str:
     return f"invoice {result.number or result.invoice_id} is {result.status}"
 
 
-def _void_extras(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+def _void_extras(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
+    current = _current_after_refresh(ctx, drift)
     done = []
     for invoice_id in drift.invoice_ids:
+        if invoice_id == current:
+            done.append(f"kept {invoice_id}: it is the invoice the customer is shown")
+            continue
         try:
             invoice = ctx.gateway.retrieve_invoice(invoice_id)
         except MissingInStripe:
+            forget_invoice_now(ctx.sessions, invoice_id)
             done.append(f"{invoice_id} is already deleted")
             continue
         if invoice.status == "open":
@@ -309,25 +335,40 @@ def _void_extras(ctx: AppContext, drift: Drift, actor: Actor) -> str:
             done.append(f"voided {invoice_id}")
         elif invoice.status == "draft":
             ctx.gateway.delete_draft(invoice_id)
+            forget_invoice_now(ctx.sessions, invoice_id)
             done.append(f"deleted {invoice_id}")
         else:
             done.append(f"{invoice_id} is {invoice.status}")
     return ", ".join(done)
 
 
-def _reissue(ctx: AppContext, drift: Drift, actor: Actor) -> str:
-    voided = _void_extras(ctx, drift, actor)
-    return f"{voided}; {_send_invoice(ctx, drift, actor)}"
+def _current_after_refresh(ctx: AppContext, drift: Drift) -> str | None:
+    """The job's current invoice once our copies hold the invoices this fix looks at."""
+    if drift.keeps is None:
+        return None  # the fix replaces every invoice it names (a wrong amount, a draft)
+    with session_scope(ctx.sessions) as session:
+        for invoice_id in (drift.keeps, *drift.invoice_ids):
+            try:
+                remember_invoice(session, ctx.gateway.retrieve_invoice(invoice_id))
+            except MissingInStripe:
+                continue
+        current = current_copy(session, drift.job_id)
+        return current.invoice_id if current else None
 
 
-def _pay_out_of_band(ctx: AppContext, drift: Drift, actor: Actor) -> str:
+def _reissue(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
+    voided = _void_extras(ctx, drift, entry)
+    return f"{voided}; {_send_invoice(ctx, drift, entry)}"
+
+
+def _pay_out_of_band(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
     invoice = ctx.gateway.pay_out_of_band(drift.invoice_ids[0])
     with session_scope(ctx.sessions) as session:
         remember_invoice(session, invoice)
     return f"{invoice.id} marked paid outside Stripe"
 
 
-_REPAIRS: dict[str, Callable[[AppContext, Drift, Actor], str]] = {
+_REPAIRS: dict[str, Callable[[AppContext, Drift, _Audit], str]] = {
     "missed_payment": _apply_missed_payment,
     "missing_invoice": _send_invoice,
     "closed_in_stripe": _send_invoice,

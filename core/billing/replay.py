@@ -13,8 +13,8 @@ from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
 from core.db.models import StripeEvent, utcnow
 from core.db.session import session_scope
-from core.errors import Forbidden
 from core.identity.actor import Actor
+from core.identity.permissions import require
 
 # Events can reach Stripe's list a little out of order; start a bit before the newest seen.
 SAFETY_MARGIN = timedelta(minutes=10)
@@ -39,8 +39,7 @@ def replay_cursor(ctx: AppContext, now: datetime | None = None) -> datetime:
 
 
 def replay_events(ctx: AppContext, *, actor: Actor, since: datetime | None = None) -> ReplayResult:
-    if actor.role not in ("admin", "system"):
-        raise Forbidden("Replaying events is for admins")
+    require(actor, "events.replay")
     start = since or replay_cursor(ctx)
     events = ctx.gateway.events_since(start, subscribed_event_types())
     outcomes: Counter[str] = Counter()

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import stripe
 
+from core.billing.invoice_status import LIVE
 from core.config import Settings
 from core.errors import (
     CardDeclined,
@@ -33,7 +34,6 @@ log = logging.getLogger("core.stripe")
 T = TypeVar("T")
 
 API_VERSION: str = stripe.api_version
-LIVE_STATUSES = ("open", "paid")
 TEST_PAYMENT_METHODS = {"visa": "pm_card_visa", "declined": "pm_card_visa_chargeDeclined"}
 
 
@@ -80,7 +80,7 @@ class InvoiceInfo:
 
     @property
     def is_live(self) -> bool:
-        return self.status in LIVE_STATUSES
+        return self.status in LIVE
 
     @classmethod
     def from_stripe(cls, invoice: Any) -> InvoiceInfo:

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import StripeEvent, utcnow
-from core.errors import Forbidden
 from core.identity.actor import Actor
+from core.identity.permissions import require
 
 # Outcomes that need a person: the event was not applied as it came.
 PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled", "malformed")
@@ -27,8 +27,7 @@ class ActivitySummary:
 def activity(
     session: Session, *, actor: Actor, now: datetime | None = None, problem_limit: int = 100
 ) -> ActivitySummary:
-    if actor.role not in ("admin", "system"):
-        raise Forbidden("Webhook activity is for admins")
+    require(actor, "webhooks.read")
     now = now or utcnow()
     last = session.scalar(select(func.max(StripeEvent.received_at)))
     since = now - timedelta(hours=24)

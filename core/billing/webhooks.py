@@ -23,8 +23,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing.invoice_copies import remember_invoice
+from core.billing.payments import Outcome, apply_invoice_payment, service_name_of
 from core.billing.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo
-from core.db.models import Job, Payment, Service, ServiceProvider, StripeEvent, utcnow
+from core.db.models import Job, Payment, StripeEvent, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
 from core.notify import notifications
 
@@ -45,14 +46,6 @@ INVOICE_EVENT_TYPES = frozenset(
         "invoice.voided",
     }
 )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What handling did: `applied`, `duplicate`, `orphan`, `amount_mismatch`, ..."""
-
-    outcome: str
-    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,12 +187,16 @@ def _dispatch(
     handler = HANDLERS.get(event.type)
     if handler is None:
         return Outcome("ignored")
-    if event.object.get("object") == "invoice" and job_id is not None:
-        try:
-            invoice = InvoiceInfo.from_dict(event.object)
-        except (KeyError, TypeError, ValueError) as error:
-            return Outcome("malformed", f"the invoice in the event lacks {error}")
-        remember_invoice(session, invoice)
+    if event.object.get("object") != "invoice":
+        return Outcome("rejected", f"the {event.type} event's object is not an invoice")
+    try:
+        invoice = InvoiceInfo.from_dict(event.object)
+    except (KeyError, TypeError, ValueError) as error:
+        return Outcome("malformed", f"the invoice in the event lacks {error}")
+    if job_id is not None:
+        # Stripe e-mails the invoice when `invoice.sent` happens: our record of the send.
+        sent_at = event.created if event.type == "invoice.sent" else None
+        remember_invoice(session, invoice, sent_at=sent_at)
     target = _target(session, job_id, payment_id)
     if target is None:
         return Outcome(
@@ -277,78 +274,16 @@ def _tell(
     )
 
 
-def _service_name(session: Session, job: Job) -> str:
-    service = session.get(Service, job.service_id)
-    return service.name if service else "your service"
-
-
 @handles("invoice.paid", "invoice.payment_succeeded")
 def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome:
     """Payment received, job paid, provider credited, both sides told; once per payment."""
-    job, payment = target.job, target.payment
-    amount_paid = int(event.object.get("amount_paid") or 0)
-    currency = str(event.object.get("currency") or "usd")
-    if payment.status == "received":
-        return Outcome("already_applied")
-    if job.status == "cancelled":
-        return Outcome("job_cancelled", f"job #{job.id} was cancelled but its invoice was paid")
-    if amount_paid != payment.amount:
-        # Never credit an amount we did not bill; an admin reconciles this by hand.
-        return Outcome(
-            "amount_mismatch",
-            f"Stripe received {amount_paid} cents; payment #{payment.id} is for "
-            f"{payment.amount} cents",
-        )
-    # An admin recording a cash payment marks it "manual" before telling Stripe; the
-    # invoice.paid that follows keeps that method.
-    method = "manual" if payment.method == "manual" else "stripe"
-    if not credit_payment(
-        session, job, payment, paid_at=_paid_at(event), method=method, currency=currency
-    ):
-        return Outcome("already_applied")  # a concurrent copy won the race
-    return Outcome("applied")
-
-
-def credit_payment(
-    session: Session,
-    job: Job,
-    payment: Payment,
-    *,
-    paid_at: datetime,
-    method: str,
-    currency: str = "usd",
-) -> bool:
-    """Payment received, job paid, provider credited, both sides told: exactly once.
-
-    The conditional update on the payment decides who wins a race; False means another
-    transaction (a duplicate delivery, a reconciliation) already credited it.
-    """
-    received = session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == "pending")
-        .values(status="received", method=method, marked_at=paid_at)
+    return apply_invoice_payment(
+        session,
+        job=target.job,
+        payment=target.payment,
+        invoice=InvoiceInfo.from_dict(event.object),
+        paid_at=_paid_at(event),
     )
-    if getattr(received, "rowcount", 0) != 1:
-        return False
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status.in_(("new", "completed")))
-        .values(status="paid", paid_at=paid_at)
-    )
-    session.execute(
-        update(ServiceProvider)
-        .where(ServiceProvider.id == job.provider_id)
-        .values(
-            earnings=ServiceProvider.earnings + payment.amount,
-            total_jobs=ServiceProvider.total_jobs + 1,
-        )
-    )
-    service_name = _service_name(session, job)
-    confirmed = notifications.payment_confirmed(payment.amount, currency, service_name)
-    _tell(session, "customer", job.customer_id, "payment_confirmed", confirmed, job.id)
-    receipt = notifications.payment_received(payment.amount, currency, job.id)
-    _tell(session, "provider", job.provider_id, "payment_received", receipt, job.id)
-    return True
 
 
 @handles("invoice.payment_failed")
@@ -359,7 +294,7 @@ def tell_customer_to_retry(session: Session, event: EventInfo, target: Target) -
     failed = notifications.payment_failed(
         int(event.object.get("amount_remaining") or target.payment.amount),
         str(event.object.get("currency") or "usd"),
-        _service_name(session, target.job),
+        service_name_of(session, target.job),
         event.object.get("hosted_invoice_url"),
     )
     _tell(session, "customer", target.job.customer_id, "payment_failed", failed, target.job.id)
@@ -374,7 +309,7 @@ def tell_customer_invoice_waits(session: Session, event: EventInfo, target: Targ
     waiting = notifications.invoice_waiting(
         int(event.object.get("amount_due") or target.payment.amount),
         str(event.object.get("currency") or "usd"),
-        _service_name(session, target.job),
+        service_name_of(session, target.job),
         datetime.fromtimestamp(due, UTC) if due else None,
         event.object.get("hosted_invoice_url"),
     )

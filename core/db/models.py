@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -23,6 +24,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -265,21 +268,27 @@ class LoginFailure(Base):
     last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-INVOICE_STATUS_RANK = {"draft": 0, "open": 1, "uncollectible": 2, "paid": 3, "void": 3}
-
-
 class StripeInvoice(Base):
     """Our copy of each Stripe invoice, kept from API answers and webhook events.
 
     It lets pages filter by invoice status, due date and overdue in SQL without asking
     Stripe once per row. Stripe stays the source of truth: the row only moves forward
-    (by `status_rank`), and reconciliation re-reads Stripe to repair it.
+    (by `status_rank`), and reconciliation re-reads Stripe to repair it. Exactly one copy
+    per job is marked `is_current` (core.billing.invoice_copies keeps it so, in the
+    transaction that writes the copy); `sent_at` is our own record of sending it.
     """
 
     __tablename__ = "stripe_invoices"
     __table_args__ = (
         Index("ix_stripe_invoices_job_id", "job_id"),
         Index("ix_stripe_invoices_status_due", "status", "due_date"),
+        Index(
+            "uq_stripe_invoices_current_job",
+            "job_id",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
     )
 
     invoice_id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -299,3 +308,5 @@ class StripeInvoice(Base):
     hosted_invoice_url: Mapped[str | None] = mapped_column(Text)
     invoice_pdf: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    sent_at: Mapped[datetime | None]

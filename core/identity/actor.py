@@ -21,9 +21,5 @@ class Actor:
     def label(self) -> str:
         return f"{self.role}:{self.id}" if self.id is not None else self.role
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("admin", "system")
-
 
 SYSTEM = Actor("system")

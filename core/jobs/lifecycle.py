@@ -16,9 +16,9 @@ from core.billing.invoicing import InvoiceResult, process_job_payment
 from core.context import AppContext
 from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
 from core.db.session import session_scope
-from core.errors import Conflict, Forbidden, InvalidInput, InvoicingFailed, NotFound
+from core.errors import Conflict, InvalidInput, InvoicingFailed, NotFound
 from core.identity.actor import Actor
-from core.identity.permissions import load_job
+from core.identity.permissions import load_job, require
 from core.money import check_price
 
 
@@ -70,8 +70,7 @@ def complete_job(ctx: AppContext, *, job_id: int, actor: Actor) -> CompletionRes
     Completing twice is refused, so a second click cannot start a second invoice; a job
     whose invoicing failed stays completed and is retried with "send invoice".
     """
-    if actor.role not in ("provider", "admin", "system"):
-        raise Forbidden("Only the job's provider can mark it complete")
+    require(actor, "job.complete")
     with session_scope(ctx.sessions) as session:
         job = load_job(session, job_id, actor)
         now = utcnow()
@@ -104,8 +103,7 @@ def complete_job(ctx: AppContext, *, job_id: int, actor: Actor) -> CompletionRes
 def cancel_job(session: Session, *, job_id: int, actor: Actor, reason: str | None = None) -> Job:
     """Cancel a job that has not been done yet."""
     job = load_job(session, job_id, actor)
-    if actor.role not in ("provider", "customer", "admin", "system"):
-        raise Forbidden("Finance staff cannot cancel jobs")
+    require(actor, "job.cancel")
     changed = session.execute(
         update(Job).where(Job.id == job_id, Job.status == "new").values(status="cancelled")
     )

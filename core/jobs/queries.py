@@ -9,14 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.billing.invoice_copies import current_invoice_of_job
+from core.billing.invoice_status import overdue_condition, shown_status
 from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
 from core.identity.actor import Actor
-
-INVOICE_FILTERS = ("none", "draft", "open", "overdue", "paid", "void", "uncollectible")
+from core.identity.permissions import jobs_visible_to, require
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class JobRow:
     job_status: str
     payment_status: str
     invoice_id: str | None
-    invoice_status: str  # none, draft, open, overdue, paid, void, uncollectible
+    invoice_status: str  # one of core.billing.invoice_status.SHOWN_STATUSES
     due_date: datetime | None
     hosted_invoice_url: str | None
     invoice_pdf: str | None
@@ -63,42 +64,6 @@ class JobPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def current_invoices() -> Select[tuple[int, str, str, datetime | None, str | None, str | None]]:
-    """Per job, the invoice that matters: the newest one that is not void, else the newest."""
-    order = (
-        case((StripeInvoice.status == "void", 1), else_=0),
-        StripeInvoice.created.desc(),
-    )
-    ranked = select(
-        StripeInvoice.job_id,
-        StripeInvoice.invoice_id,
-        StripeInvoice.status,
-        StripeInvoice.due_date,
-        StripeInvoice.hosted_invoice_url,
-        StripeInvoice.invoice_pdf,
-        func.row_number().over(partition_by=StripeInvoice.job_id, order_by=order).label("rank"),
-    ).subquery()
-    return select(
-        ranked.c.job_id,
-        ranked.c.invoice_id,
-        ranked.c.status,
-        ranked.c.due_date,
-        ranked.c.hosted_invoice_url,
-        ranked.c.invoice_pdf,
-    ).where(ranked.c.rank == 1)
-
-
-def scope_condition(actor: Actor) -> ColumnElement[bool]:
-    """The jobs an actor may see, as a WHERE condition."""
-    if actor.role == "provider":
-        return Job.provider_id == actor.id
-    if actor.role == "customer":
-        return Job.customer_id == actor.id
-    if actor.role in ("admin", "finance", "system"):
-        return true()
-    return false()
-
-
 def list_jobs(
     session: Session,
     *,
@@ -110,9 +75,10 @@ def list_jobs(
 ) -> JobPage:
     now = now or utcnow()
     page_size = max(1, min(page_size, 200))
-    invoice = current_invoices().subquery()
-    overdue = and_(invoice.c.status == "open", invoice.c.due_date < now)
-    conditions: list[ColumnElement[bool]] = [scope_condition(actor)]
+    require(actor, "job.read")
+    invoice = StripeInvoice
+    overdue = overdue_condition(invoice.status, invoice.due_date, now)
+    conditions: list[ColumnElement[bool]] = [jobs_visible_to(actor)]
     if filters.statuses:
         conditions.append(Job.status.in_(filters.statuses))
     if filters.provider_id is not None:
@@ -141,13 +107,17 @@ def list_jobs(
             Service.name,
             Service.category,
             Payment.status,
-            invoice,
+            invoice.invoice_id,
+            invoice.status,
+            invoice.due_date,
+            invoice.hosted_invoice_url,
+            invoice.invoice_pdf,
         )
         .join(Customer, Customer.id == Job.customer_id)
         .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
         .join(Service, Service.id == Job.service_id)
         .join(Payment, Payment.job_id == Job.id)
-        .outerjoin(invoice, invoice.c.job_id == Job.id)
+        .outerjoin(invoice, current_invoice_of_job())
         .where(*conditions)
     )
     total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
@@ -159,10 +129,7 @@ def list_jobs(
     )
     rows = []
     for job, customer, provider, service, category, payment_status, *inv in result:
-        _, invoice_id, status, due_date, hosted, pdf = inv
-        shown = status or "none"
-        if status == "open" and due_date is not None and due_date < now:
-            shown = "overdue"
+        invoice_id, status, due_date, hosted, pdf = inv
         rows.append(
             JobRow(
                 job_id=job.id,
@@ -178,7 +145,7 @@ def list_jobs(
                 job_status=job.status,
                 payment_status=payment_status,
                 invoice_id=invoice_id,
-                invoice_status=shown,
+                invoice_status=shown_status(status, due_date, now),
                 due_date=due_date,
                 hosted_invoice_url=hosted,
                 invoice_pdf=pdf,

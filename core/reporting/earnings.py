@@ -15,6 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from core.db.models import Job, Payment, Service, ServiceProvider, utcnow
 from core.errors import NotFound
 from core.identity.actor import Actor
+from core.identity.permissions import require_provider_scope
 from core.reporting.periods import period_start
 
 
@@ -27,14 +28,17 @@ class EarningsSummary:
     jobs_outstanding: int
 
 
-def summary(session: Session, *, provider_id: int, actor: Actor) -> EarningsSummary:
-    if actor.role == "provider" and actor.id != provider_id:
-        raise NotFound(f"No provider #{provider_id}")
-    if actor.role == "customer":
-        raise NotFound(f"No provider #{provider_id}")
+def _provider(session: Session, provider_id: int, actor: Actor) -> ServiceProvider:
+    """The provider, if the actor may read its figures; NotFound otherwise."""
+    require_provider_scope(actor, provider_id)
     provider = session.get(ServiceProvider, provider_id)
     if provider is None:
         raise NotFound(f"No provider #{provider_id}")
+    return provider
+
+
+def summary(session: Session, *, provider_id: int, actor: Actor) -> EarningsSummary:
+    provider = _provider(session, provider_id, actor)
     outstanding, count = session.execute(
         select(func.coalesce(func.sum(Payment.amount), 0), func.count())
         .select_from(Job)
@@ -99,7 +103,7 @@ def by_month(
 ) -> list[Bucket]:
     """Received payments per calendar month (by the day they were marked received), every
     month of the window present, empty ones at zero."""
-    summary(session, provider_id=provider_id, actor=actor)  # scope check
+    _provider(session, provider_id, actor)
     now = now or utcnow()
     back = now.year * 12 + now.month - 1 - (months - 1)  # months since year 0, zero-based
     first = now.replace(
@@ -124,7 +128,7 @@ def by_month(
 
 
 def by_category(session: Session, *, provider_id: int, actor: Actor) -> list[Bucket]:
-    summary(session, provider_id=provider_id, actor=actor)
+    _provider(session, provider_id, actor)
     rows = session.execute(
         select(Service.category, func.sum(Payment.amount), func.count())
         .select_from(Job)
@@ -145,7 +149,7 @@ def last_days(
     days: int = 30,
     now: datetime | None = None,
 ) -> Bucket:
-    summary(session, provider_id=provider_id, actor=actor)
+    _provider(session, provider_id, actor)
     since = (now or utcnow()) - timedelta(days=days)
     amount, count = session.execute(
         select(func.coalesce(func.sum(Payment.amount), 0), func.count())

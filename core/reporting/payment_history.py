@@ -14,9 +14,9 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Job, Payment, Service
-from core.errors import Forbidden, InvalidInput
+from core.errors import InvalidInput
 from core.identity.actor import Actor
-from core.jobs.queries import scope_condition
+from core.identity.permissions import jobs_visible_to, require
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,7 @@ def payment_history(
     limit: int = 50,
     cursor: str | None = None,
 ) -> HistoryPage:
-    if actor.role not in ("customer", "provider", "admin", "finance", "system"):
-        raise Forbidden("No payment history for this role")
+    require(actor, "payments.history")
     if filters.status not in (None, "pending", "received"):
         raise InvalidInput("status is pending or received")
     limit = max(1, min(limit, 200))
@@ -84,7 +83,7 @@ def payment_history(
         select(Payment, Job.status, Job.customer_id, Job.provider_id, Service.name)
         .join(Job, Job.id == Payment.job_id)
         .join(Service, Service.id == Job.service_id)
-        .where(scope_condition(actor))
+        .where(jobs_visible_to(actor))
     )
     if filters.provider_id is not None:
         query = query.where(Job.provider_id == filters.provider_id)

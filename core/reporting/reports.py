@@ -14,17 +14,28 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
-from core.errors import Forbidden, InvalidInput
+from core.billing.invoice_copies import current_invoice_of_job
+from core.billing.invoice_status import is_overdue
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.errors import InvalidInput
 from core.identity.actor import Actor
-from core.jobs.queries import current_invoices
+from core.identity.permissions import require
 from core.reporting.periods import period_start
 
 Basis = Literal["paid", "completed"]
 Grouping = Literal["day", "week", "month", "provider", "category"]
 GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month", "provider", "category")
-AGING_BUCKETS = ("not yet due", "1-7 days", "8-30 days", "31-60 days", "over 60 days")
-DEFAULT_DAYS_UNTIL_DUE = 7
+# A job is late only by its open invoice's due date (the app's one overdue rule); a job
+# with no open invoice is owed but not yet billed, and counted apart.
+NOT_INVOICED = "not invoiced"
+AGING_BUCKETS = (
+    NOT_INVOICED,
+    "not yet due",
+    "1-7 days",
+    "8-30 days",
+    "31-60 days",
+    "over 60 days",
+)
 
 
 @dataclass(frozen=True)
@@ -46,11 +57,6 @@ class Report:
         )
 
 
-def _staff_only(actor: Actor) -> None:
-    if actor.role not in ("admin", "finance", "system"):
-        raise Forbidden("Reports are for finance staff and admins")
-
-
 def payments_received(
     session: Session,
     *,
@@ -61,7 +67,7 @@ def payments_received(
     basis: Basis = "paid",
 ) -> Report:
     """Received payments between two dates (inclusive), dated by payment or completion."""
-    _staff_only(actor)
+    require(actor, "reports.read")
     if end < start:
         raise InvalidInput("the end date is before the start date")
     if group_by not in GROUPINGS or basis not in ("paid", "completed"):
@@ -101,7 +107,7 @@ class AgingRow:
     customer: str
     provider: str
     amount: int
-    due_date: datetime
+    due_date: datetime | None  # the open invoice's; None when not invoiced
     days_past_due: int
     bucket: str
     invoiced: bool
@@ -110,45 +116,39 @@ class AgingRow:
 def receivables_aging(
     session: Session, *, actor: Actor, now: datetime | None = None
 ) -> tuple[list[ReportRow], list[AgingRow]]:
-    """Unpaid completed jobs by how late they are.
-
-    The due date is the invoice's; a job with no invoice yet is taken as due
-    DEFAULT_DAYS_UNTIL_DUE days after completion.
-    """
-    _staff_only(actor)
+    """Unpaid completed jobs by how late their current invoice is."""
+    require(actor, "reports.read")
     now = now or utcnow()
-    invoice = current_invoices().subquery()
     rows = session.execute(
         select(
             Job.id,
             Customer.name,
             ServiceProvider.name,
             Payment.amount,
-            Job.completed_at,
-            invoice.c.due_date,
-            invoice.c.invoice_id,
+            StripeInvoice.status,
+            StripeInvoice.due_date,
         )
         .join(Payment, Payment.job_id == Job.id)
         .join(Customer, Customer.id == Job.customer_id)
         .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
-        .outerjoin(invoice, invoice.c.job_id == Job.id)
+        .outerjoin(StripeInvoice, current_invoice_of_job())
         .where(Job.status == "completed", Payment.status == "pending")
-        .order_by(Job.completed_at)
+        .order_by(Job.completed_at, Job.id)
     )
     details = []
-    for job_id, customer, provider, amount, completed_at, due_date, invoice_id in rows:
-        due = due_date or (completed_at + timedelta(days=DEFAULT_DAYS_UNTIL_DUE))
-        late = (now - due).days if now > due else -1
+    for job_id, customer, provider, amount, status, due_date in rows:
+        open_due = due_date if status == "open" else None
+        late = (now - open_due).days if open_due and is_overdue(status, open_due, now) else -1
         details.append(
             AgingRow(
                 job_id,
                 customer,
                 provider,
                 int(amount),
-                due,
+                open_due,
                 max(late, 0),
-                aging_bucket(late),
-                invoice_id is not None,
+                aging_bucket(late) if open_due else NOT_INVOICED,
+                open_due is not None,
             )
         )
     summary = [
@@ -163,12 +163,13 @@ def receivables_aging(
 
 
 def aging_bucket(days_late: int) -> str:
+    """The lateness bucket of an open invoice `days_late` days past its due date."""
     if days_late < 1:
-        return AGING_BUCKETS[0]
-    if days_late <= 7:
         return AGING_BUCKETS[1]
-    if days_late <= 30:
+    if days_late <= 7:
         return AGING_BUCKETS[2]
-    if days_late <= 60:
+    if days_late <= 30:
         return AGING_BUCKETS[3]
-    return AGING_BUCKETS[4]
+    if days_late <= 60:
+        return AGING_BUCKETS[4]
+    return AGING_BUCKETS[5]

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.billing.invoicing import resend_invoice
 from core.errors import AppError
+from core.identity.permissions import allowed
 from core.jobs.queries import JobFilter
 from dashboard.components import reads
 from dashboard.components.auth import current_user
@@ -15,7 +16,7 @@ from dashboard.components.job_browser import job_browser
 from dashboard.components.runtime import context, data_changed
 
 user = current_user()
-if user is None or user.actor.role != "admin":
+if user is None or not allowed(user.actor, "jobs.manage"):
     st.stop()
 st.title("All jobs")
 job_browser(user.actor, for_admin=True)

@@ -14,6 +14,7 @@ from core.billing.admin_actions import ActionResult, record_manual_payment, void
 from core.billing.reconcile import DriftReport, drift_report, parse_since, repair
 from core.billing.replay import replay_events
 from core.errors import AppError
+from core.identity.permissions import allowed
 from core.money import parse_cents
 from core.reporting.exports import Column, to_csv
 from dashboard.components.auth import current_user
@@ -21,7 +22,7 @@ from dashboard.components.formatting import when
 from dashboard.components.runtime import context, data_changed, db_session
 
 user = current_user()
-if user is None or user.actor.role != "admin":
+if user is None or not allowed(user.actor, "reconcile"):
     st.stop()
 actor = user.actor
 st.title("Reconciliation")

@@ -8,6 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.identity.permissions import allowed
 from core.reporting.exports import Column, to_csv, to_xlsx
 from core.reporting.reports import GROUPINGS
 from dashboard.components import reads
@@ -15,7 +16,7 @@ from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money, when
 
 user = current_user()
-if user is None or user.actor.role not in ("finance", "admin"):
+if user is None or not allowed(user.actor, "reports.read"):
     st.stop()
 actor = user.actor
 st.title("Reports")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.identity.permissions import allowed
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import ago, when
 
 user = current_user()
-if user is None or user.actor.role != "admin":
+if user is None or not allowed(user.actor, "webhooks.read"):
     st.stop()
 st.title("Webhook activity")
 overview = reads.webhook_overview(user.actor)

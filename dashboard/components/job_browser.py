@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core.identity.actor import Actor
+from core.identity.permissions import allowed
 from core.jobs.queries import JobFilter, JobPage, JobRow
 from dashboard.components import reads
 from dashboard.components.formatting import badge, money, when
@@ -104,7 +105,7 @@ def detail(actor: Actor, row: JobRow) -> None:
         f"{job.get('description') or 'No description'}"
     )
     show_last_result(row.job_id)
-    if actor.role in ("provider", "admin"):
+    if allowed(actor, "invoice.send"):
         action_buttons(actor, row)
     with st.expander("Timeline", expanded=True):
         history = reads.job_history(actor, row.job_id)

@@ -8,9 +8,9 @@ from core.context import AppContext
 from core.db.models import Job
 from core.db.session import session_scope
 from core.identity.actor import Actor
-from core.identity.permissions import load_job
+from core.identity.permissions import load_job, require
 from core.jobs.lifecycle import complete_job, create_job
-from webhook_service.auth import CurrentActor, allow
+from webhook_service.auth import CurrentActor
 from webhook_service.deps import ContextDep
 from webhook_service.schemas import (
     CompletionOut,
@@ -63,7 +63,7 @@ def read_job(context: AppContext, job_id: int, actor: Actor) -> JobOut:
 )
 def create(body: JobCreate, actor: CurrentActor, context: ContextDep) -> JobOut:
     """A new job for the calling customer, with its payment pending at 0 until completion."""
-    allow(actor, "customer")
+    require(actor, "job.create")
     assert actor.id is not None
     with session_scope(context.sessions) as session:
         job = create_job(
@@ -92,7 +92,7 @@ def update_status(
     If invoicing fails the job stays completed; the answer carries the error and
     `send-invoice` finishes the same invoice.
     """
-    allow(actor, "provider")
+    require(actor, "job.update_status")
     result = complete_job(context, job_id=job_id, actor=actor)
     invoice = InvoiceOut(**result.invoice.to_dict()) if result.invoice else None
     error = (

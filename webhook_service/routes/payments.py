@@ -10,9 +10,10 @@ from fastapi import APIRouter, Path, Query
 from core.billing.invoicing import InvoiceResult, job_invoice, resend_invoice, send_invoice
 from core.db.session import session_scope
 from core.errors import NotFound
+from core.identity.permissions import require
 from core.reporting.earnings import by_month, summary
 from core.reporting.payment_history import HistoryFilter, payment_history
-from webhook_service.auth import CurrentActor, allow
+from webhook_service.auth import CurrentActor
 from webhook_service.deps import ContextDep
 from webhook_service.schemas import (
     EarningsOut,
@@ -39,7 +40,7 @@ def invoice_out(result: InvoiceResult) -> InvoiceOut:
     responses=error_responses(401, 403, 404, 409, 422, 502, 503),
 )
 def send(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> InvoiceOut:
-    allow(actor, "provider", "admin")
+    require(actor, "invoice.send")
     return invoice_out(send_invoice(context, job_id=job_id, actor=actor))
 
 
@@ -50,7 +51,7 @@ def send(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> Invoi
     responses=error_responses(401, 403, 404, 422, 502, 503),
 )
 def invoice(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> InvoiceOut:
-    allow(actor, "customer", "provider", "admin")
+    require(actor, "invoice.read")
     found = job_invoice(context, job_id=job_id, actor=actor)
     if found is None:
         raise NotFound(f"Job #{job_id} has no invoice yet")
@@ -64,7 +65,7 @@ def invoice(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> In
     responses=error_responses(401, 403, 404, 409, 422, 502, 503),
 )
 def resend(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> InvoiceOut:
-    allow(actor, "provider", "admin")
+    require(actor, "invoice.resend")
     return invoice_out(resend_invoice(context, job_id=job_id, actor=actor))
 
 
@@ -77,7 +78,7 @@ def resend(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> Inv
 def earnings(
     actor: CurrentActor, context: ContextDep, provider_id: int = ProviderId
 ) -> EarningsOut:
-    allow(actor, "provider", "admin", "finance")
+    require(actor, "earnings.read")
     with session_scope(context.sessions) as session:
         totals = summary(session, provider_id=provider_id, actor=actor)
         months = by_month(session, provider_id=provider_id, actor=actor)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+import core.billing.invoicing
 from core.cli import main
 from core.config import PROJECT_ROOT, get_settings
 from core.db.models import Base, Job, Notification, Payment
@@ -356,6 +358,22 @@ def test_show_job_text(cli: Cli, people: People) -> None:
     assert after.code == 0, after.err
     assert "is open" in after.out
     assert invoice["hosted_invoice_url"] in after.out
+    assert f"due {invoice['due_date'][:10]}" in after.out
+    assert "(overdue)" not in after.out
+
+
+def test_show_job_marks_an_invoice_past_its_due_date_overdue(
+    cli: Cli, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id, invoice = completed_job(cli, people)
+    due = datetime.fromisoformat(invoice["due_date"])
+    monkeypatch.setattr(core.billing.invoicing, "utcnow", lambda: due + timedelta(days=1))
+
+    run = cli("show-job", str(job_id))
+
+    assert run.code == 0, run.err
+    assert f"is open (overdue): $150.00, due {due:%Y-%m-%d}" in run.out
+    assert cli("show-job", str(job_id), "--json").json()["invoice"]["overdue"] is True
 
 
 # pay-test-invoice, resend-invoice, send-invoice

@@ -23,8 +23,9 @@ import stripe
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from core.billing.payments import credit_payment
 from core.billing.reconcile import Drift, drift_report, repair, repair_all
-from core.billing.webhooks import credit_payment, subscribed_event_types
+from core.billing.webhooks import subscribed_event_types
 from core.cli import main
 from core.config import get_settings
 from core.context import AppContext

@@ -14,11 +14,12 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
+from core.billing.invoicing import send_invoice
 from core.context import AppContext
 from core.db.models import Customer, Job, Payment, ServiceProvider, utcnow
 from core.db.session import session_scope
 from core.identity.accounts import create_account
-from core.identity.actor import Actor
+from core.identity.actor import SYSTEM, Actor
 from core.money import format_cents
 from core.reporting import reports
 from core.reporting.exports import Column, to_csv, to_xlsx
@@ -157,7 +158,18 @@ def test_grouping_basis_and_dates_change_the_rows(demo: Demo, dashboard: AppCont
 
 
 def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
+    # Two of the demo's unbilled jobs get their invoice now: not yet due, the rest unbilled.
+    with session_scope(dashboard.sessions) as session:
+        unbilled = session.scalars(
+            select(Job.id).where(Job.status == "completed").order_by(Job.id).limit(2)
+        ).all()
+    for job_id in unbilled:
+        send_invoice(dashboard, job_id=job_id, actor=SYSTEM)
     buckets, details = aging(dashboard)
+    by_bucket = {b.label: b.payments for b in buckets}
+    assert by_bucket["not yet due"] == 2
+    assert by_bucket[reports.NOT_INVOICED] == len(details) - 2
+    assert {d.job_id for d in details if d.invoiced} == set(unbilled)
     with session_scope(dashboard.sessions) as session:
         owed, jobs = session.execute(
             select(func.coalesce(func.sum(Payment.amount), 0), func.count())
