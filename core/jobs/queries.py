@@ -152,3 +152,9 @@ def list_jobs(
             )
         )
     return JobPage(rows, int(total), page, page_size)
+
+
+def provider_names(session: Session) -> dict[int, str]:
+    """Every provider's name by id, in name order (for filters and pickers)."""
+    query = select(ServiceProvider.id, ServiceProvider.name).order_by(ServiceProvider.name)
+    return dict(session.execute(query).tuples().all())

@@ -9,9 +9,8 @@ from datetime import date, datetime
 import streamlit as st
 
 from core.billing import webhook_activity
-from core.db.models import ServiceProvider
 from core.identity.actor import Actor
-from core.jobs import timeline
+from core.jobs import queries, timeline
 from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications
@@ -39,7 +38,7 @@ def job_history(actor: Actor, job_id: int) -> list[timeline.TimelineEntry]:
 @st.cache_data(ttl=300, max_entries=10, show_spinner=False)
 def provider_names() -> dict[int, str]:
     with db_session() as session:
-        return {p.id: p.name for p in session.query(ServiceProvider).order_by(ServiceProvider.name)}
+        return queries.provider_names(session)
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)

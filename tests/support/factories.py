@@ -10,7 +10,8 @@ from core.context import AppContext
 from core.db.models import Customer, Job, Service, ServiceProvider
 from core.db.session import session_scope
 from core.identity.actor import Actor
-from core.jobs.lifecycle import create_job
+from core.jobs.lifecycle import complete_job, create_job
+from tests.support.sandbox import SandboxControl
 
 
 def marketplace(session: Session) -> tuple[Customer, ServiceProvider, Service]:
@@ -66,3 +67,50 @@ def job_for(
             price=price,
             description=description,
         ).id
+
+
+def invoiced_job(ctx: AppContext, market: Market) -> tuple[int, str]:
+    """A completed job with its invoice open and sent, as the clean flow leaves it."""
+    job_id = job_for(ctx, market)
+    result = complete_job(ctx, job_id=job_id, actor=market.provider)
+    assert result.error is None and result.invoice is not None
+    assert result.invoice.status == "open"
+    return job_id, result.invoice.invoice_id
+
+
+def invoice_in_stripe(
+    sandbox: SandboxControl,
+    *,
+    customer: str,
+    job_id: int,
+    payment_id: int,
+    amount: int | None,
+    finalize: bool,
+) -> str:
+    """An invoice for the job made directly in Stripe (the dashboard, another script)."""
+    metadata = {"job_id": str(job_id), "payment_id": str(payment_id)}
+    invoice = sandbox.client.v1.invoices.create(
+        params={
+            "customer": customer,
+            "collection_method": "send_invoice",
+            "days_until_due": 7,
+            "auto_advance": False,
+            "currency": "usd",
+            "metadata": metadata,
+        }
+    )
+    assert invoice.id is not None
+    if amount is not None:
+        sandbox.client.v1.invoice_items.create(
+            params={
+                "customer": customer,
+                "invoice": invoice.id,
+                "amount": amount,
+                "currency": "usd",
+                "description": "Plumbing - Home Repair",
+                "metadata": metadata,
+            }
+        )
+    if finalize:
+        sandbox.client.v1.invoices.finalize_invoice(invoice.id, params={"auto_advance": False})
+    return invoice.id

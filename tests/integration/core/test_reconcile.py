@@ -46,7 +46,7 @@ from core.jobs.lifecycle import complete_job
 from core.jobs.timeline import job_timeline
 from core.reporting.earnings import ledger_mismatches
 from tests.conftest import LiveService
-from tests.support.factories import Market, job_for
+from tests.support.factories import Market, invoice_in_stripe, invoiced_job, job_for
 from tests.support.sandbox import SandboxControl
 
 PRICE = 15000
@@ -58,15 +58,6 @@ Snapshot = dict[str, list[tuple[Any, ...]]]
 
 
 # Making jobs and drift, for real
-
-
-def invoiced_job(ctx: AppContext, market: Market) -> tuple[int, str]:
-    """A completed job with its invoice open and sent, as the clean flow leaves it."""
-    job_id = job_for(ctx, market)
-    result = complete_job(ctx, job_id=job_id, actor=market.provider)
-    assert result.error is None and result.invoice is not None
-    assert result.invoice.status == "open"
-    return job_id, result.invoice.invoice_id
 
 
 def clear_faults(sandbox: SandboxControl) -> None:
@@ -88,44 +79,6 @@ def failed_job(
 def payment_id_of(ctx: AppContext, job_id: int) -> int:
     with session_scope(ctx.sessions) as session:
         return int(session.scalars(select(Payment.id).where(Payment.job_id == job_id)).one())
-
-
-def invoice_in_stripe(
-    sandbox: SandboxControl,
-    *,
-    customer: str,
-    job_id: int,
-    payment_id: int,
-    amount: int | None,
-    finalize: bool,
-) -> str:
-    """An invoice for the job made directly in Stripe (the dashboard, another script)."""
-    metadata = {"job_id": str(job_id), "payment_id": str(payment_id)}
-    invoice = sandbox.client.v1.invoices.create(
-        params={
-            "customer": customer,
-            "collection_method": "send_invoice",
-            "days_until_due": 7,
-            "auto_advance": False,
-            "currency": "usd",
-            "metadata": metadata,
-        }
-    )
-    assert invoice.id is not None
-    if amount is not None:
-        sandbox.client.v1.invoice_items.create(
-            params={
-                "customer": customer,
-                "invoice": invoice.id,
-                "amount": amount,
-                "currency": "usd",
-                "description": "Plumbing - Home Repair",
-                "metadata": metadata,
-            }
-        )
-    if finalize:
-        sandbox.client.v1.invoices.finalize_invoice(invoice.id, params={"auto_advance": False})
-    return invoice.id
 
 
 def stop_webhooks(sandbox: SandboxControl) -> None:
