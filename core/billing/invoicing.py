@@ -1,8 +1,9 @@
 """Invoicing a completed job through Stripe, exactly once, resumable after any failure.
 
-`process_job_payment` walks DESIGN.md step 3: find or create the Stripe customer, resume
-the job's existing invoice or create one, put the job's line on it, finalize, send. Each
-step is safe to repeat: the customer and invoice are found through metadata, and the
+`process_job_payment` walks the flow in docs/architecture.md: find or create the Stripe
+customer, resume the job's current invoice (core.billing.invoice_copies) or create one, put
+the job's line on it, finalize, send. Each step is safe to repeat: the customer and invoice
+are found through our records and Stripe's metadata, and the
 writes carry idempotency keys built from our own ids, so a retry after a crash or a lost
 answer finishes the same invoice. A claim row serializes concurrent attempts for one job;
 no database transaction stays open across a Stripe call.

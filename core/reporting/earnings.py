@@ -68,7 +68,7 @@ def received_by_provider(session: Session) -> dict[int, tuple[int, int]]:
 def ledger_mismatches(session: Session) -> list[str]:
     """Providers whose earnings or job count disagree with their received payments.
 
-    Empty when DESIGN.md's "money adds up" invariant holds.
+    Empty when the "money adds up" invariant (docs/architecture.md) holds.
     """
     received = received_by_provider(session)
     problems = []

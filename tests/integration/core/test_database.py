@@ -116,6 +116,45 @@ def test_models_and_migrations_do_not_drift(database_url: str) -> None:
     command.check(alembic_config(database_url))
 
 
+MARKETPLACE_TABLES = (
+    "customers",
+    "service_providers",
+    "services",
+    "jobs",
+    "payments",
+    "notifications",
+)
+
+
+def test_checklist_no_schema_changes(engine: Engine) -> None:
+    """The marketplace's own tables keep their columns: Stripe lives in tables of its own."""
+    tables = Base.metadata.tables
+    database = inspect(engine)
+    for name in MARKETPLACE_TABLES:
+        declared = [column.name for column in tables[name].columns]
+        migrated = [column["name"] for column in database.get_columns(name)]
+        assert declared and sorted(declared) == sorted(migrated), name
+        assert [column for column in declared if "stripe" in column.lower()] == [], name
+    # The marketplace's columns, exactly as docs/architecture.md lists them.
+    assert sorted(column.name for column in tables["jobs"].columns) == sorted(
+        [
+            "id",
+            "service_id",
+            "customer_id",
+            "provider_id",
+            "price",
+            "status",
+            "description",
+            "created_at",
+            "completed_at",
+            "paid_at",
+        ]
+    )
+    assert sorted(column.name for column in tables["payments"].columns) == sorted(
+        ["id", "job_id", "amount", "status", "method", "marked_at", "created_at"]
+    )
+
+
 def test_upgrade_is_idempotent(database_url: str) -> None:
     upgrade(database_url)
     assert current_revision(database_url) == head_revision(database_url)

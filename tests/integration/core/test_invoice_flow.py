@@ -421,8 +421,8 @@ def test_send_invoice_after_the_invoice_was_voided_makes_a_new_open_invoice(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
     """An admin voids a job's open invoice in Stripe (say, it went to the wrong address);
-    "send invoice" must then bill the job again: a void invoice is not live (DESIGN.md
-    step 3 resumes only a non-void one), and reporting it as sent leaves nothing to pay."""
+    "send invoice" must then bill the job again: a void invoice is not live (invoicing
+    resumes only a draft, open or paid one), and reporting it as sent leaves nothing to pay."""
     job_id = job_for(ctx, market)
     first = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert first.invoice is not None
