@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SANDBOX_URL = "http://127.0.0.1:12111"
 SANDBOX_KEY = "sk_test_sandbox"
+PasswordHashProfile = Literal["strong", "fast"]
 
 
 class Settings(BaseSettings):
@@ -30,6 +32,10 @@ class Settings(BaseSettings):
     invoice_days_until_due: int = Field(default=7, ge=1, le=365)
     app_secret_key: SecretStr = SecretStr("dev-only-secret-change-me-in-production-please")
     stripe_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Argon2 cost of new password hashes: "strong" for anything real; "fast" (a fraction of
+    # a millisecond, no protection worth the name) only for tests. Verifying reads the cost
+    # from the stored hash, so hashes made under either profile verify under both.
+    password_hash_profile: PasswordHashProfile = "strong"
 
     @field_validator("currency", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
-from core.identity.accounts import create_account
+from core.identity.accounts import create_account, hash_password
 from core.notify import notifications
 
 PROVIDERS = [
@@ -198,18 +198,32 @@ def seed_demo(
         session.add(payment)
         _notifications(session, job, service.name, now)
         counts[status] = counts.get(status, 0) + 1
+    # Hashing is slow on purpose: each distinct password is hashed once and shared.
+    hashes: dict[str, str] = {}
+
+    def hashed(password: str) -> str:
+        if password not in hashes:
+            hashes[password] = hash_password(password)
+        return hashes[password]
+
     for provider in providers:
         create_account(
             session,
             username=provider.email,
             display_name=provider.name,
             role="provider",
-            password=DEMO_PROVIDER_PASSWORD,
+            password=None,
+            password_hash=hashed(DEMO_PROVIDER_PASSWORD),
             provider_id=provider.id,
         )
     for username, display_name, role, password in DEMO_ACCOUNTS:
         create_account(
-            session, username=username, display_name=display_name, role=role, password=password
+            session,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=None,
+            password_hash=hashed(password),
         )
     session.flush()
     return SeedSummary(len(providers), len(people), len(services), jobs, counts)

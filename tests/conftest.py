@@ -3,6 +3,7 @@ SQLite and (with TEST_DATABASE_URL) PostgreSQL, and the webhook service wired to
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,10 @@ from tests.support.sandbox import SandboxControl, running_sandbox
 from tests.support.service import service_in_thread
 
 TEST_STRIPE_KEY = "sk_test_core_tests"
+
+# Cheap argon2 for every password the tests hash, here and in the processes they start
+# (which inherit the environment); everything else keeps the strong default.
+os.environ["PASSWORD_HASH_PROFILE"] = "fast"
 
 
 @pytest.fixture(scope="session")

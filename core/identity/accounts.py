@@ -7,14 +7,17 @@ repeated failures for a username (known or not) make it wait longer before the n
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 
-from argon2 import PasswordHasher
+from argon2 import Parameters, PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.config import PasswordHashProfile, get_settings
 from core.db.models import ACCOUNT_ROLES, Account, LoginFailure, ServiceProvider, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
 from core.errors import AppError, InvalidInput
@@ -25,9 +28,12 @@ FREE_ATTEMPTS = 3  # failures allowed before waiting kicks in
 MAX_WAIT = timedelta(minutes=15)
 WRONG_CREDENTIALS = "Wrong e-mail or password."
 
-_hasher = PasswordHasher()
-# Verified against when the account does not exist, so both paths cost the same.
-_DUMMY_HASH = _hasher.hash("not the password of anyone")
+HASH_PROFILES: dict[PasswordHashProfile, Parameters] = {
+    # argon2-cffi's default (RFC 9106's second choice): 3 passes over 64 MiB, 4 lanes.
+    "strong": RFC_9106_LOW_MEMORY,
+    # One pass over 8 KiB: for tests only (PASSWORD_HASH_PROFILE=fast).
+    "fast": replace(RFC_9106_LOW_MEMORY, time_cost=1, memory_cost=8, parallelism=1),
+}
 
 
 class SignInRefused(AppError):
@@ -47,10 +53,29 @@ def _normalize(username: str) -> str:
     return username.strip().lower()
 
 
+@cache
+def _hasher_for(profile: PasswordHashProfile) -> PasswordHasher:
+    return PasswordHasher.from_parameters(HASH_PROFILES[profile])
+
+
+def password_hasher(profile: PasswordHashProfile | None = None) -> PasswordHasher:
+    """The hasher for new hashes: `profile`'s, or PASSWORD_HASH_PROFILE's (default strong).
+
+    Any of them verifies a hash made under any profile: the hash carries its parameters.
+    """
+    return _hasher_for(profile or get_settings().password_hash_profile)
+
+
+@cache
+def _dummy_hash(profile: PasswordHashProfile) -> str:
+    """Verified against when the account does not exist, so both paths cost the same."""
+    return _hasher_for(profile).hash("not the password of anyone")
+
+
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
+    return password_hasher().hash(password)
 
 
 def create_account(
@@ -61,7 +86,15 @@ def create_account(
     role: str,
     password: str | None,
     provider_id: int | None = None,
+    password_hash: str | None = None,
 ) -> Account:
+    """A new account; with neither a password nor a hash only single sign-on opens it.
+
+    `password_hash` (from `hash_password`, with `password=None`) lets accounts that share a
+    password share one hash too, as the demo seed's providers do.
+    """
+    if password is not None and password_hash is not None:
+        raise ValueError("give the password or its hash, not both")
     if role not in ACCOUNT_ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ACCOUNT_ROLES)}")
     if (role == "provider") != (provider_id is not None):
@@ -78,7 +111,7 @@ def create_account(
         display_name=display_name,
         role=role,
         provider_id=provider_id,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=hash_password(password) if password is not None else password_hash,
     )
     session.add(account)
     session.flush()
@@ -119,8 +152,9 @@ def authenticate(
             )
     account = session.scalar(select(Account).where(Account.username == name))
     stored = account.password_hash if account is not None else None
+    profile = get_settings().password_hash_profile
     try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
+        password_hasher(profile).verify(stored or _dummy_hash(profile), password)
         matched = stored is not None
     except (VerificationError, InvalidHashError):
         matched = False

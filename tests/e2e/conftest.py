@@ -125,6 +125,7 @@ def live_system(
         SERVICE_PORT=str(service_port),
         DASHBOARD_PORT=str(dashboard_port),
         PYTHONUNBUFFERED="1",
+        PASSWORD_HASH_PROFILE="fast",  # the demo seed's accounts, and signing in
     )
     log = artifacts / "system.log"
     system = LiveSystem(

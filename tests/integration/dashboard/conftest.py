@@ -66,6 +66,7 @@ def dashboard(
     monkeypatch.setenv("APP_SECRET_KEY", APP_SECRET)
     monkeypatch.setenv("CURRENCY", "usd")
     monkeypatch.setenv("INVOICE_DAYS_UNTIL_DUE", "7")
+    monkeypatch.setenv("PASSWORD_HASH_PROFILE", "fast")
     _clear_streamlit_caches()
     yield ctx
     # Close the dashboard's own engine (the cached AppContext for these settings) so that

@@ -136,6 +136,7 @@ ENV_NAMES = (
     "INVOICE_DAYS_UNTIL_DUE",
     "APP_SECRET_KEY",
     "STRIPE_TIMEOUT_SECONDS",
+    "PASSWORD_HASH_PROFILE",
 )
 
 
@@ -166,6 +167,7 @@ def test_defaults_use_sqlite_under_data_and_the_sandbox(clean_env: pytest.Monkey
     assert settings.currency == "usd"
     assert settings.invoice_days_until_due == 7
     assert settings.stripe_timeout_seconds == 30.0
+    assert settings.password_hash_profile == "strong"
 
 
 def test_database_url_comes_from_the_environment(clean_env: pytest.MonkeyPatch) -> None:
