@@ -128,6 +128,12 @@ def _signed_in(account: Account) -> SignedIn:
     return SignedIn(account.id, account.username, account.display_name, actor_of(account))
 
 
+def signed_in_account(session: Session, account_id: int) -> SignedIn | None:
+    """Who `account_id` is now (role and provider as stored); None once it is gone."""
+    account = session.get(Account, account_id)
+    return _signed_in(account) if account is not None else None
+
+
 def wait_before_next_try(failures: int) -> timedelta:
     """Nothing for the first few failures, then 2, 4, 8 ... seconds, up to 15 minutes."""
     if failures < FREE_ATTEMPTS:

@@ -8,11 +8,9 @@ import hashlib
 import hmac
 
 import streamlit as st
-from sqlalchemy import select
 
 from core.config import Settings
-from core.db.models import Account
-from core.identity.accounts import SignedIn, actor_of
+from core.identity.accounts import SignedIn, signed_in_account
 from dashboard.components.runtime import db_session
 
 SESSION_KEY = "auth"
@@ -45,11 +43,10 @@ def current_user() -> SignedIn | None:
         forget()
         return None
     with db_session() as session:
-        account = session.scalar(select(Account).where(Account.id == account_id))
-        if account is None:
-            forget()
-            return None
-        return SignedIn(account.id, account.username, account.display_name, actor_of(account))
+        user = signed_in_account(session, account_id)
+    if user is None:
+        forget()
+    return user
 
 
 def sso_configured() -> bool:
