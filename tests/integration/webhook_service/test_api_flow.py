@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +25,9 @@ from sqlalchemy import func, select
 from core.cli import main as cli_main
 from core.config import get_settings
 from core.context import AppContext
-from core.db.models import Job, Notification, Payment, ServiceProvider
+from core.db.models import Job, Notification, Payment, ServiceProvider, utcnow
 from core.db.session import session_scope
+from core.identity import api_tokens
 from core.identity.api_tokens import issue_token
 from core.money import MAX_PRICE_CENTS
 from tests.conftest import LiveService
@@ -464,15 +464,24 @@ def test_a_token_signed_with_another_secret_is_refused(
 
 
 def test_a_token_is_refused_once_it_has_expired(
-    ctx: AppContext, client: TestClient, cli_secret: str, capsys: pytest.CaptureFixture[str]
+    ctx: AppContext,
+    client: TestClient,
+    cli_secret: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     add_people(ctx)
-    time.sleep(1 - time.time() % 1 + 0.02)  # just after a second starts: exp is ~1 s away
+    # The clock tokens are issued and read by (the CLI's and the app's): at a whole second,
+    # so the token's one-second life is exactly one second on it.
+    clock = [utcnow().replace(microsecond=0)]
+    monkeypatch.setattr(api_tokens, "utcnow", lambda: clock[0])
     token = cli_token(capsys, "--role", "provider", "--id", "1", "--ttl", "1s")
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get("/payments/provider/1/earnings", headers=headers).status_code == 200
+    clock[0] += timedelta(milliseconds=999)
+    assert client.get("/payments/provider/1/earnings", headers=headers).status_code == 200
 
-    time.sleep(1.1)
+    clock[0] += timedelta(milliseconds=1)
     response = client.get("/payments/provider/1/earnings", headers=headers)
 
     assert response.status_code == 401
