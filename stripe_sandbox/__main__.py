@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 from pathlib import Path
 
 import uvicorn
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument(
+        "--fd",
+        type=int,
+        help="serve on this inherited, listening socket instead of binding --host and --port "
+        "(whoever starts the sandbox picks the port and holds it, so nothing can take it)",
+    )
     parser.add_argument("--data", type=Path, help="keep state in this JSON file across restarts")
     parser.add_argument(
         "--public-url", help="base of hosted invoice links (default http://HOST:PORT)"
@@ -63,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    if args.fd is not None:  # links and messages name the socket's address
+        with socket.fromfd(args.fd, socket.AF_INET, socket.SOCK_STREAM) as inherited:
+            args.host, args.port = inherited.getsockname()[:2]
     config = SandboxConfig(
         public_url=args.public_url or f"http://{args.host}:{args.port}",
         account_name=args.account_name,
@@ -81,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         create_app(sandbox),
         host=args.host,
         port=args.port,
+        fd=args.fd,
         log_level=args.log_level,
         access_log=False,
     )

@@ -1,45 +1,84 @@
-"""A real sandbox server in a subprocess on a free port, and a client for its control surface."""
+"""A real sandbox server in a subprocess on a free port, and a client for its control surface.
+
+Ports: a server the tests start gets a socket that is already bound and listening
+(`listening_socket`), in this process or inherited by the child, so no other test (or
+xdist worker, or test run) can take its port between choosing and binding it. Only what
+must bind by itself (the system `make run` starts) gets a bare `free_port`, picked below
+the kernel's ephemeral range, where no `bind(0)` or outgoing connection lands.
+"""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import stripe
 
 TEST_KEY = "sk_test_sandbox_tests"
+FREE_PORTS_FROM = 20000  # up to the start of the ephemeral range (usually 32768)
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, for a process that binds it itself later.
+
+    Picked at random below the ephemeral range, so no listening socket of the tests
+    (`listening_socket` binds port 0) and no client connection can be on it meanwhile.
+    """
+    end = max(_ephemeral_start(), FREE_PORTS_FROM + 1000)
+    for _ in range(200):
+        port = random.randrange(FREE_PORTS_FROM, end)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port between {FREE_PORTS_FROM} and {end}")
+
+
+def listening_socket() -> socket.socket:
+    """A socket bound to a port of its own on 127.0.0.1 and listening: hand it to a server."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 @contextmanager
 def running_sandbox(*extra_args: str) -> Iterator[str]:
     """Start `python -m stripe_sandbox` and yield its base URL once it answers."""
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stripe_sandbox",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *extra_args,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with listening_socket() as listening:
+        port = int(listening.getsockname()[1])
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "stripe_sandbox",
+                "--fd",
+                str(listening.fileno()),
+                "--log-level",
+                "warning",
+                *extra_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            pass_fds=[listening.fileno()],
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 
 from core.context import AppContext
-from tests.support.sandbox import free_port
+from tests.support.sandbox import listening_socket
 from webhook_service.app import create_app
 
 
@@ -34,12 +34,13 @@ def _wait_healthy(base: str, alive: Callable[[], bool]) -> None:
 
 @contextmanager
 def service_in_thread(context: AppContext) -> Iterator[str]:
-    """Serve the app for `context` on a free port; yields the base URL."""
-    port = free_port()
+    """Serve the app for `context` on a port of its own; yields the base URL."""
+    listening = listening_socket()
+    port = int(listening.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning")
     )
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     try:
@@ -48,12 +49,14 @@ def service_in_thread(context: AppContext) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        listening.close()
 
 
 @contextmanager
 def service_process(database_url: str, webhook_secret: str, api_base: str) -> Iterator[str]:
-    """`uvicorn webhook_service.app:app` as a separate process on a free port."""
-    port = free_port()
+    """`uvicorn webhook_service.app:app` as a separate process on a port of its own."""
+    listening = listening_socket()
+    port = int(listening.getsockname()[1])
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -61,21 +64,21 @@ def service_process(database_url: str, webhook_secret: str, api_base: str) -> It
         "STRIPE_API_BASE": api_base,
         "STRIPE_SECRET_KEY": "sk_test_service_process",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "webhook_service.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=environment,
-    )
+    with listening:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "webhook_service.app:app",
+                "--fd",
+                str(listening.fileno()),
+                "--log-level",
+                "warning",
+            ],
+            env=environment,
+            pass_fds=[listening.fileno()],
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, lambda: process.poll() is None)
