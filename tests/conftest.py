@@ -13,11 +13,12 @@ from pydantic import SecretStr
 
 from core.config import Settings
 from core.context import AppContext
+from core.db.migrate import upgrade
 from tests.support.database import (
     empty_postgres,
     fresh_sqlite,
+    own_postgres,
     postgres_url,
-    reset_postgres_schema,
     sqlite_template,
 )
 from tests.support.receiver import Receiver, running_receiver
@@ -25,6 +26,16 @@ from tests.support.sandbox import SandboxControl, running_sandbox
 from tests.support.service import service_in_thread
 
 TEST_STRIPE_KEY = "sk_test_core_tests"
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    """With `-p no:xdist` (everything in this one process), accept and ignore the `-n` and
+    `--dist` that pyproject.toml's addopts always pass."""
+    if pluginmanager.is_blocked("xdist"):
+        group = parser.getgroup("xdist", "pytest-xdist is disabled (-p no:xdist)")
+        # -n is a short option, which only pytest's own plugins may add through addoption.
+        group._addoption("-n", "--numprocesses", dest="numprocesses", help="ignored")
+        group.addoption("--dist", dest="dist", default="no", help="ignored")
 
 # Cheap argon2 for every password the tests hash, here and in the processes they start
 # (which inherit the environment); everything else keeps the strong default.
@@ -64,11 +75,16 @@ def sqlite_template_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_migrated() -> str | None:
+def postgres_migrated() -> Iterator[str | None]:
+    """A new database of this session's own (each xdist worker's) on TEST_DATABASE_URL's
+    server, migrated from scratch; None without TEST_DATABASE_URL."""
     url = postgres_url()
-    if url is not None:
-        reset_postgres_schema(url)
-    return url
+    if url is None:
+        yield None
+        return
+    with own_postgres(url, os.environ.get("PYTEST_XDIST_WORKER", "main")) as own:
+        upgrade(own)
+        yield own
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,15 +3,25 @@
 Both are migrated with the project's Alembic migrations, not `create_all`, so the tests
 also prove the migrations. PostgreSQL is migrated once per session and emptied between
 tests; SQLite is migrated once into a template file that each test copies.
+
+TEST_DATABASE_URL names a server and a prefix: each session, or under pytest-xdist each
+worker, gets a database of its own there ("test_main", or "test_gw0", "test_gw1", ...),
+created afresh. It holds an advisory lock on the name while it uses it, so another test
+run on the same server at the same time takes other names instead of dropping this one's.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from core.db.migrate import upgrade
 from core.db.models import Base
@@ -36,19 +46,37 @@ def fresh_sqlite(template: Path, directory: Path) -> str:
     return f"sqlite:///{target}"
 
 
-def reset_postgres_schema(url: str) -> None:
-    """Drop everything in the public schema, then migrate from scratch."""
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE"))
-        connection.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
-    upgrade(url)
-
-
 def empty_postgres(url: str) -> None:
     tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
     engine = make_engine(url)
     with engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+@contextmanager
+def own_postgres(url: str, owner: str) -> Iterator[str]:
+    """A new, empty database on `url`'s server for `owner` (a session or xdist worker) while
+    the context lasts; yields its URL.
+
+    It is named after `url`'s database and the owner ("test" and "gw0" give "test_gw0", or
+    "test_gw0_1" ... while another run holds that one), and left behind at the end: the next
+    run that takes the name drops and recreates it.
+    """
+    base = make_url(url)
+    server = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with server.connect() as connection:
+            for attempt in itertools.count():
+                name = f"{base.database}_{owner}" + (f"_{attempt}" if attempt else "")
+                taken = connection.scalar(
+                    text("SELECT pg_try_advisory_lock(hashtext(:name))"), {"name": name}
+                )
+                if taken:
+                    break
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            # The lock lasts as long as this connection: for the whole session.
+            yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        server.dispose()

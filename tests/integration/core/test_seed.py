@@ -35,6 +35,9 @@ from core.reporting.earnings import ledger_mismatches, received_by_provider
 from core.seed import SeedSummary, has_data, seed_demo
 from tests.support.database import empty_postgres, fresh_sqlite
 
+# One worker seeds each database kind once for the whole module (see `seeded`).
+pytestmark = pytest.mark.xdist_group("seeded_demo")
+
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 Rows = dict[str, list[tuple[Any, ...]]]
 
