@@ -37,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         group._addoption("-n", "--numprocesses", dest="numprocesses", help="ignored")
         group.addoption("--dist", dest="dist", default="no", help="ignored")
 
+
 # Cheap argon2 for every password the tests hash, here and in the processes they start
 # (which inherit the environment); everything else keeps the strong default.
 os.environ["PASSWORD_HASH_PROFILE"] = "fast"
