@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from stripe_sandbox import invoices, objects, search
 from stripe_sandbox.errors import invalid_request, no_such
+from stripe_sandbox.money import CURRENCIES
 from stripe_sandbox.params import (
     LIST_PARAMS,
     SEARCH_PARAMS,
@@ -177,6 +178,7 @@ def create_invoice(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> Stri
             param="due_date",
         )
     invoice = sb.store.add("invoice", objects.invoice(p, buyer, sb.now()))
+    invoice["starting_balance"] = invoices.customer_balance(buyer, invoice["currency"])
     if p.get("pending_invoice_items_behavior") == "include":
         for item in sb.store.newest_first("invoiceitem"):
             pending = item["customer"] == buyer["id"] and item["invoice"] is None
@@ -415,7 +417,7 @@ ROUTES = [
                 "collection_method": Param(one_of("charge_automatically", "send_invoice")),
                 "days_until_due": Param(integer(0, 3650)),
                 "due_date": Param(integer(0)),
-                "currency": Param(one_of("usd", "eur", "gbp", "cad", "aud")),
+                "currency": Param(one_of(*CURRENCIES)),
                 "description": Param(string),
                 "footer": Param(string),
                 "metadata": METADATA,
@@ -470,7 +472,7 @@ ROUTES = [
             {
                 "customer": Param(string, required=True),
                 "amount": Param(integer(-99_999_999, 99_999_999), required=True),
-                "currency": Param(one_of("usd", "eur", "gbp", "cad", "aud")),
+                "currency": Param(one_of(*CURRENCIES)),
                 "description": Param(string),
                 "invoice": ID,
                 "metadata": METADATA,

@@ -3,6 +3,11 @@
 draft → open (finalize) → paid | void | uncollectible; uncollectible → paid | void.
 Only drafts take new lines or can be deleted; only finalized invoices can be voided.
 Every change emits its event and then `invoice.updated` with the previous values.
+
+Finalizing applies the customer's balance (positive: they owe it) to the amount due; an
+amount due below Stripe's minimum charge is not collected but moved back onto the balance,
+and an invoice with nothing left to collect is paid at once. Voiding gives back what the
+invoice took from the balance.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from stripe_sandbox import objects
 from stripe_sandbox.errors import StripeError, invalid_request, no_such
+from stripe_sandbox.money import MINIMUM_CHARGE
 from stripe_sandbox.sandbox import Sandbox
 from stripe_sandbox.store import StripeObject
 
@@ -85,17 +91,71 @@ def finalize(sandbox: Sandbox, invoice: StripeObject, auto_advance: bool | None 
         invoice["status"] = "open"
         invoice["status_transitions"]["finalized_at"] = now
         invoice["effective_at"] = now
-        invoice["ending_balance"] = 0
         if invoice["_days_until_due"] is not None:
             invoice["due_date"] = now + invoice["_days_until_due"] * 86400
         invoice["hosted_invoice_url"] = f"{base}/i/{invoice['id']}"
         invoice["invoice_pdf"] = f"{base}/i/{invoice['id']}/pdf"
         if auto_advance is not None:
             invoice["auto_advance"] = auto_advance
+        _apply_balance(invoice, customer_balance(buyer, invoice["currency"]))
         sandbox.emit("invoice.finalized", invoice)
+        set_customer_balance(sandbox, buyer, invoice["currency"], invoice["ending_balance"])
         if invoice["amount_due"] == 0:
-            # Stripe marks an invoice with nothing to collect paid as it finalizes.
+            # Stripe marks an invoice with nothing to collect paid as it finalizes: $0, all
+            # covered by the customer's credit, or below the minimum charge.
             _mark_paid(sandbox, invoice, now)
+
+
+def _apply_balance(invoice: StripeObject, starting: int) -> None:
+    """The amount due once the customer's balance is applied and the minimum charge checked.
+
+    A debit (positive balance) adds to the amount due and a credit takes from it; credit
+    beyond the total stays on the balance. An amount due above zero but below the
+    currency's minimum charge is not collected: it goes back onto the balance as a debit
+    for the next invoice (Stripe's `invoice_too_small`), and the invoice is paid at $0.
+    """
+    net = invoice["total"] + starting
+    amount_due, ending = max(net, 0), min(net, 0)
+    if 0 < amount_due < MINIMUM_CHARGE[invoice["currency"]]:
+        amount_due, ending = 0, ending + amount_due
+    invoice["starting_balance"] = starting
+    invoice["ending_balance"] = ending
+    invoice["amount_due"] = amount_due
+    invoice["amount_remaining"] = max(amount_due - invoice["amount_paid"], 0)
+
+
+def customer_balance(buyer: StripeObject, currency: str) -> int:
+    """The customer's invoice balance in a currency: positive is owed, negative is credit."""
+    balances: dict[str, int] = buyer.get("_balances", {})
+    return balances.get(currency, 0)
+
+
+def set_customer_balance(sandbox: Sandbox, buyer: StripeObject, currency: str, amount: int) -> None:
+    """Change the customer's balance in a currency, with `customer.updated` when it shows.
+
+    `balance` is the balance in the customer's currency; a customer without one takes this
+    currency, as a balance transaction sets it in Stripe. Drafts in this currency show the
+    new balance as their `starting_balance`, which Stripe keeps current until finalization.
+    """
+    if customer_balance(buyer, currency) == amount:
+        return
+    before = {"balance": buyer["balance"], "currency": buyer["currency"]}
+    buyer.setdefault("_balances", {})[currency] = amount
+    if buyer["currency"] is None:
+        buyer["currency"] = currency
+    if buyer["currency"] == currency:
+        buyer["balance"] = amount
+    for draft in sandbox.store.newest_first(
+        "invoice",
+        lambda i: (
+            i["customer"] == buyer["id"] and i["status"] == "draft" and i["currency"] == currency
+        ),
+    ):
+        draft["starting_balance"] = amount
+    sandbox.store.touch()
+    changed = {key: value for key, value in before.items() if buyer[key] != value}
+    if changed:
+        sandbox.emit("customer.updated", buyer, previous_attributes=changed)
 
 
 def send(sandbox: Sandbox, invoice: StripeObject) -> None:
@@ -171,6 +231,12 @@ def void(sandbox: Sandbox, invoice: StripeObject) -> None:
         invoice["amount_remaining"] = 0
         invoice["status_transitions"]["voided_at"] = sandbox.now()
         sandbox.emit("invoice.voided", invoice)
+    # The balance the invoice took is debited or credited back (Stripe, since 2019-12-03).
+    taken = invoice["starting_balance"] - (invoice["ending_balance"] or 0)
+    buyer = sandbox.store.get("customer", invoice["customer"])
+    if taken and buyer is not None:
+        currency = invoice["currency"]
+        set_customer_balance(sandbox, buyer, currency, customer_balance(buyer, currency) + taken)
 
 
 def mark_uncollectible(sandbox: Sandbox, invoice: StripeObject) -> None:

@@ -32,6 +32,8 @@ def customer(params: dict[str, Any], now: int) -> StripeObject:
         "preferred_locales": [],
         "tax_exempt": "none",
         "test_clock": None,
+        # The balance per currency; `balance` shows the one in the customer's `currency`.
+        "_balances": {},
     }
 
 

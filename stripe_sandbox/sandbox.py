@@ -22,6 +22,7 @@ API_VERSION: str = stripe.api_version
 # Every event type the sandbox emits; webhook endpoints may enable only these (or "*").
 EVENT_TYPES = (
     "customer.created",
+    "customer.updated",
     "invoice.created",
     "invoice.deleted",
     "invoice.finalized",

@@ -221,6 +221,9 @@ def produce_every_kind(sandbox: SandboxControl) -> FieldCheck:
     api.call("POST", f"/v1/invoices/{written_off}/pay", {"paid_out_of_band": "true"})
     # $0: paid as it is finalized; and a deleted draft
     api.call("POST", f"/v1/invoices/{draft(amount=0)}/finalize")
+    # below the minimum charge: paid at once, the amount moves onto the customer's balance
+    api.call("POST", f"/v1/invoices/{draft(amount=1)}/finalize")
+    api.call("GET", f"/v1/customers/{cus}")
     api.call("DELETE", f"/v1/invoices/{draft()}")
     api.call("GET", "/v1/invoices", {"limit": "100"})
     api.call("GET", "/v1/invoices/search", {"query": f"customer:'{cus}'"})
