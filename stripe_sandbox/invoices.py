@@ -192,6 +192,8 @@ def pay(
     now = sandbox.now()
     if paid_out_of_band:
         with updating(sandbox, invoice):
+            # Shown as `amount_paid_off_stripe` when the caller asks for it (expand[]).
+            invoice["_amount_paid_off_stripe"] = invoice["amount_remaining"]
             _mark_paid(sandbox, invoice, now, succeeded_event=False)
         return
     if payment_method is None:

@@ -36,6 +36,9 @@ from stripe_sandbox.webhooks import Chaos
 log = logging.getLogger("stripe_sandbox")
 
 EXPANDABLE = {"customer": "customer", "invoice": "invoice"}
+# Fields Stripe sends only when asked for with `expand[]` (its "includable" fields), by the
+# kind of object that has them; the sandbox keeps their values as private `_` fields.
+INCLUDABLE = {"invoice": {"amount_paid_off_stripe": 0}}
 
 
 def _api_key(request: Request) -> str | None:
@@ -70,7 +73,8 @@ def _authenticate(request: Request) -> None:
 
 
 def _expand(sandbox: Sandbox, body: dict[str, Any], paths: list[str]) -> dict[str, Any]:
-    """Replace ids by objects for `expand[]=customer` (or `data.customer` on a list)."""
+    """Replace ids by objects for `expand[]=customer` (or `data.customer` on a list), and add
+    includable fields such as `expand[]=amount_paid_off_stripe` on an invoice."""
     for path in paths:
         parts = path.split(".")
         targets = (
@@ -85,15 +89,28 @@ def _expand(sandbox: Sandbox, body: dict[str, Any], paths: list[str]) -> dict[st
         )
         field = parts[-1] if parts[0] == "data" else parts[0]
         depth = 2 if parts[0] == "data" else 1
-        if len(parts) != depth or field not in EXPANDABLE:
+        includable = any(field in fields for fields in INCLUDABLE.values())
+        if len(parts) != depth or not (field in EXPANDABLE or includable):
             raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
         for target in targets:
+            if field not in EXPANDABLE:
+                _include(sandbox, target, field, path)
+                continue
             value = target.get(field)
             if isinstance(value, str):
                 found = sandbox.store.get(EXPANDABLE[field], value)
                 if found is not None:
                     target[field] = public(found)
     return body
+
+
+def _include(sandbox: Sandbox, target: dict[str, Any], field: str, path: str) -> None:
+    kind = str(target.get("object"))
+    if field not in INCLUDABLE.get(kind, {}):
+        raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
+    stored = sandbox.store.get(kind, target["id"])
+    if stored is not None and not target.get("deleted"):
+        target[field] = stored.get(f"_{field}", INCLUDABLE[kind][field])
 
 
 def _json(body: Any, status: int, headers: Mapping[str, str]) -> Response:

@@ -219,6 +219,8 @@ def produce_every_kind(sandbox: SandboxControl) -> FieldCheck:
     api.call("POST", f"/v1/invoices/{written_off}/mark_uncollectible")
     api.call("GET", "/v1/invoices", {"status": "uncollectible"})
     api.call("POST", f"/v1/invoices/{written_off}/pay", {"paid_out_of_band": "true"})
+    api.call("GET", f"/v1/invoices/{written_off}", {"expand[]": "amount_paid_off_stripe"})
+    api.call("GET", "/v1/invoices", {"expand[]": "data.amount_paid_off_stripe"})
     # $0: paid as it is finalized; and a deleted draft
     api.call("POST", f"/v1/invoices/{draft(amount=0)}/finalize")
     # below the minimum charge: paid at once, the amount moves onto the customer's balance

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.support.sandbox import SandboxControl
+from tests.support.sandbox import TEST_KEY, SandboxControl
 
 DAY = 86400
 
@@ -497,6 +497,57 @@ def test_paid_out_of_band_marks_the_invoice_paid(sandbox: SandboxControl) -> Non
     assert (paid.status, paid.amount_paid, paid.amount_remaining) == ("paid", 4000, 0)
     assert paid.status_transitions.paid_at is not None
     assert len(client.v1.events.list(params={"type": "invoice.paid"}).data) == 1
+
+
+def test_no_paid_out_of_band_field_in_answers_or_events(sandbox: SandboxControl) -> None:
+    """API version 2025-03-31.basil removed `paid_out_of_band` from the Invoice object (the
+    SDK's pinned version is later and its Invoice class no longer declares it)."""
+    client = sandbox.client
+    out_of_band = open_invoice(client, 4000)
+    by_card = open_invoice(client, 4000)
+    client.v1.invoices.pay(out_of_band.id, params={"paid_out_of_band": True})
+    client.v1.invoices.pay(by_card.id, params={"payment_method": "pm_card_visa"})
+    auth = {"Authorization": f"Bearer {TEST_KEY}"}
+
+    answers = [
+        sandbox.http.get(f"/v1/invoices/{invoice.id}", headers=auth).json()
+        for invoice in (out_of_band, by_card)
+    ]
+    events = sandbox.http.get("/v1/events", params={"limit": 100}, headers=auth).json()["data"]
+
+    assert "paid_out_of_band" not in stripe.Invoice.__annotations__
+    assert all("paid_out_of_band" not in answer for answer in answers)
+    assert all("paid_out_of_band" not in event["data"]["object"] for event in events)
+
+
+def test_amount_paid_off_stripe_is_sent_when_asked_for(sandbox: SandboxControl) -> None:
+    """`amount_paid_off_stripe` (2026-05-27.dahlia) replaces `paid_out_of_band`: the amount
+    paid outside Stripe, included on request (`expand[]`) and never in event payloads."""
+    client = sandbox.client
+    out_of_band = open_invoice(client, 4000)
+    by_card = open_invoice(client, 2500)
+    client.v1.invoices.pay(out_of_band.id, params={"paid_out_of_band": True})
+    client.v1.invoices.pay(by_card.id, params={"payment_method": "pm_card_visa"})
+    include: Any = {"expand": ["amount_paid_off_stripe"]}
+
+    asked = client.v1.invoices.retrieve(out_of_band.id, params=include)
+    card = client.v1.invoices.retrieve(by_card.id, params=include)
+    plain = client.v1.invoices.retrieve(out_of_band.id)
+    listed = client.v1.invoices.list(params={"expand": ["data.amount_paid_off_stripe"]})
+    paid_events = client.v1.events.list(params={"type": "invoice.paid"}).data
+
+    assert (asked.amount_paid, asked.amount_paid_off_stripe) == (4000, 4000)
+    assert (card.amount_paid, card.amount_paid_off_stripe) == (2500, 0)
+    assert "amount_paid_off_stripe" not in plain
+    assert {i.id: i.amount_paid_off_stripe for i in listed.data} == {
+        out_of_band.id: 4000,
+        by_card.id: 0,
+    }
+    assert len(paid_events) == 2
+    assert all("amount_paid_off_stripe" not in e.data.object for e in paid_events)
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        client.v1.customers.retrieve(str(asked.customer), params=include)
+    assert caught.value.param == "expand"
 
 
 def test_pay_is_refused_on_a_draft_and_on_a_paid_invoice(sandbox: SandboxControl) -> None:
