@@ -1,8 +1,12 @@
 """Injected faults: make the next N calls to a path fail with a status, or answer late.
 
 A fault `before` the call (the default) fails it without touching any state, like a
-network or load-balancer failure. A fault `after` the call lets the change happen and
-then loses the answer, like a crash between Stripe's write and our read of it.
+network or load-balancer failure: the request never reaches Stripe, so nothing is saved
+under its `Idempotency-Key` and a retry with the key runs it. A fault `after` the call lets
+the change happen and then loses the answer, like a failure between Stripe's write and our
+read of it: Stripe saved its own answer under the key, so a retry with the key gets that.
+A delay without a status, or with a fault `after`, holds the request as Stripe holds a
+slow one: it is running, and its key is in use until it ends.
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ class Sandbox:
         self.store = store
         self.faults = FaultTable()
         self.request_counts: collections.Counter[str] = collections.Counter()
+        # Idempotency keys of requests being executed now (not saved: a restart ends them).
+        self.keys_in_flight: set[str] = set()
         self.dispatcher = WebhookDispatcher(
             store,
             schedule=config.retry_schedule,

@@ -133,6 +133,7 @@ def api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Any:
         key = request.headers.get("idempotency-key") if request.method == "POST" else None
         if key:
             headers["Idempotency-Key"] = key
+        claimed = False
         try:
             _authenticate(request)
             sandbox.request_counts[f"{route.method} {route.path}"] += 1
@@ -140,13 +141,22 @@ def api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Any:
             raw = decode_form(request.url.query)
             if request.method == "POST":
                 raw.update(decode_form((await request.body()).decode()))
-            # The request is in hand before any delay, so a client that times out still
-            # leaves the change made, as with Stripe.
+            # A fault `before` with a status stands for a failure on the way to Stripe: the
+            # request never arrives, so nothing is run or remembered under its key. Any
+            # other request is in Stripe's hands from here, during a delay too: a retry
+            # with its key meanwhile is refused as in progress, and a client that times
+            # out still leaves the change made.
+            lost_on_the_way = fault is not None and fault.when == "before" and bool(fault.status)
+            if key and not lost_on_the_way:
+                _claim(sandbox, key)
+                claimed = True
             if fault is not None and fault.delay:
                 await asyncio.sleep(fault.delay)
             if fault is not None and fault.when == "before" and fault.status:
                 raise error_for_status(fault.status, fault.message)
             status, body = _run(sandbox, route, request, raw, key, request_id, headers)
+            # A fault `after` loses Stripe's answer on the way back; the result stays
+            # remembered under the key, so a retry with it gets the change's own answer.
             if fault is not None and fault.when == "after" and fault.status:
                 raise error_for_status(fault.status, fault.message)
             return Response(
@@ -154,8 +164,26 @@ def api_endpoint(sandbox: Sandbox, route: ApiRoute) -> Any:
             )
         except StripeError as error:
             return _error_response(error, headers)
+        finally:
+            if claimed and key:
+                sandbox.keys_in_flight.discard(key)
 
     return endpoint
+
+
+def _claim(sandbox: Sandbox, key: str) -> None:
+    """Mark a key's request as executing; another request with it meanwhile is a 409, and
+    Stripe saves no result for that one, so it can be retried."""
+    if key in sandbox.keys_in_flight:
+        raise StripeError(
+            409,
+            "invalid_request_error",
+            "There is currently another in-progress request using this Idempotent Key "
+            "(that probably means you submitted twice, and the other request is still "
+            f"going through): {key}. Please try again later.",
+            code="idempotency_key_in_use",
+        )
+    sandbox.keys_in_flight.add(key)
 
 
 def _run(

@@ -542,6 +542,121 @@ def test_sdk_retries_after_a_lost_answer_replay_instead_of_creating_twice(
     assert event_count(sandbox, "customer.created") == 1
 
 
+def invoice_to_finalize(client: stripe.StripeClient) -> str:
+    customer = client.v1.customers.create(params={"name": "Ann"})
+    invoice = client.v1.invoices.create(
+        params={"customer": customer.id, "collection_method": "send_invoice", "days_until_due": 7}
+    )
+    client.v1.invoice_items.create(
+        params={"customer": customer.id, "invoice": invoice.id, "amount": 15000}
+    )
+    return invoice.id
+
+
+def test_finalize_answered_429_after_the_change_then_retried_with_its_key_is_finalized(
+    sandbox: SandboxControl,
+) -> None:
+    """A fault `after` stands for an answer lost between Stripe and the client: Stripe saved
+    the finalize's own result under the key, so the retry gets that, not "already
+    finalized"."""
+    client = sandbox.client
+    invoice_id = invoice_to_finalize(client)
+    options: Any = {"idempotency_key": "finalize-1"}
+    sandbox.fault("/v1/invoices/*/finalize", method="POST", status=429, when="after")
+
+    with pytest.raises(stripe.RateLimitError):
+        client.v1.invoices.finalize_invoice(invoice_id, options=options)
+    retried = client.v1.invoices.finalize_invoice(invoice_id, options=options)
+
+    assert (retried.id, retried.status) == (invoice_id, "open")
+    assert retried.number == client.v1.invoices.retrieve(invoice_id).number
+    assert retried.last_response is not None
+    assert retried.last_response.headers["Idempotent-Replayed"] == "true"
+    assert event_count(sandbox, "invoice.finalized") == 1
+
+
+def test_finalize_answered_429_before_the_change_is_not_remembered_under_its_key(
+    sandbox: SandboxControl,
+) -> None:
+    """A 429 (or any fault `before`) is answered before the request runs: Stripe saves
+    results only once an endpoint starts executing, so the retry with the key runs it."""
+    client = sandbox.client
+    invoice_id = invoice_to_finalize(client)
+    options: Any = {"idempotency_key": "finalize-2"}
+    sandbox.fault("/v1/invoices/*/finalize", method="POST", status=429)
+
+    with pytest.raises(stripe.RateLimitError):
+        client.v1.invoices.finalize_invoice(invoice_id, options=options)
+    assert client.v1.invoices.retrieve(invoice_id).status == "draft"
+    finalized = client.v1.invoices.finalize_invoice(invoice_id, options=options)
+    again = client.v1.invoices.finalize_invoice(invoice_id, options=options)
+
+    assert finalized.status == "open"
+    assert finalized.last_response is not None and again.last_response is not None
+    assert "Idempotent-Replayed" not in finalized.last_response.headers
+    assert again.last_response.headers["Idempotent-Replayed"] == "true"
+    assert again.number == finalized.number
+    assert event_count(sandbox, "invoice.finalized") == 1
+
+
+def test_send_answered_500_after_the_change_is_sent_once_through_sdk_retries(
+    sandbox: SandboxControl,
+) -> None:
+    client = sandbox.stripe_client(max_network_retries=2)
+    invoice_id = invoice_to_finalize(client)
+    sandbox.fault("/v1/invoices/*/send", method="POST", status=500, when="after")
+
+    sent = client.v1.invoices.send_invoice(invoice_id)  # the SDK retries with its own key
+
+    assert sent.status == "open"
+    assert sent.last_response is not None
+    assert sent.last_response.headers["Idempotent-Replayed"] == "true"
+    assert sandbox.request_counts()["POST /v1/invoices/{id}/send"] == 2
+    assert event_count(sandbox, "invoice.sent") == 1
+    assert event_count(sandbox, "invoice.finalized") == 1
+
+
+def test_a_retry_while_the_first_request_still_runs_is_409_and_saves_nothing(
+    sandbox: SandboxControl,
+) -> None:
+    sandbox.fault("/v1/customers", method="POST", delay=0.8)
+    options: Any = {"idempotency_key": "slow-ann"}
+    impatient = sandbox.stripe_client(
+        http_client=stripe.HTTPXClient(timeout=0.15, allow_sync_methods=True)
+    )
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.customers.create(params={"name": "Ann"}, options=options)
+
+    with pytest.raises(stripe.APIError) as caught:
+        sandbox.client.v1.customers.create(params={"name": "Ann"}, options=options)
+
+    assert caught.value.http_status == 409
+    assert caught.value.error is not None
+    assert caught.value.error.code == "idempotency_key_in_use"
+    deadline = time.monotonic() + 5
+    while customer_count(sandbox) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    replayed = sandbox.client.v1.customers.create(params={"name": "Ann"}, options=options)
+    assert replayed.last_response is not None
+    assert replayed.last_response.headers["Idempotent-Replayed"] == "true"
+    assert customer_count(sandbox) == 1
+
+
+def test_sdk_retries_wait_out_a_request_still_running_and_get_its_answer(
+    sandbox: SandboxControl,
+) -> None:
+    sandbox.fault("/v1/customers", method="POST", delay=0.6)
+    client = sandbox.stripe_client(
+        max_network_retries=6,
+        http_client=stripe.HTTPXClient(timeout=0.15, allow_sync_methods=True),
+    )
+
+    customer = client.v1.customers.create(params={"name": "Ann"})
+
+    assert [c.id for c in sandbox.client.v1.customers.list().data] == [customer.id]
+    assert event_count(sandbox, "customer.created") == 1
+
+
 def test_fault_control_refuses_nonsense(sandbox: SandboxControl) -> None:
     nonsense: list[dict[str, Any]] = [
         {"path": "/v1/customers"},
