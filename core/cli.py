@@ -73,6 +73,7 @@ def cmd_create_job(args: argparse.Namespace, ctx: AppContext) -> int:
     with session_scope(ctx.sessions) as session:
         job = create_job(
             session,
+            currency=ctx.settings.currency,
             customer_id=args.customer,
             provider_id=args.provider,
             service_id=args.service,

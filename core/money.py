@@ -8,6 +8,26 @@ from core.errors import InvalidInput
 
 SYMBOLS = {"usd": "$", "cad": "CA$", "aud": "A$", "eur": "€", "gbp": "£"}
 MAX_PRICE_CENTS = 10_000_000  # $100,000: far above any home-services job, well inside int64
+# Stripe's minimum charge per currency, in minor units (docs.stripe.com/currencies). Stripe
+# marks an invoice below it paid at once, collects nothing and moves the amount onto the
+# customer's credit balance, so a price below it must never reach an invoice.
+MINIMUM_CHARGE = {
+    "usd": 50,
+    "cad": 50,
+    "aud": 50,
+    "nzd": 50,
+    "eur": 50,
+    "chf": 50,
+    "sgd": 50,
+    "gbp": 30,
+    "dkk": 250,
+    "nok": 300,
+    "sek": 300,
+    "pln": 200,
+    "hkd": 400,
+    "mxn": 1000,
+}
+DEFAULT_MINIMUM_CHARGE = 50
 
 
 def format_cents(cents: int, currency: str = "usd") -> str:
@@ -26,11 +46,18 @@ def parse_cents(text: str) -> int:
     return int(whole) * 100 + int(fraction.ljust(2, "0") or 0)
 
 
-def check_price(cents: int) -> int:
+def minimum_charge(currency: str) -> int:
+    return MINIMUM_CHARGE.get(currency.lower(), DEFAULT_MINIMUM_CHARGE)
+
+
+def check_price(cents: int, currency: str = "usd") -> int:
+    """A price Stripe can invoice: whole cents, from the currency's minimum charge up."""
     if isinstance(cents, bool) or not isinstance(cents, int):
         raise InvalidInput("price must be a whole number of cents")
-    if not 0 < cents <= MAX_PRICE_CENTS:
+    low = minimum_charge(currency)
+    if not low <= cents <= MAX_PRICE_CENTS:
         raise InvalidInput(
-            f"price must be between 1 and {MAX_PRICE_CENTS} cents ({format_cents(MAX_PRICE_CENTS)})"
+            f"price must be between {format_cents(low, currency)} (Stripe's minimum charge) "
+            f"and {format_cents(MAX_PRICE_CENTS, currency)}: {low} to {MAX_PRICE_CENTS} cents"
         )
     return cents

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from core.money import MAX_PRICE_CENTS
+from core.money import MAX_PRICE_CENTS, minimum_charge
 
 
 class ErrorDetail(BaseModel):
@@ -52,7 +52,12 @@ class JobCreate(BaseModel):
 
     service_id: JsonInt = Field(gt=0, le=2**31 - 1)
     provider_id: JsonInt = Field(gt=0, le=2**31 - 1)
-    price: JsonInt = Field(gt=0, le=MAX_PRICE_CENTS, description="In cents, e.g. 15000 for $150.00")
+    price: JsonInt = Field(
+        ge=minimum_charge("usd"),
+        le=MAX_PRICE_CENTS,
+        description="In cents, e.g. 15000 for $150.00; at least Stripe's minimum charge in the "
+        "configured currency (50 cents in USD)",
+    )
     description: str | None = Field(default=None, max_length=2000)
 
 

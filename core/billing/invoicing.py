@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from core.audit import record_now
+from core.billing.customers import known_stripe_customer, remember_stripe_customer
 from core.billing.invoice_copies import (
     current_copy,
     forget_invoice_now,
@@ -140,6 +141,19 @@ def _read_job(ctx: AppContext, job_id: int, actor: Actor) -> _JobFacts:
         )
 
 
+def _known_customer(ctx: AppContext, user_id: int) -> str | None:
+    with session_scope(ctx.sessions) as session:
+        return known_stripe_customer(session, user_id)
+
+
+def _record_customer(ctx: AppContext, user_id: int, stripe_customer_id: str) -> str:
+    """Record the link before any invoice is made for it, so the webhooks that follow can
+    check an invoice belongs to this customer; returns the link as recorded."""
+    with session_scope(ctx.sessions) as session:
+        remember_stripe_customer(session, user_id, stripe_customer_id)
+        return known_stripe_customer(session, user_id) or stripe_customer_id
+
+
 @contextmanager
 def job_invoicing_lock(ctx: AppContext, job_id: int) -> Iterator[None]:
     """Hold the job's claim row for the duration of the block (short transactions only)."""
@@ -223,15 +237,19 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
     sent_at: datetime | None = None
     with job_invoicing_lock(ctx, job_id):
         try:
-            customer_id = gateway.find_customer_id(facts.customer_id)
+            # Our record first; Stripe's search (by metadata) only when it is missing.
+            customer_id = _known_customer(ctx, facts.customer_id)
             if customer_id is None:
-                step = "customer_create"
-                customer_id = gateway.create_customer(
-                    user_id=facts.customer_id,
-                    name=facts.customer_name,
-                    email=facts.customer_email,
-                    phone=facts.customer_phone,
-                )
+                customer_id = gateway.find_customer_id(facts.customer_id)
+                if customer_id is None:
+                    step = "customer_create"
+                    customer_id = gateway.create_customer(
+                        user_id=facts.customer_id,
+                        name=facts.customer_name,
+                        email=facts.customer_email,
+                        phone=facts.customer_phone,
+                    )
+                customer_id = _record_customer(ctx, facts.customer_id, customer_id)
             step = "invoice_search"
             # Invoices voided or written off before: a new one needs a new idempotency key.
             invoice, issue = _resumable(ctx, job_id, gateway.invoices_for_job(job_id))

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.billing.customers import known_stripe_customer
 from core.billing.invoice_copies import lock_job
 from core.billing.stripe_gateway import InvoiceInfo
 from core.db.models import Job, Payment, Service, ServiceProvider
@@ -29,6 +30,25 @@ class Outcome:
     detail: str | None = None
 
 
+def refusal(session: Session, *, invoice: InvoiceInfo, job: Job, currency: str) -> str | None:
+    """Why an invoice must not touch this job's money or customer, or None when it may.
+
+    Metadata is a hint anyone with access to the Stripe account can edit; the invoice's
+    customer and currency are checked against our own records before anything moves.
+    """
+    if invoice.currency != currency:
+        return f"the invoice is in {invoice.currency.upper()}; this system bills {currency.upper()}"
+    ours = known_stripe_customer(session, job.customer_id)
+    if ours is None:
+        return f"job #{job.id}'s customer was never invoiced through this system"
+    if invoice.customer != ours:
+        return (
+            f"the invoice belongs to Stripe customer {invoice.customer}, "
+            f"not to job #{job.id}'s customer ({ours})"
+        )
+    return None
+
+
 def apply_invoice_payment(
     session: Session,
     *,
@@ -36,17 +56,25 @@ def apply_invoice_payment(
     payment: Payment,
     invoice: InvoiceInfo,
     paid_at: datetime,
+    currency: str,
     audit_entry: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Credit the payment that a paid invoice settles: once, and only if it adds up.
+    """Credit the payment that a paid invoice settles: once, and only if it adds up (the
+    invoice is the job customer's, in our currency, for the payment's amount, and the job
+    was completed and not cancelled).
 
     `audit_entry` (actor, action, reason, ...) is written in this transaction when the
     credit is made, so the credit and its record stand or fall together.
     """
     if payment.status == "received":
         return Outcome("already_applied")
+    refused = refusal(session, invoice=invoice, job=job, currency=currency)
+    if refused is not None:
+        return Outcome("rejected", refused)
     if job.status == "cancelled":
         return Outcome("job_cancelled", f"job #{job.id} was cancelled but its invoice was paid")
+    if job.status != "completed":
+        return Outcome("rejected", f"job #{job.id} is {job.status}: it was never completed")
     if invoice.amount_paid != payment.amount:
         # Never credit an amount we did not bill; an admin reconciles this by hand.
         return Outcome(
@@ -54,9 +82,8 @@ def apply_invoice_payment(
             f"Stripe received {invoice.amount_paid} cents; payment #{payment.id} is for "
             f"{payment.amount} cents",
         )
-    # An admin recording a cash payment marks it "manual" before telling Stripe; the
-    # invoice.paid that follows keeps that method.
-    method = "manual" if payment.method == "manual" else "stripe"
+    # Marked paid outside Stripe (cash, cheque): the money did not come through Stripe.
+    method = "manual" if invoice.paid_out_of_band else "stripe"
     if not credit_payment(
         session, job, payment, paid_at=paid_at, method=method, currency=invoice.currency
     ):

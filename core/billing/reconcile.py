@@ -299,6 +299,7 @@ def _apply_missed_payment(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
             payment=payment,
             invoice=invoice,
             paid_at=invoice.paid_at or utcnow(),
+            currency=ctx.settings.currency,
             audit_entry=entry.write(session, after={"done": f"payment applied from {invoice.id}"}),
         )
         if outcome.outcome != "applied":

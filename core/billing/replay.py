@@ -44,5 +44,5 @@ def replay_events(ctx: AppContext, *, actor: Actor, since: datetime | None = Non
     events = ctx.gateway.events_since(start, subscribed_event_types())
     outcomes: Counter[str] = Counter()
     for event in events:
-        outcomes[process_event(ctx.sessions, event).outcome] += 1
+        outcomes[process_event(ctx.sessions, event, currency=ctx.settings.currency).outcome] += 1
     return ReplayResult(start, len(events), dict(outcomes))

@@ -8,9 +8,11 @@ Objects come back as small frozen dataclasses, not SDK objects.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,14 @@ from typing import Any, TypeVar
 
 import stripe
 
+from core.billing.event_schema import (
+    InvoiceObject,
+    NotAStripeEvent,
+    metadata_id,
+    parse_envelope,
+    parse_invoice,
+    when,
+)
 from core.billing.invoice_status import LIVE
 from core.config import Settings
 from core.errors import (
@@ -34,11 +44,14 @@ log = logging.getLogger("core.stripe")
 T = TypeVar("T")
 
 API_VERSION: str = stripe.api_version
+WEBHOOK_TOLERANCE = 300  # seconds, as Stripe's libraries default
 TEST_PAYMENT_METHODS = {"visa": "pm_card_visa", "declined": "pm_card_visa_chargeDeclined"}
 
 
-def _when(timestamp: int | None) -> datetime | None:
-    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+def _one_off(scope: str) -> str:
+    """A key for one logical request with no id of ours to build it from: made once, before
+    the retries, so every retry of that request carries the same key."""
+    return f"{scope}:{uuid.uuid4().hex}"
 
 
 class MissingInStripe(InvalidStripeRequest):
@@ -48,13 +61,6 @@ class MissingInStripe(InvalidStripeRequest):
 def _reissue(issue: int, replaces: str | None = None) -> str:
     suffix = f":reissue-{issue}" if issue else ""
     return suffix + (f":after-{replaces}" if replaces else "")
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,7 @@ class InvoiceInfo:
     job_id: int | None
     payment_id: int | None
     line_count: int
+    paid_out_of_band: bool = False
 
     @property
     def is_live(self) -> bool:
@@ -88,49 +95,57 @@ class InvoiceInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InvoiceInfo:
-        """From an invoice as Stripe serializes it (an API answer or an event's object)."""
-        metadata = data.get("metadata") or {}
-        transitions = data.get("status_transitions") or {}
-        customer = data.get("customer")
+        """From an invoice as Stripe serializes it (an API answer or an event's object).
+
+        Raises MalformedObject when it is not an invoice of Stripe's shape.
+        """
+        return cls.from_object(parse_invoice(data))
+
+    @classmethod
+    def from_object(cls, invoice: InvoiceObject) -> InvoiceInfo:
         return cls(
-            id=data["id"],
-            status=data["status"],
-            customer=customer["id"] if isinstance(customer, dict) else str(customer),
-            currency=data["currency"],
-            amount_due=data["amount_due"],
-            amount_paid=data["amount_paid"],
-            amount_remaining=data["amount_remaining"],
-            number=data.get("number"),
-            created=_when(data.get("created")) or datetime.now(UTC),
-            due_date=_when(data.get("due_date")),
-            paid_at=_when(transitions.get("paid_at")),
-            hosted_invoice_url=data.get("hosted_invoice_url"),
-            invoice_pdf=data.get("invoice_pdf"),
-            job_id=_int_or_none(metadata.get("job_id")),
-            payment_id=_int_or_none(metadata.get("payment_id")),
-            line_count=len((data.get("lines") or {}).get("data") or []),
+            id=invoice.id,
+            status=invoice.status,
+            customer=invoice.customer_id,
+            currency=invoice.currency,
+            amount_due=invoice.amount_due,
+            amount_paid=invoice.amount_paid,
+            amount_remaining=invoice.amount_remaining,
+            number=invoice.number,
+            created=when(invoice.created) or datetime.now(UTC),
+            due_date=when(invoice.due_date),
+            paid_at=when(invoice.paid_at),
+            hosted_invoice_url=invoice.hosted_invoice_url,
+            invoice_pdf=invoice.invoice_pdf,
+            job_id=metadata_id(invoice.metadata, "job_id"),
+            payment_id=metadata_id(invoice.metadata, "payment_id"),
+            line_count=invoice.line_count,
+            paid_out_of_band=invoice.paid_out_of_band,
         )
 
 
 @dataclass(frozen=True)
 class EventInfo:
-    """A verified Stripe event: its id, type, creation time and object as a plain dict."""
+    """A verified Stripe event: its id, type, creation time, object (a plain dict, validated
+    only as far as the envelope goes) and the body as it came, for our records."""
 
     id: str
     type: str
     created: datetime
     api_version: str | None
     object: dict[str, Any]
+    payload: str | None = None
 
 
-def _event_info(event: Any) -> EventInfo:
-    data_object = event.data.object
+def _event_info(body: Any, payload: str | None = None) -> EventInfo:
+    envelope = parse_envelope(body)
     return EventInfo(
-        id=str(event.id),
-        type=str(event.type),
-        created=_when(event.created) or datetime.now(UTC),
-        api_version=getattr(event, "api_version", None),
-        object=data_object.to_dict() if hasattr(data_object, "to_dict") else dict(data_object),
+        id=envelope.id,
+        type=envelope.type,
+        created=when(envelope.created) or datetime.now(UTC),
+        api_version=envelope.api_version,
+        object=envelope.data.object,
+        payload=payload,
     )
 
 
@@ -303,14 +318,19 @@ class StripeGateway:
         invoice = self._call(
             "finalize",
             lambda: self.client.v1.invoices.finalize_invoice(
-                invoice_id, params={"auto_advance": False}
+                invoice_id,
+                params={"auto_advance": False},
+                # One finalization per invoice: a retry after a lost answer (or a 429 that
+                # followed the change) replays it instead of failing "already finalized".
+                options={"idempotency_key": f"finalize:{invoice_id}"},
             ),
         )
         return InvoiceInfo.from_stripe(invoice)
 
     def send_invoice(self, invoice_id: str, *, idempotency_key: str | None = None) -> InvoiceInfo:
-        """Email the invoice. A key makes a retried send a no-op; a resend passes none."""
-        options: dict[str, Any] = {"idempotency_key": idempotency_key} if idempotency_key else {}
+        """Email the invoice. A key makes a retried send a no-op; a resend passes none and
+        gets one of its own, so each resend e-mails once however often it is retried."""
+        options: dict[str, Any] = {"idempotency_key": idempotency_key or _one_off("resend")}
         invoice = self._call(
             "send",
             lambda: self.client.v1.invoices.send_invoice(invoice_id, options=options),  # type: ignore[arg-type]
@@ -327,10 +347,13 @@ class StripeGateway:
         """Pay with one of Stripe's test payment methods (sandbox or test mode only)."""
         if card not in TEST_PAYMENT_METHODS:
             raise InvalidInput(f"card must be one of {', '.join(TEST_PAYMENT_METHODS)}")
+        key = _one_off(f"pay-test:{invoice_id}")
         invoice = self._call(
             "pay",
             lambda: self.client.v1.invoices.pay(
-                invoice_id, params={"payment_method": TEST_PAYMENT_METHODS[card]}
+                invoice_id,
+                params={"payment_method": TEST_PAYMENT_METHODS[card]},
+                options={"idempotency_key": key},
             ),
         )
         return InvoiceInfo.from_stripe(invoice)
@@ -355,7 +378,12 @@ class StripeGateway:
             )
 
     def void_invoice(self, invoice_id: str) -> InvoiceInfo:
-        invoice = self._call("void", lambda: self.client.v1.invoices.void_invoice(invoice_id))
+        invoice = self._call(
+            "void",
+            lambda: self.client.v1.invoices.void_invoice(
+                invoice_id, options={"idempotency_key": f"void:{invoice_id}"}
+            ),
+        )
         log.info("stripe.invoice.voided invoice=%s", invoice_id)
         return InvoiceInfo.from_stripe(invoice)
 
@@ -388,7 +416,9 @@ class StripeGateway:
             lambda: self.client.v1.events.list(params=params),  # type: ignore[arg-type]
         )
         while True:
-            found.extend(_event_info(event) for event in page.data)
+            for event in page.data:
+                body = event.to_dict()
+                found.append(_event_info(body, json.dumps(body)))
             if not page.has_more or not page.data:
                 break
             after = {**params, "starting_after": page.data[-1].id}
@@ -413,10 +443,12 @@ class StripeGateway:
                         endpoint_id
                     ),
                 )
+        key = _one_off("webhook-endpoint")
         created = self._call(
             "webhook_endpoint_create",
             lambda: self.client.v1.webhook_endpoints.create(
-                params={"url": url, "enabled_events": events}  # type: ignore[typeddict-item]
+                params={"url": url, "enabled_events": events},  # type: ignore[typeddict-item]
+                options={"idempotency_key": key},
             ),
         )
         return str(created.secret)
@@ -430,22 +462,25 @@ class StripeGateway:
 
     @staticmethod
     def verify_event(payload: bytes, signature: str | None, secret: str) -> EventInfo:
-        """Check the Stripe-Signature header (300 s tolerance) and parse the event.
+        """Check the Stripe-Signature header (300 s tolerance) and parse the event's envelope.
 
-        Raises ValueError for a bad signature, a stale timestamp or a malformed body.
+        Raises ValueError (NotAStripeEvent for a signed body that names no event) for a bad
+        signature, a stale timestamp, or a body that is not a Stripe event.
         """
         if not secret:
             raise ValueError("no webhook signing secret is configured")
         try:
-            event = stripe.Webhook.construct_event(payload, signature, secret)
+            text = payload.decode("utf-8")
+            stripe.WebhookSignature.verify_header(text, signature, secret, WEBHOOK_TOLERANCE)
+        except UnicodeDecodeError:
+            raise ValueError("the body is not UTF-8 text") from None
         except stripe.SignatureVerificationError as exc:
             raise ValueError(f"invalid signature: {exc.user_message or exc}") from exc
-        except (AttributeError, KeyError, TypeError) as exc:  # signed JSON, but not an object
-            raise ValueError("the body is signed but is not a Stripe event") from exc
         try:
-            return _event_info(event)
-        except (AttributeError, KeyError, TypeError) as exc:
-            raise ValueError("the body is signed but is not a Stripe event") from exc
+            body = json.loads(text)
+        except (ValueError, RecursionError):  # not JSON, or nested past what Python parses
+            raise NotAStripeEvent("the body is signed but is not readable JSON") from None
+        return _event_info(body, text)
 
 
 __all__ = ["API_VERSION", "EventInfo", "InvoiceInfo", "PaymentProviderError", "StripeGateway"]

@@ -1,11 +1,21 @@
-"""Stripe webhook events, applied exactly once.
+"""Stripe webhook intake: every delivery verified, validated, recorded and answered, and
+each event applied exactly once.
+
+`receive` is the one place that decides the answer:
+
+- 400 for a body that is not a Stripe event at all (bad signature, stale, not JSON, no
+  event envelope);
+- 200 with a recorded outcome for every genuine event, including the ones we refuse
+  (`malformed`, `rejected` with its reason, `orphan`, `amount_mismatch`, ...) and the ones a
+  bug made us fail (`error`, with the traceback on the row);
+- 500 only when the database could not take the event for a reason a retry can cure (it
+  is unreachable, or the transaction lost a serialization or deadlock race), so Stripe
+  delivers it again.
 
 Each event id is claimed with an insert into `stripe_events` that does nothing on
-conflict, inside the same transaction that applies the change, so a duplicate, a
-concurrent copy or a retry after success changes nothing. State only moves forward:
-updates are conditional (`... WHERE status = 'pending'`), so a late or reordered event
-cannot undo a payment. A database failure rolls everything back, is written on the event
-row, and is raised so the caller answers 5xx and Stripe retries.
+conflict, inside the transaction that applies the change, so a duplicate, a concurrent
+copy or a retry after success changes nothing. State only moves forward: updates are
+conditional, so a late or reordered event cannot undo a payment.
 """
 
 from __future__ import annotations
@@ -13,72 +23,50 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+import traceback
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.invoice_copies import remember_invoice
-from core.billing.payments import Outcome, apply_invoice_payment, service_name_of
-from core.billing.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo
+from core.billing.payments import Outcome, refusal
+from core.billing.stripe_gateway import API_VERSION, EventInfo, InvoiceInfo, StripeGateway
+from core.billing.webhook_handlers import (
+    HANDLERS,
+    INVOICE_EVENT_TYPES,
+    Target,
+    subscribed_event_types,
+)
 from core.db.models import Job, Payment, StripeEvent, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
-from core.notify import notifications
+
+__all__ = [
+    "INVOICE_EVENT_TYPES",
+    "Delivery",
+    "Outcome",
+    "ProcessedEvent",
+    "WebhookProcessingFailed",
+    "process_event",
+    "receive",
+    "subscribed_event_types",
+]
 
 log = logging.getLogger("core.billing.webhooks")
 
-# Every invoice event Stripe may send us; handlers can only be registered for these.
-INVOICE_EVENT_TYPES = frozenset(
-    {
-        "invoice.created",
-        "invoice.deleted",
-        "invoice.finalized",
-        "invoice.marked_uncollectible",
-        "invoice.paid",
-        "invoice.payment_failed",
-        "invoice.payment_succeeded",
-        "invoice.sent",
-        "invoice.updated",
-        "invoice.voided",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Target:
-    """The job and payment an event's metadata points at."""
-
-    job: Job
-    payment: Payment
-
-
-Handler = Callable[[Session, EventInfo, Target], Outcome]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(*event_types: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        for event_type in event_types:
-            # Fails at import time, not at 3 a.m.: a typo here is a handler never called.
-            if event_type not in INVOICE_EVENT_TYPES:
-                raise ValueError(f"{event_type} is not an invoice event type")
-            HANDLERS[event_type] = handler
-        return handler
-
-    return register
-
-
-# The types the webhook endpoint subscribes to: exactly those with a handler.
-def subscribed_event_types() -> list[str]:
-    return sorted(HANDLERS)
+PAYLOAD_LIMIT = 256 * 1024  # characters of a body kept on its row; Stripe's are a few KiB
+ERROR_LIMIT = 8000
+# SQLSTATE classes a retry can cure: connection exceptions, serialization failures and
+# deadlocks, insufficient resources, operator intervention (a restart).
+RETRYABLE_SQLSTATES = ("08", "40001", "40P01", "53", "57P")
 
 
 class WebhookProcessingFailed(Exception):
-    """The database failed while applying an event; Stripe should deliver it again."""
+    """The database could not take the event; Stripe should deliver it again."""
 
 
 @dataclass(frozen=True)
@@ -91,43 +79,127 @@ class ProcessedEvent:
     milliseconds: float
 
 
-def _metadata_ids(obj: dict[str, Any]) -> tuple[int | None, int | None]:
-    metadata = obj.get("metadata") or {}
+@dataclass(frozen=True)
+class Delivery:
+    """The answer to one webhook delivery: an HTTP status and a JSON body."""
 
-    def number(key: str) -> int | None:
-        try:
-            return int(metadata[key])
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    return number("job_id"), number("payment_id")
+    status: int
+    body: dict[str, Any]
 
 
-def _target(session: Session, job_id: int | None, payment_id: int | None) -> Target | None:
-    """The job and payment named by metadata, if both exist and belong together."""
-    if job_id is None:
-        return None
-    job = session.get(Job, job_id)
-    payment = session.scalar(select(Payment).where(Payment.job_id == job_id))
-    if job is None or payment is None:
-        return None
-    if payment_id is not None and payment.id != payment_id:
-        return None
-    return Target(job, payment)
+def _refused(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def receive(
+    sessions: sessionmaker[Session],
+    payload: bytes,
+    signature: str | None,
+    *,
+    secret: str,
+    currency: str,
+) -> Delivery:
+    """Verify, record and apply one delivery, and say how to answer it."""
+    try:
+        event = StripeGateway.verify_event(payload, signature, secret)
+    except NotAStripeEvent as error:
+        log.warning("stripe.webhook.not_an_event reason=%s", error)
+        return Delivery(400, _refused("invalid_webhook", str(error)))
+    except ValueError as error:
+        return Delivery(400, _refused("invalid_webhook", str(error)))
+    try:
+        processed = process_event(sessions, event, currency=currency)
+    except WebhookProcessingFailed as error:
+        return Delivery(500, _refused("database_unavailable", str(error)))
+    body: dict[str, Any] = {
+        "received": True,
+        "event_id": processed.event_id,
+        "outcome": processed.outcome,
+    }
+    if processed.detail:
+        body["detail"] = processed.detail
+    return Delivery(200, body)
+
+
+def retryable(error: BaseException) -> bool:
+    """A database failure that the same transaction, tried again later, can get past."""
+    if isinstance(error, PoolTimeout | InterfaceError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    if isinstance(state, str):
+        return state.startswith(RETRYABLE_SQLSTATES)
+    # SQLite says "database is locked" or "disk I/O error" as OperationalError, no SQLSTATE.
+    return isinstance(error, OperationalError)
+
+
+def process_event(
+    sessions: sessionmaker[Session], event: EventInfo, *, currency: str = "usd"
+) -> ProcessedEvent:
+    """Apply one verified event exactly once and record what happened.
+
+    Raises WebhookProcessingFailed only for a database failure a retry can cure; any
+    other failure is recorded on the event's row (outcome `error`, with the traceback,
+    left unhandled so a replay takes it up again) and returned.
+    """
+    started = time.perf_counter()
+    job_id = metadata_id(event.object.get("metadata"), "job_id")
+    payment_id = metadata_id(event.object.get("metadata"), "payment_id")
+    if event.api_version and event.api_version != API_VERSION:
+        log.warning(
+            "stripe.webhook.api_version_mismatch event=%s got=%s pinned=%s",
+            event.id,
+            event.api_version,
+            API_VERSION,
+        )
+    try:
+        with session_scope(sessions) as session:
+            if not _claim(session, event, job_id, payment_id):
+                result = Outcome("duplicate")
+            else:
+                result = _dispatch(session, event, job_id, payment_id, currency)
+                session.execute(
+                    update(StripeEvent)
+                    .where(StripeEvent.event_id == event.id)
+                    .values(
+                        handled_at=utcnow(),
+                        outcome=result.outcome,
+                        detail=result.detail,
+                        error=None,
+                    )
+                )
+    except SQLAlchemyError as error:
+        if retryable(error):
+            _record_failure(sessions, event, job_id, payment_id, "failed", error)
+            _log(event, "failed", started)
+            raise WebhookProcessingFailed(f"database error while handling {event.id}") from error
+        result = _record_failure(sessions, event, job_id, payment_id, "error", error)
+    except Exception as error:  # a bug: recorded for a person, never a bare 500
+        result = _record_failure(sessions, event, job_id, payment_id, "error", error)
+    milliseconds = _log(event, result.outcome, started)
+    return ProcessedEvent(event.id, event.type, result.outcome, result.detail, job_id, milliseconds)
+
+
+def _object_id(event: EventInfo) -> str | None:
+    value = event.object.get("id")
+    return value if isinstance(value, str) and len(value) <= 255 else None
 
 
 def _event_row(
     event: EventInfo, job_id: int | None, payment_id: int | None, **extra: Any
 ) -> dict[str, Any]:
     """The `stripe_events` row for an event as it arrives."""
+    payload = event.payload if event.payload and len(event.payload) <= PAYLOAD_LIMIT else None
     return {
         "event_id": event.id,
         "type": event.type,
         "created": event.created,
         "received_at": utcnow(),
-        "object_id": event.object.get("id"),
+        "object_id": _object_id(event),
         "job_id": job_id,
         "payment_id": payment_id,
+        "payload": payload,
         **extra,
     }
 
@@ -146,43 +218,25 @@ def _claim(session: Session, event: EventInfo, job_id: int | None, payment_id: i
     return getattr(retried, "rowcount", 0) == 1
 
 
-def process_event(sessions: sessionmaker[Session], event: EventInfo) -> ProcessedEvent:
-    """Apply one verified event exactly once; raises WebhookProcessingFailed to get a retry."""
-    started = time.perf_counter()
-    job_id, payment_id = _metadata_ids(event.object)
-    if event.api_version and event.api_version != API_VERSION:
-        log.warning(
-            "stripe.webhook.api_version_mismatch event=%s got=%s pinned=%s",
-            event.id,
-            event.api_version,
-            API_VERSION,
-        )
-    try:
-        with session_scope(sessions) as session:
-            if not _claim(session, event, job_id, payment_id):
-                result = Outcome("duplicate")
-            else:
-                result = _dispatch(session, event, job_id, payment_id)
-                session.execute(
-                    update(StripeEvent)
-                    .where(StripeEvent.event_id == event.id)
-                    .values(
-                        handled_at=utcnow(),
-                        outcome=result.outcome,
-                        detail=result.detail,
-                        error=None,
-                    )
-                )
-    except SQLAlchemyError as error:
-        _record_failure(sessions, event, job_id, payment_id, error)
-        _log(event, "failed", started)
-        raise WebhookProcessingFailed(f"database error while handling {event.id}") from error
-    milliseconds = _log(event, result.outcome, started)
-    return ProcessedEvent(event.id, event.type, result.outcome, result.detail, job_id, milliseconds)
+def _target(session: Session, job_id: int | None, payment_id: int | None) -> Target | None:
+    """The job and payment named by metadata, if both exist and belong together."""
+    if job_id is None:
+        return None
+    job = session.get(Job, job_id)
+    payment = session.scalar(select(Payment).where(Payment.job_id == job_id))
+    if job is None or payment is None:
+        return None
+    if payment_id is not None and payment.id != payment_id:
+        return None
+    return Target(job, payment)
 
 
 def _dispatch(
-    session: Session, event: EventInfo, job_id: int | None, payment_id: int | None
+    session: Session,
+    event: EventInfo,
+    job_id: int | None,
+    payment_id: int | None,
+    currency: str,
 ) -> Outcome:
     handler = HANDLERS.get(event.type)
     if handler is None:
@@ -191,19 +245,21 @@ def _dispatch(
         return Outcome("rejected", f"the {event.type} event's object is not an invoice")
     try:
         invoice = InvoiceInfo.from_dict(event.object)
-    except (KeyError, TypeError, ValueError) as error:
-        return Outcome("malformed", f"the invoice in the event lacks {error}")
-    if job_id is not None:
-        # Stripe e-mails the invoice when `invoice.sent` happens: our record of the send.
-        sent_at = event.created if event.type == "invoice.sent" else None
-        remember_invoice(session, invoice, sent_at=sent_at)
+    except MalformedObject as error:
+        return Outcome("malformed", str(error))
     target = _target(session, job_id, payment_id)
     if target is None:
         return Outcome(
             "orphan",
             f"metadata job_id={job_id} payment_id={payment_id} names no job and payment of ours",
         )
-    return handler(session, event, target)
+    refused = refusal(session, invoice=invoice, job=target.job, currency=currency)
+    if refused is not None:
+        return Outcome("rejected", refused)
+    # Stripe e-mails the invoice when `invoice.sent` happens: our record of the send.
+    sent_at = event.created if event.type == "invoice.sent" else None
+    remember_invoice(session, invoice, sent_at=sent_at)
+    return handler(session, event, invoice, target)
 
 
 def _record_failure(
@@ -211,25 +267,32 @@ def _record_failure(
     event: EventInfo,
     job_id: int | None,
     payment_id: int | None,
-    error: Exception,
-) -> None:
-    """Keep the failure on the event row so the dashboard can show it (best effort)."""
-    message = f"{type(error).__name__}: {error}"[:2000]
+    outcome: str,
+    error: BaseException,
+) -> Outcome:
+    """Keep the failure on the event row, unhandled, so a person can see it and a retry or
+    replay takes it up again (best effort: the database may be the thing that failed)."""
+    if outcome == "error":
+        log.exception("stripe.webhook.error event=%s", event.id)
+    trace = "".join(traceback.format_exception(error))
+    message = f"{type(error).__name__}: {error}\n{trace}"[:ERROR_LIMIT]
+    detail = f"{type(error).__name__} while handling the event; see the error"
     try:
         with session_scope(sessions) as session:
             inserted = insert_ignoring_conflict(
                 session,
                 StripeEvent,
-                _event_row(event, job_id, payment_id, outcome="failed", error=message),
+                _event_row(event, job_id, payment_id, outcome=outcome, error=message),
             )
             if not inserted:
                 session.execute(
                     update(StripeEvent)
                     .where(StripeEvent.event_id == event.id, StripeEvent.handled_at.is_(None))
-                    .values(outcome="failed", error=message)
+                    .values(outcome=outcome, error=message, detail=detail)
                 )
     except SQLAlchemyError:
         log.exception("stripe.webhook.failure_not_recorded event=%s", event.id)
+    return Outcome(outcome, detail)
 
 
 def _log(event: EventInfo, outcome: str, started: float) -> float:
@@ -246,78 +309,3 @@ def _log(event: EventInfo, outcome: str, started: float) -> float:
         )
     )
     return milliseconds
-
-
-def _paid_at(event: EventInfo) -> datetime:
-    transitions = event.object.get("status_transitions") or {}
-    paid_at = transitions.get("paid_at")
-    return datetime.fromtimestamp(paid_at, UTC) if paid_at else event.created
-
-
-def _tell(
-    session: Session,
-    recipient_kind: str,
-    recipient_id: int,
-    kind: str,
-    message: tuple[str, str],
-    job_id: int,
-) -> None:
-    title, body = message
-    notifications.notify(
-        session,
-        recipient_kind=recipient_kind,
-        recipient_id=recipient_id,
-        kind=kind,
-        title=title,
-        body=body,
-        job_id=job_id,
-    )
-
-
-@handles("invoice.paid", "invoice.payment_succeeded")
-def apply_payment(session: Session, event: EventInfo, target: Target) -> Outcome:
-    """Payment received, job paid, provider credited, both sides told; once per payment."""
-    return apply_invoice_payment(
-        session,
-        job=target.job,
-        payment=target.payment,
-        invoice=InvoiceInfo.from_dict(event.object),
-        paid_at=_paid_at(event),
-    )
-
-
-@handles("invoice.payment_failed")
-def tell_customer_to_retry(session: Session, event: EventInfo, target: Target) -> Outcome:
-    """The payment stays pending; the customer gets the link to try again."""
-    if target.payment.status != "pending":
-        return Outcome("ignored_already_paid")
-    failed = notifications.payment_failed(
-        int(event.object.get("amount_remaining") or target.payment.amount),
-        str(event.object.get("currency") or "usd"),
-        service_name_of(session, target.job),
-        event.object.get("hosted_invoice_url"),
-    )
-    _tell(session, "customer", target.job.customer_id, "payment_failed", failed, target.job.id)
-    return Outcome("customer_notified")
-
-
-@handles("invoice.sent")
-def tell_customer_invoice_waits(session: Session, event: EventInfo, target: Target) -> Outcome:
-    if target.payment.status != "pending":
-        return Outcome("ignored_already_paid")
-    due = event.object.get("due_date")
-    waiting = notifications.invoice_waiting(
-        int(event.object.get("amount_due") or target.payment.amount),
-        str(event.object.get("currency") or "usd"),
-        service_name_of(session, target.job),
-        datetime.fromtimestamp(due, UTC) if due else None,
-        event.object.get("hosted_invoice_url"),
-    )
-    _tell(session, "customer", target.job.customer_id, "invoice_sent", waiting, target.job.id)
-    return Outcome("customer_notified")
-
-
-@handles("invoice.finalized", "invoice.voided", "invoice.marked_uncollectible")
-def record_for_timeline(session: Session, event: EventInfo, target: Target) -> Outcome:
-    """Nothing to change; the event row itself is the job's timeline entry."""
-    return Outcome("recorded")

@@ -200,6 +200,20 @@ class StripeEvent(Base):
     object_id: Mapped[str | None] = mapped_column(String(255))  # e.g. the invoice id
     job_id: Mapped[int | None] = mapped_column(Integer)  # from metadata; may name no job
     payment_id: Mapped[int | None] = mapped_column(Integer)
+    # The body as Stripe signed it (up to PAYLOAD_LIMIT), for replay and diagnosis from
+    # our own records rather than Stripe's 30-day event list.
+    payload: Mapped[str | None] = mapped_column(Text)
+
+
+class StripeCustomer(Base):
+    """Our record of the Stripe customer of each of our customers (Stripe's `metadata.user_id`
+    points back), so invoicing needs no search and webhooks can check an invoice's owner."""
+
+    __tablename__ = "stripe_customers"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditLog(Base):

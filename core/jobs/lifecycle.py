@@ -30,9 +30,12 @@ def create_job(
     service_id: int,
     price: int,
     description: str | None = None,
+    currency: str = "usd",
 ) -> Job:
-    """A new job with its pending payment of 0 (the amount is set when the job completes)."""
-    check_price(price)
+    """A new job with its pending payment of 0 (the amount is set when the job completes).
+
+    The price must be one Stripe can charge in `currency` (the configured one)."""
+    check_price(price, currency)
     if description is not None and len(description) > 2000:
         raise InvalidInput("description is limited to 2000 characters")
     for model, key, label in (
@@ -73,6 +76,10 @@ def complete_job(ctx: AppContext, *, job_id: int, actor: Actor) -> CompletionRes
     require(actor, "job.complete")
     with session_scope(ctx.sessions) as session:
         job = load_job(session, job_id, actor)
+        if job.status == "new":
+            # A price set before the minimum-charge rule would reach Stripe as an invoice it
+            # marks paid with nothing collected: refuse before anything changes.
+            check_price(job.price, ctx.settings.currency)
         now = utcnow()
         changed = session.execute(
             update(Job)

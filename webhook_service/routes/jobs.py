@@ -50,7 +50,7 @@ def job_out(job: Job) -> JobOut:
 
 
 def read_job(context: AppContext, job_id: int, actor: Actor) -> JobOut:
-    with session_scope(context.sessions) as session:
+    with session_scope(context.readers) as session:
         return job_out(load_job(session, job_id, actor))
 
 
@@ -68,6 +68,7 @@ def create(body: JobCreate, actor: CurrentActor, context: ContextDep) -> JobOut:
     with session_scope(context.sessions) as session:
         job = create_job(
             session,
+            currency=context.settings.currency,
             customer_id=actor.id,
             provider_id=body.provider_id,
             service_id=body.service_id,

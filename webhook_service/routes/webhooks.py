@@ -1,20 +1,18 @@
 """`POST /payments/stripe/webhook` (and the seed's `/payments/webhook`): Stripe's events in.
 
-Answers: 400 for a missing or bad signature, a timestamp outside 300 s, or a body that is
-not JSON; 413 above 1 MiB; 200 for everything handled, duplicated, ignored or flagged;
-500 only when the database fails, so that Stripe delivers again.
+Answers (decided in core.billing.webhooks.receive): 400 for what is not a Stripe event
+(bad signature, stale timestamp, not JSON); 413 above 1 MiB; 200 with the recorded
+outcome for every genuine event, refused ones included; 500 only when the database could
+not take it for a reason a retry cures, so that Stripe delivers again.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from core.billing.stripe_gateway import StripeGateway
-from core.billing.webhooks import WebhookProcessingFailed, process_event
+from core.billing.webhooks import receive
 from webhook_service.deps import ContextDep
 from webhook_service.errors import error_response
 
@@ -38,21 +36,17 @@ async def _read_limited(request: Request) -> bytes | None:
 
 @router.post("/payments/stripe/webhook", response_model=None)
 @router.post("/payments/webhook", response_model=None, include_in_schema=False)
-async def stripe_webhook(request: Request, context: ContextDep) -> dict[str, Any] | JSONResponse:
+async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
     payload = await _read_limited(request)
     if payload is None:
         return error_response(413, "payload_too_large", "Webhook bodies are limited to 1 MiB.")
     secret = context.settings.stripe_webhook_secret
-    try:
-        event = StripeGateway.verify_event(
-            payload,
-            request.headers.get("stripe-signature"),
-            secret.get_secret_value() if secret else "",
-        )
-    except ValueError as error:
-        return error_response(400, "invalid_webhook", str(error))
-    try:
-        processed = await run_in_threadpool(process_event, context.sessions, event)
-    except WebhookProcessingFailed as error:
-        return error_response(500, "database_unavailable", str(error))
-    return {"received": True, "event_id": processed.event_id, "outcome": processed.outcome}
+    delivery = await run_in_threadpool(
+        receive,
+        context.sessions,
+        payload,
+        request.headers.get("stripe-signature"),
+        secret=secret.get_secret_value() if secret else "",
+        currency=context.settings.currency,
+    )
+    return JSONResponse(delivery.body, status_code=delivery.status)

@@ -628,7 +628,7 @@ def test_rules_that_argparse_cannot_check_exit_1_and_change_nothing(
     )
 
     assert too_dear.code == nobody.code == long_text.code == 1
-    assert "price must be between 1 and" in too_dear.err
+    assert "price must be between $0.50 (Stripe's minimum charge) and" in too_dear.err
     assert nobody.err == f"error: No customer #{people.customer + 50}\n"
     assert "2000 characters" in long_text.err
     assert job_count(cli) == 0

@@ -345,7 +345,7 @@ def test_the_database_refuses_rows_that_break_a_rule(
 def test_valid_rows_at_the_edges_are_accepted(sessions: sessionmaker[Session]) -> None:
     with session_scope(sessions) as session:
         customer, provider, service = marketplace(session)
-        job = new_job(session, customer, provider, service, price=1)
+        job = new_job(session, customer, provider, service, price=50)
         for status in ("completed", "paid", "cancelled"):
             job.status = status
             session.flush()

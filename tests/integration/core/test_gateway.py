@@ -299,7 +299,10 @@ def test_invoices_for_job_reads_every_page_newest_first(
     made: list[str] = []
     for index in range(103):
         invoice = sandbox.client.v1.invoices.create(
-            params={"customer": customer.id, "metadata": {"job_id": "7", "payment_id": str(index)}}
+            params={
+                "customer": customer.id,
+                "metadata": {"job_id": "7", "payment_id": str(index + 1)},
+            }
         )
         made.append(invoice.id)
         if index < 2:
@@ -312,7 +315,7 @@ def test_invoices_for_job_reads_every_page_newest_first(
 
     assert [invoice.id for invoice in found] == made[::-1]  # as Stripe lists: newest first
     assert {invoice.job_id for invoice in found} == {7}
-    assert [invoice.payment_id for invoice in found] == list(range(102, -1, -1))
+    assert [invoice.payment_id for invoice in found] == list(range(103, 0, -1))
     assert [i.id for i in oldest_first(found)] == made
     assert len(gateway.invoices_for_job(8)) == 2
     assert gateway.invoices_for_job(9) == []

@@ -778,10 +778,10 @@ def test_create_job_refuses_bad_input_and_changes_nothing(
 
 def test_create_job_accepts_the_price_limits(ctx: AppContext, market: Market) -> None:
     cheapest, dearest = (
-        job_for(ctx, market, 1),
+        job_for(ctx, market, 50),  # Stripe's minimum charge in USD
         job_for(ctx, market, MAX_PRICE_CENTS),
     )
-    assert (rows(ctx, cheapest)[0].price, rows(ctx, dearest)[0].price) == (1, MAX_PRICE_CENTS)
+    assert (rows(ctx, cheapest)[0].price, rows(ctx, dearest)[0].price) == (50, MAX_PRICE_CENTS)
     assert {rows(ctx, job_id)[1].amount for job_id in (cheapest, dearest)} == {0}
 
 

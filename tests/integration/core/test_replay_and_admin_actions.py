@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 import core.billing.admin_actions
-import webhook_service.routes.webhooks as webhook_route
+import core.billing.webhooks
 from core.billing.admin_actions import record_manual_payment, void_and_reissue
 from core.billing.invoice_copies import remember_invoice_now
 from core.billing.reconcile import drift_report, repair_all
@@ -94,11 +94,11 @@ def webhooks_held(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     release = threading.Event()
     handle = process_event  # what the route calls
 
-    def held(sessions: Any, event: Any) -> Any:
+    def held(sessions: Any, event: Any, **options: Any) -> Any:
         release.wait(timeout=20)
-        return handle(sessions, event)
+        return handle(sessions, event, **options)
 
-    monkeypatch.setattr(webhook_route, "process_event", held)
+    monkeypatch.setattr(core.billing.webhooks, "process_event", held)
     try:
         yield release
     finally:
@@ -336,7 +336,8 @@ def test_manual_payment_previews_then_records_once_and_marks_the_invoice_paid_in
     before_apply = utcnow()
     with webhooks_held(monkeypatch) as release:
         done = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="paid cash on site")
-        assert done.applied is True and done.message == "payment recorded"
+        assert done.applied is True
+        assert done.message == f"payment recorded; {invoice_id} marked paid outside Stripe"
         state = job_state(ctx, job_id)
         assert (state["job"], state["payment"], state["method"], state["amount"]) == (
             "paid",
@@ -405,9 +406,9 @@ def test_a_manual_payment_stays_manual_when_stripes_invoice_paid_is_handled_firs
     market: Market,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The out-of-band invoice.paid can reach the service before the action writes the
-    payment (a slow database, a busy process): the cash payment must still be recorded as
-    manual, and the action must say it recorded it."""
+    """The out-of-band invoice.paid can reach the service while the action is still at
+    work (a slow database, a busy process): the cash payment must still be recorded as
+    manual, once, and the action must say it recorded it."""
     job_id, _ = invoiced_job(ctx, market)
     assert sandbox.drain() == 0
 
@@ -425,26 +426,72 @@ def test_a_manual_payment_stays_manual_when_stripes_invoice_paid_is_handled_firs
     state = job_state(ctx, job_id)
     assert (state["job"], state["payment"]) == ("paid", "received")
     # ... but the cash payment must be on record as manual, and reported as recorded.
-    assert (state["method"], done.message) == ("manual", "payment recorded")
+    assert state["method"] == "manual"
+    assert done.message.startswith("payment recorded; ")
     [entry] = audit_rows(ctx, job_id, "payment.manual")
     assert entry.after is not None and entry.after["method"] == "manual"
 
 
-def test_a_failed_manual_payment_changes_nothing_and_is_audited_as_failed(
+def test_a_manual_payment_that_fails_before_the_credit_changes_nothing(
     ctx: AppContext, sandbox: SandboxControl, market: Market
 ) -> None:
     job_id, invoice_id = invoiced_job(ctx, market)
-    untouched = state_of_record(ctx, skip=("audit_log",))
-    sandbox.fault("/v1/invoices/*/pay", method="POST", status=500, count=SDK_ATTEMPTS)
-    with pytest.raises(Exception) as caught:
+    untouched = state_of_record(ctx)
+    sandbox.fault("/v1/invoices/search", method="GET", status=500, count=SDK_ATTEMPTS)
+    with pytest.raises(Exception, match="invoice_search"):
         record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
-    assert "pay_out_of_band" in str(caught.value)
-    assert state_of_record(ctx, skip=("audit_log",)) == untouched
+    assert state_of_record(ctx) == untouched
+    assert sandbox.client.v1.invoices.retrieve(invoice_id).status == "open"
+
+
+def test_a_manual_payment_whose_stripe_step_fails_is_kept_and_finished_later(
+    ctx: AppContext, sandbox: SandboxControl, market: Market
+) -> None:
+    """Step one (the credit, its method and its audit row) is done in one transaction;
+    when telling Stripe fails after it, running the action again, or reconciliation,
+    finishes the job: never a payment half-recorded or recorded twice."""
+    job_id, invoice_id = invoiced_job(ctx, market)
+    sandbox.fault("/v1/invoices/*/pay", method="POST", status=500, count=SDK_ATTEMPTS)
+
+    done = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
+
+    assert done.applied is True and "Stripe was not told yet" in done.message
+    state = job_state(ctx, job_id)
+    assert (state["job"], state["payment"], state["method"]) == ("paid", "received", "manual")
+    assert provider_totals(ctx, market.provider_id) == (PRICE, 1)
     assert sandbox.client.v1.invoices.retrieve(invoice_id).status == "open"
     [entry] = audit_rows(ctx, job_id, "payment.manual")
-    assert (entry.actor, entry.reason, entry.result) == ("admin:1", "cheque", "failed")
-    assert entry.error and entry.before and entry.before["payment_status"] == "pending"
-    assert "Payment recorded by hand — failed" in timeline_whats(ctx, job_id)
+    assert (entry.actor, entry.reason, entry.result) == ("admin:1", "cheque", "ok")
+    [stripe_step] = audit_rows(ctx, job_id, "payment.manual.stripe")
+    assert stripe_step.result == "failed" and stripe_step.error
+    report = drift_report(ctx, actor=ADMIN)
+    assert [(d.kind, d.job_id) for d in report.drifts] == [("paid_here_not_in_stripe", job_id)]
+
+    again = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
+
+    assert again.message == f"already recorded; {invoice_id} marked paid outside Stripe"
+    assert sandbox.client.v1.invoices.retrieve(invoice_id).status == "paid"
+    assert provider_totals(ctx, market.provider_id) == (PRICE, 1)
+    assert len(audit_rows(ctx, job_id, "payment.manual")) == 1
+    assert drift_report(ctx, actor=ADMIN).drifts == []
+    with pytest.raises(Conflict):
+        record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
+
+
+def test_a_manual_payment_left_half_done_is_finished_by_reconciliation(
+    ctx: AppContext, sandbox: SandboxControl, market: Market
+) -> None:
+    job_id, invoice_id = invoiced_job(ctx, market)
+    sandbox.fault("/v1/invoices/*/pay", method="POST", status=500, count=SDK_ATTEMPTS)
+    record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cash")
+
+    report = drift_report(ctx, actor=ADMIN)
+    assert all(r.ok for r in repair_all(ctx, report, actor=ADMIN, reason="finish it"))
+
+    assert sandbox.client.v1.invoices.retrieve(invoice_id).status == "paid"
+    assert job_state(ctx, job_id)["method"] == "manual"
+    assert provider_totals(ctx, market.provider_id) == (PRICE, 1)
+    assert drift_report(ctx, actor=ADMIN).drifts == []
 
 
 # Void and re-issue
@@ -516,12 +563,9 @@ def test_void_and_reissue_previews_then_corrects_the_amount_and_the_new_invoice_
         None,
     )
     assert entry.created_at >= started and entry.before == owed
-    assert entry.after == {
-        **owed,
-        "price": NEW_PRICE,
-        "payment_amount": NEW_PRICE,
-        "invoice": new_invoice["id"],
-    }
+    assert entry.after == {**owed, "price": NEW_PRICE, "payment_amount": NEW_PRICE}
+    sends = [row.after for row in audit_rows(ctx, job_id, "invoice.send")]
+    assert sends[-1] is not None and sends[-1]["invoice_id"] == new_invoice["id"]
 
     # The customer pays the new invoice: credited the new amount, once.
     ctx.gateway.pay_test_invoice(str(new_invoice["id"]), card="visa")
@@ -559,10 +603,15 @@ def test_a_reissue_that_fails_to_send_is_audited_and_reconciliation_finishes_it(
     with pytest.raises(InvoicingFailed):
         void_and_reissue(ctx, job_id=job_id, new_price=NEW_PRICE, actor=ADMIN, reason="typo")
     sandbox.http.delete("/_sandbox/faults").raise_for_status()
+    # The void and the new price are done and on record; the send failed and says so.
     [entry] = audit_rows(ctx, job_id, "invoice.reissue")
-    assert (entry.actor, entry.reason, entry.result) == ("admin:1", "typo", "failed")
-    assert entry.error and "invoice create" in entry.error
-    assert "Invoice voided and re-issued — failed" in timeline_whats(ctx, job_id)
+    assert (entry.actor, entry.reason, entry.result) == ("admin:1", "typo", "ok")
+    assert entry.after is not None
+    assert (entry.after["price"], entry.after["payment_amount"]) == (NEW_PRICE, NEW_PRICE)
+    failed_send = audit_rows(ctx, job_id, "invoice.send")[-1]
+    assert failed_send.result == "failed" and failed_send.error
+    assert "invoice create" in failed_send.error or "invoice_create" in failed_send.error
+    assert "Invoice sent — failed" in timeline_whats(ctx, job_id)
     # Half done: voided, price corrected, nothing live in Stripe. The report sees it...
     assert [i["status"] for i in invoices_of(sandbox, job_id)] == ["void"]
     report = drift_report(ctx, actor=ADMIN)
@@ -573,10 +622,49 @@ def test_a_reissue_that_fails_to_send_is_audited_and_reconciliation_finishes_it(
     assert [(i["status"], i["amount_due"]) for i in live] == [("open", NEW_PRICE)]
     assert old_invoice not in {i["id"] for i in live}
     assert drift_report(ctx, actor=ADMIN).drifts == []
-    # The failed row must still say what did change before the failure (the old invoice
-    # voided, the price corrected), or the audit log hides a half-done action.
-    assert entry.after is not None, "the failed re-issue's audit row has no 'after'"
-    assert (entry.after["price"], entry.after["payment_amount"]) == (NEW_PRICE, NEW_PRICE)
+
+
+def test_a_reissue_that_fails_at_the_void_changes_nothing(
+    ctx: AppContext, sandbox: SandboxControl, market: Market
+) -> None:
+    job_id, old_invoice = invoiced_job(ctx, market)
+    untouched = state_of_record(ctx, skip=("audit_log",))
+    sandbox.fault("/v1/invoices/*/void", method="POST", status=500, count=SDK_ATTEMPTS)
+    with pytest.raises(Exception, match="void"):
+        void_and_reissue(ctx, job_id=job_id, new_price=NEW_PRICE, actor=ADMIN, reason="typo")
+    assert state_of_record(ctx, skip=("audit_log",)) == untouched
+    [entry] = audit_rows(ctx, job_id, "invoice.reissue")
+    assert entry.result == "failed"
+    assert sandbox.client.v1.invoices.retrieve(old_invoice).status == "open"
+
+
+def test_a_reissue_interrupted_after_the_void_is_finished_by_running_it_again(
+    ctx: AppContext, sandbox: SandboxControl, market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between the void and the new price: the next attempt sees the void invoice,
+    corrects the price and sends the new invoice."""
+    job_id, old_invoice = invoiced_job(ctx, market)
+
+    class Crash(Exception):
+        pass
+
+    def crash(*_: Any, **__: Any) -> None:
+        raise Crash
+
+    monkeypatch.setattr(core.billing.admin_actions, "lock_job", crash)
+    with pytest.raises(Crash):
+        void_and_reissue(ctx, job_id=job_id, new_price=NEW_PRICE, actor=ADMIN, reason="typo")
+    monkeypatch.undo()
+    assert sandbox.client.v1.invoices.retrieve(old_invoice).status == "void"
+    assert job_state(ctx, job_id)["price"] == PRICE
+
+    done = void_and_reissue(ctx, job_id=job_id, new_price=NEW_PRICE, actor=ADMIN, reason="typo")
+
+    assert done.applied is True
+    live = [i for i in invoices_of(sandbox, job_id) if i["status"] != "void"]
+    assert [(i["status"], i["amount_due"]) for i in live] == [("open", NEW_PRICE)]
+    assert job_state(ctx, job_id)["price"] == NEW_PRICE
+    assert drift_report(ctx, actor=ADMIN).drifts == []
 
 
 # The report's cost in Stripe calls

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import func, select, update
 
+from core.billing.customers import remember_stripe_customer
 from core.billing.stripe_gateway import API_VERSION, EventInfo
 from core.billing.webhooks import process_event
 from core.context import AppContext
@@ -222,6 +223,8 @@ def test_webhook_activity_shows_last_event_and_problems(dashboard: AppContext) -
             session.execute(update(Job).where(Job.id == job_id).values(status="completed"))
             session.execute(update(Payment).where(Payment.job_id == job_id).values(amount=15000))
         payments = dict(session.execute(select(Payment.job_id, Payment.id)).all())
+        # As invoicing records it: the customer's Stripe customer, whom the invoices name.
+        remember_stripe_customer(session, small.customer_id, "cus_test")
 
     at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
     open_page(at, "webhook_activity.py")

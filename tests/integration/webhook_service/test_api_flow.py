@@ -199,6 +199,7 @@ VALID_JOB = {"service_id": 1, "provider_id": 1, "price": 15000, "description": "
     ("body", "fields"),
     [
         ({**VALID_JOB, "price": 0}, ["body.price"]),
+        ({**VALID_JOB, "price": 49}, ["body.price"]),  # below Stripe's minimum charge
         ({**VALID_JOB, "price": -15000}, ["body.price"]),
         ({**VALID_JOB, "price": MAX_PRICE_CENTS + 1}, ["body.price"]),
         ({**VALID_JOB, "price": 150.5}, ["body.price"]),
@@ -212,6 +213,7 @@ VALID_JOB = {"service_id": 1, "provider_id": 1, "price": 15000, "description": "
     ],
     ids=[
         "price 0",
+        "price below the minimum charge",
         "negative price",
         "price above the max",
         "fraction of a cent",
@@ -322,7 +324,7 @@ def test_without_a_token_an_invalid_job_is_refused_as_unauthenticated(
 # Money: whole cents, positive, bounded
 
 
-@pytest.mark.parametrize("price", [1, 15000, MAX_PRICE_CENTS])
+@pytest.mark.parametrize("price", [50, 15000, MAX_PRICE_CENTS])
 def test_prices_are_whole_cents_up_to_the_maximum(
     ctx: AppContext, client: TestClient, price: int
 ) -> None:
@@ -555,7 +557,7 @@ def test_openapi_describes_every_endpoint_its_bearer_scheme_and_its_errors(
     assert {"code", "message"} <= set(detail["required"])
     price = schema["components"]["schemas"]["JobCreate"]["properties"]["price"]
     assert price["type"] == "integer"
-    assert (price["exclusiveMinimum"], price["maximum"]) == (0, MAX_PRICE_CENTS)
+    assert (price["minimum"], price["maximum"]) == (50, MAX_PRICE_CENTS)  # Stripe's minimum, USD
     assert "cents" in price["description"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -124,7 +125,7 @@ def test_a_500_from_the_service_is_retried_by_the_sandbox_and_applied_once(
     failed: list[str] = []
 
     def database_drops_first_attempts(
-        session: Session, event: EventInfo, job_id: int | None, payment_id: int | None
+        session: Session, event: EventInfo, *rest: Any
     ) -> core.billing.webhooks.Outcome:
         # The database fails the first time each payment event is handled.
         if event.type in PAYMENT_EVENTS and event.id not in failed:
@@ -134,7 +135,7 @@ def test_a_500_from_the_service_is_retried_by_the_sandbox_and_applied_once(
                 None,
                 ConnectionError("server closed the connection unexpectedly"),
             )
-        return dispatch(session, event, job_id, payment_id)
+        return dispatch(session, event, *rest)
 
     monkeypatch.setattr(core.billing.webhooks, "_dispatch", database_drops_first_attempts)
 

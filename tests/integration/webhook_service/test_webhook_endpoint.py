@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import core.billing.webhooks
+from core.billing.customers import remember_stripe_customer
 from core.billing.stripe_gateway import EventInfo
 from core.config import Settings
 from core.context import AppContext
@@ -63,6 +64,10 @@ class Billed:
     invoice_id: str
 
 
+def stripe_customer_of(customer_id: int) -> str:
+    return f"cus_test{customer_id}"
+
+
 def billed_job(ctx: AppContext, price: int = 15000) -> Billed:
     with session_scope(ctx.sessions) as session:
         customer, provider, service = marketplace(session)
@@ -71,6 +76,8 @@ def billed_job(ctx: AppContext, price: int = 15000) -> Billed:
         job.completed_at = datetime.now(UTC)
         payment = session.scalars(select(Payment).where(Payment.job_id == job.id)).one()
         payment.amount = price
+        # As invoicing records it: the job's customer is this Stripe customer.
+        remember_stripe_customer(session, customer.id, stripe_customer_of(customer.id))
         session.flush()
         return Billed(job.id, payment.id, provider.id, customer.id, price, f"in_test{job.id:06d}")
 
@@ -92,7 +99,7 @@ def invoice_object(
         "created": now - 3600,
         "number": f"TEST-{billed.job_id:04d}",
         "status": status,
-        "customer": "cus_test",
+        "customer": stripe_customer_of(billed.customer_id),
         "currency": "usd",
         "collection_method": "send_invoice",
         "amount_due": billed.amount,
@@ -717,7 +724,7 @@ def test_a_database_failure_answers_500_and_the_next_delivery_applies_the_event(
     failed: list[str] = []
 
     def database_drops_once(
-        session: Session, info: EventInfo, job_id: int | None, payment_id: int | None
+        session: Session, info: EventInfo, *rest: Any
     ) -> core.billing.webhooks.Outcome:
         if not failed:  # the database stands in for a connection it lost mid-transaction
             failed.append(info.id)
@@ -726,7 +733,7 @@ def test_a_database_failure_answers_500_and_the_next_delivery_applies_the_event(
                 None,
                 ConnectionError("server closed the connection unexpectedly"),
             )
-        return dispatch(session, info, job_id, payment_id)
+        return dispatch(session, info, *rest)
 
     monkeypatch.setattr(core.billing.webhooks, "_dispatch", database_drops_once)
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr, ValidationError
 
 from core.config import PROJECT_ROOT, SANDBOX_KEY, SANDBOX_URL, Settings
 from core.errors import InvalidInput
-from core.money import MAX_PRICE_CENTS, check_price, format_cents, parse_cents
+from core.money import MAX_PRICE_CENTS, check_price, format_cents, minimum_charge, parse_cents
 
 # format_cents
 
@@ -101,17 +101,29 @@ def test_parse_and_format_round_trip() -> None:
 # check_price
 
 
-@pytest.mark.parametrize("cents", [1, 15000, MAX_PRICE_CENTS])
+@pytest.mark.parametrize("cents", [50, 15000, MAX_PRICE_CENTS])
 def test_check_price_accepts_whole_cents_within_bounds(cents: int) -> None:
     assert check_price(cents) == cents
 
 
-@pytest.mark.parametrize("cents", [0, -1, -15000, MAX_PRICE_CENTS + 1, 2**63])
+@pytest.mark.parametrize("cents", [0, 1, 49, -1, -15000, MAX_PRICE_CENTS + 1, 2**63])
 def test_check_price_refuses_out_of_bounds(cents: int) -> None:
     with pytest.raises(InvalidInput) as caught:
         check_price(cents)
-    assert "between 1 and" in caught.value.message
+    assert "between $0.50 (Stripe's minimum charge) and" in caught.value.message
     assert format_cents(MAX_PRICE_CENTS) in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("currency", "lowest"), [("usd", 50), ("eur", 50), ("gbp", 30), ("dkk", 250), ("xyz", 50)]
+)
+def test_a_price_below_stripes_minimum_charge_for_the_currency_is_refused(
+    currency: str, lowest: int
+) -> None:
+    assert minimum_charge(currency) == lowest
+    assert check_price(lowest, currency) == lowest
+    with pytest.raises(InvalidInput, match="minimum charge"):
+        check_price(lowest - 1, currency)
 
 
 @pytest.mark.parametrize("value", [True, False, 150.0, 0.5, Decimal("150"), "15000", None])

@@ -96,6 +96,7 @@ def test_the_secret_never_appears_in_logs_or_answers(
                 "object": {
                     "id": "in_log_check",
                     "object": "invoice",
+                    "created": int(time.time()),
                     "status": "paid",
                     "customer": "cus_log_check",
                     "currency": "usd",
