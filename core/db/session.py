@@ -1,5 +1,10 @@
-"""Engine and sessions. SQLite gets WAL, a busy timeout, foreign keys and immediate write
-transactions; PostgreSQL is used as it comes.
+"""Engine and sessions. SQLite gets WAL, a busy timeout, foreign keys, and write transactions
+that take the write lock at BEGIN; PostgreSQL is used as it comes.
+
+Two session factories share one engine's pool: `make_session_factory` for units of work that
+write (SQLite: `BEGIN IMMEDIATE`), `make_read_session_factory` for those that only read
+(SQLite: a deferred `BEGIN` under `PRAGMA query_only`, so a reader never holds or waits for
+the write lock and a write attempted through it fails at once; PostgreSQL: `BEGIN READ ONLY`).
 
 Sessions commit at the boundary (`session_scope`); services only flush.
 """
@@ -11,43 +16,76 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+# The execution option that marks an engine's connections as readers (see `read_only_engine`).
+READ_ONLY = "job_to_paid_read_only"
+# Connection.info key: the PRAGMA query_only value last set on that SQLite connection.
+_QUERY_ONLY = "job_to_paid_query_only"
 
-def make_engine(database_url: str, **options: Any) -> Engine:
+
+def make_engine(
+    database_url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **options: Any
+) -> Engine:
+    """The engine for `database_url`; on SQLite, `busy_timeout_ms` is how long a statement
+    waits for a lock (BEGIN IMMEDIATE for the write lock) before "database is locked"."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
         return create_engine(url, **options)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **options)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _: Any) -> None:
-        # Let SQLAlchemy, not the driver, open transactions, so BEGIN IMMEDIATE below holds.
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Let SQLAlchemy, not the driver, open transactions, so the BEGIN below holds.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        connection_record.info[_QUERY_ONLY] = False
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        # Take the write lock at the start: two writers that both read first would otherwise
-        # deadlock on the upgrade and one would fail with "database is locked".
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        # Writers take the write lock at the start: two writers that both read first would
+        # otherwise deadlock on the upgrade, and one would fail with SQLITE_BUSY_SNAPSHOT,
+        # which no busy timeout cures. Readers take a snapshot only (WAL: no lock that
+        # blocks a writer), and query_only makes any write through them fail loudly.
+        read_only = bool(connection.get_execution_options().get(READ_ONLY, False))
+        if connection.info.get(_QUERY_ONLY) is not read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only={'ON' if read_only else 'OFF'}")
+            connection.info[_QUERY_ONLY] = read_only
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
+def read_only_engine(engine: Engine) -> Engine:
+    """`engine` for reads only: the same pool and events, with the option the "begin"
+    listener reads (SQLite), or READ ONLY transactions (PostgreSQL: psycopg adds it to the
+    BEGIN it sends anyway, so it costs no round trip)."""
+    options: dict[str, Any] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that write (or read, then write)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for units of work that only read; a write through one raises (SQLite:
+    "attempt to write a readonly database"; PostgreSQL: "read-only transaction")."""
+    return sessionmaker(read_only_engine(engine), expire_on_commit=False)
 
 
 @contextmanager
