@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.db.session import session_scope
 from webhook_service.deps import ContextDep
 from webhook_service.errors import error_response
 
@@ -24,8 +25,8 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 async def readyz(context: ContextDep) -> dict[str, Any] | JSONResponse:
     def ping() -> None:
-        with context.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with session_scope(context.readers) as session:  # takes no write lock on SQLite
+            session.execute(text("SELECT 1"))
 
     try:
         await run_in_threadpool(ping)

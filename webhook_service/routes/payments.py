@@ -1,4 +1,7 @@
-"""Invoices, earnings and payment history."""
+"""Invoices, earnings and payment history.
+
+Earnings and history only read, through `context.readers` (no write lock on SQLite); the
+invoice endpoints write their copy of the invoice, through `context.sessions`."""
 
 from __future__ import annotations
 
@@ -79,7 +82,7 @@ def earnings(
     actor: CurrentActor, context: ContextDep, provider_id: int = ProviderId
 ) -> EarningsOut:
     require(actor, "earnings.read")
-    with session_scope(context.sessions) as session:
+    with session_scope(context.readers) as session:
         totals = summary(session, provider_id=provider_id, actor=actor)
         months = by_month(session, provider_id=provider_id, actor=actor)
     return EarningsOut(
@@ -113,7 +116,7 @@ def history(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> HistoryPageOut:
     """Filters narrow the list; they never widen a customer's or provider's own scope."""
-    with session_scope(context.sessions) as session:
+    with session_scope(context.readers) as session:
         page = payment_history(
             session,
             actor=actor,
