@@ -19,7 +19,7 @@ from core.money import parse_cents
 from core.reporting.exports import Column, to_csv
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when
-from dashboard.components.runtime import context, data_changed, db_session
+from dashboard.components.runtime import context, data_changed, read_session
 
 user = current_user()
 if user is None or not allowed(user.actor, "reconcile"):
@@ -230,7 +230,7 @@ with audit_tab:
         key="audit_action",
     )
     who = c.text_input("Who", key="audit_actor", placeholder="admin:1")
-    with db_session() as session:
+    with read_session() as session:
         entries = audit.search(
             session, job_id=int(audit_job) or None, action=action or None, actor=who.strip() or None
         )

@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.config import Settings
 from core.identity.accounts import SignedIn, signed_in_account
-from dashboard.components.runtime import db_session
+from dashboard.components.runtime import read_session
 
 SESSION_KEY = "auth"
 
@@ -42,7 +42,7 @@ def current_user() -> SignedIn | None:
     ):
         forget()
         return None
-    with db_session() as session:
+    with read_session() as session:
         user = signed_in_account(session, account_id)
     if user is None:
         forget()

@@ -6,12 +6,12 @@ import streamlit as st
 
 from core.identity.actor import Actor
 from core.notify import notifications
-from dashboard.components.runtime import READ_TTL_SECONDS, db_session
+from dashboard.components.runtime import READ_TTL_SECONDS, read_session
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=1000)
 def unread_for(actor: Actor) -> int:
     if actor.role != "provider" or actor.id is None:
         return 0
-    with db_session() as session:
+    with read_session() as session:
         return notifications.unread_count(session, recipient_kind="provider", recipient_id=actor.id)

@@ -1,5 +1,6 @@
 """Cached reads for the pages. Every function takes the signed-in actor, which core uses
-to scope the query; the cache key includes it, so one user never gets another's rows."""
+to scope the query; the cache key includes it, so one user never gets another's rows.
+Each reads through the reader sessions (`read_session`): no write lock, no writes."""
 
 from __future__ import annotations
 
@@ -15,29 +16,29 @@ from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications
 from core.reporting import earnings, reports
-from dashboard.components.runtime import READ_TTL_SECONDS, context, db_session
+from dashboard.components.runtime import READ_TTL_SECONDS, context, read_session
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
 def jobs_page(actor: Actor, filters: JobFilter, page: int, page_size: int) -> JobPage:
-    with db_session() as session:
+    with read_session() as session:
         return list_jobs(session, actor=actor, filters=filters, page=page, page_size=page_size)
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
 def job_detail(actor: Actor, job_id: int) -> dict[str, object]:
-    return job_details(context(), job_id=job_id, actor=actor, with_invoice=False)
+    return job_details(context().reading(), job_id=job_id, actor=actor, with_invoice=False)
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
 def job_history(actor: Actor, job_id: int) -> list[timeline.TimelineEntry]:
-    with db_session() as session:
+    with read_session() as session:
         return timeline.job_timeline(session, job_id=job_id, actor=actor)
 
 
 @st.cache_data(ttl=300, max_entries=10, show_spinner=False)
 def provider_names() -> dict[int, str]:
-    with db_session() as session:
+    with read_session() as session:
         return queries.provider_names(session)
 
 
@@ -45,7 +46,7 @@ def provider_names() -> dict[int, str]:
 def earnings_overview(
     actor: Actor, provider_id: int
 ) -> tuple[earnings.EarningsSummary, list[earnings.Bucket], list[earnings.Bucket], earnings.Bucket]:
-    with db_session() as session:
+    with read_session() as session:
         return (
             earnings.summary(session, provider_id=provider_id, actor=actor),
             earnings.by_month(session, provider_id=provider_id, actor=actor),
@@ -68,7 +69,7 @@ class NotificationItem:
 def notification_list(actor: Actor) -> list[NotificationItem]:
     if actor.role != "provider" or actor.id is None:
         return []
-    with db_session() as session:
+    with read_session() as session:
         rows = notifications.list_for(
             session, recipient_kind="provider", recipient_id=actor.id, limit=200
         )
@@ -88,7 +89,7 @@ class WebhookOverview:
 
 @st.cache_data(ttl=10, max_entries=20, show_spinner=False)
 def webhook_overview(actor: Actor) -> WebhookOverview:
-    with db_session() as session:
+    with read_session() as session:
         summary = webhook_activity.activity(session, actor=actor)
         return WebhookOverview(
             summary.last_received_at,
@@ -112,7 +113,7 @@ def webhook_overview(actor: Actor) -> WebhookOverview:
 def payments_report(
     actor: Actor, start: date, end: date, group_by: reports.Grouping, basis: reports.Basis
 ) -> reports.Report:
-    with db_session() as session:
+    with read_session() as session:
         return reports.payments_received(
             session, actor=actor, start=start, end=end, group_by=group_by, basis=basis
         )
@@ -120,5 +121,5 @@ def payments_report(
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)
 def aging(actor: Actor) -> tuple[list[reports.ReportRow], list[reports.AgingRow]]:
-    with db_session() as session:
+    with read_session() as session:
         return reports.receivables_aging(session, actor=actor)

@@ -2,6 +2,8 @@
 
 The engine and Stripe client live in `st.cache_resource`; reads are cached per signed-in
 actor with `st.cache_data` (a short ttl) and cleared after any action that changes data.
+Reads go through `read_session()` (or `context().reading()`), which on SQLite takes no
+write lock: an admin browsing never holds up the webhooks that record payments.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ def context() -> AppContext:
 
 @contextmanager
 def db_session() -> Iterator[Session]:
+    """A unit of work that writes."""
     with session_scope(context().sessions) as session:
+        yield session
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A unit of work that only reads; a write through it raises."""
+    with session_scope(context().readers) as session:
         yield session
 
 
