@@ -30,6 +30,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.sandbox_invoices
+	$(BIN)/python -m bench.sqlite_reader_vs_webhooks --before
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
