@@ -11,9 +11,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.billing.admin_actions import attach_invoice
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.billing.reconcile import drift_report, parse_since, repair_all
-from core.billing.replay import replay_events
+from core.billing.replay import replay_events, replay_stored
 from core.config import get_settings
 from core.context import AppContext
 from core.db.migrate import upgrade
@@ -237,14 +238,27 @@ def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 def cmd_replay_events(args: argparse.Namespace, ctx: AppContext) -> int:
-    since = parse_since(args.since) if args.since else None
-    result = replay_events(ctx, actor=SYSTEM, since=since)
+    if args.stored:
+        if args.since:
+            raise InvalidInput("--stored replays every unhandled event; it takes no --since")
+        result = replay_stored(ctx, actor=SYSTEM)
+    else:
+        since = parse_since(args.since) if args.since else None
+        result = replay_events(ctx, actor=SYSTEM, since=since)
     outcomes = ", ".join(f"{n} {o}" for o, n in sorted(result.outcomes.items())) or "none"
     _print(
         {"since": result.since.isoformat(), "events": result.events, "outcomes": result.outcomes},
         args.json,
         f"Replayed {result.events} events since {result.since:%Y-%m-%d %H:%M} UTC: {outcomes}.",
     )
+    return 0
+
+
+def cmd_attach_invoice(args: argparse.Namespace, ctx: AppContext) -> int:
+    result = attach_invoice(
+        ctx, invoice_id=args.invoice_id, job_id=args.job_id, actor=SYSTEM, reason=args.reason
+    )
+    _print({"job_id": args.job_id, "invoice_id": args.invoice_id}, args.json, result.message)
     return 0
 
 
@@ -326,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--since",
         help="7d, 24h, 30m or a date (default: the newest event already handled, minus 10 minutes)",
     )
+    replay.add_argument(
+        "--stored",
+        action="store_true",
+        help="handle again the unhandled events kept in our database (no call to Stripe)",
+    )
+    attach = add(
+        "attach-invoice",
+        cmd_attach_invoice,
+        "credit a paid Stripe invoice that names the wrong job to the right one",
+    )
+    attach.add_argument("invoice_id")
+    attach.add_argument("job_id", type=_positive)
+    attach.add_argument("--reason", required=True, help="written to the audit log")
     token = add("token", cmd_token, "issue a bearer token for the REST API")
     token.add_argument("--role", required=True, choices=list(API_ROLES))
     token.add_argument("--id", type=_positive, help="the customer's or provider's id")

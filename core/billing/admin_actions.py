@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.audit import record, record_now
-from core.billing.invoice_copies import forget_invoice_now, lock_job, remember_invoice_now
+from core.billing.invoice_copies import (
+    forget_invoice_now,
+    hold_for_job,
+    lock_job,
+    remember_invoice_now,
+)
 from core.billing.invoicing import job_invoice, send_invoice
-from core.billing.payments import credit_payment
+from core.billing.payments import apply_invoice_payment, credit_payment
 from core.context import AppContext
 from core.db.models import Job, Payment, utcnow
 from core.db.session import session_scope
@@ -229,4 +234,46 @@ def void_and_reissue(
     invoice = send_invoice(ctx, job_id=job_id, actor=actor)
     return ActionResult(
         True, before, after, f"new invoice {invoice.number or invoice.invoice_id} sent"
+    )
+
+
+def attach_invoice(
+    ctx: AppContext, *, invoice_id: str, job_id: int, actor: Actor, reason: str
+) -> ActionResult:
+    """A paid Stripe invoice whose metadata names the wrong job (or none of ours): credit it
+    to the right job. The same cross-checks as a webhook apply (the job customer's Stripe
+    customer, our currency, the job's amount, a completed unpaid job), the credit and its
+    audit row share one transaction, and our copy of the invoice is held for that job from
+    then on, so reconciliation counts it there."""
+    _check(actor, "payment.manual", reason)
+    before = _owed(ctx, job_id, actor, "can have a payment attached")
+    invoice = ctx.gateway.retrieve_invoice(invoice_id)
+    if invoice.status != "paid":
+        raise Conflict(f"{invoice_id} is {invoice.status}; only a paid invoice can be attached")
+    entry: dict[str, Any] = {
+        "actor": actor,
+        "action": "payment.attach",
+        "reason": reason,
+        "before": before,
+        "after": {"payment_status": "received", "method": "stripe", "invoice": invoice_id},
+    }
+    with session_scope(ctx.sessions) as session:
+        job = session.get(Job, job_id)
+        payment = session.query(Payment).filter_by(job_id=job_id).one()
+        assert job is not None
+        outcome = apply_invoice_payment(
+            session,
+            job=job,
+            payment=payment,
+            invoice=invoice,
+            paid_at=invoice.paid_at or utcnow(),
+            currency=ctx.settings.currency,
+            audit_entry=entry,
+        )
+        if outcome.outcome != "applied":
+            session.rollback()
+            raise Conflict(f"{invoice_id} cannot be attached to job #{job_id}: {outcome.detail}")
+        hold_for_job(session, invoice, job_id=job_id, payment_id=payment.id)
+    return ActionResult(
+        True, before, dict(entry["after"]), f"{invoice_id} credited to job #{job_id}"
     )

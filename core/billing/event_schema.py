@@ -78,7 +78,6 @@ class InvoiceObject(_Strict):
     invoice_pdf: Url | None = None
     metadata: dict[str, Annotated[str, StringConstraints(max_length=500)]] | None = None
     lines: _Lines | None = None
-    paid_out_of_band: Annotated[bool, Field(strict=True)] = False
 
     @property
     def customer_id(self) -> str:

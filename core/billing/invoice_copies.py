@@ -112,10 +112,13 @@ def remember_invoice(
         session, StripeInvoice, {"invoice_id": info.id, **values, "sent_at": sent_at}
     )
     if not inserted:
+        # The job a copy is held for stays as first recorded (or as an admin attached it):
+        # metadata edited in Stripe later does not move it.
+        moving = {k: v for k, v in values.items() if k not in ("job_id", "payment_id")}
         session.execute(
             update(StripeInvoice)
             .where(StripeInvoice.invoice_id == info.id, StripeInvoice.status_rank <= rank)
-            .values(**values)
+            .values(**moving)
         )
         if sent_at is not None:
             session.execute(
@@ -154,6 +157,24 @@ def mark_current(session: Session, job_id: int) -> str | None:
         update(StripeInvoice).where(StripeInvoice.invoice_id == chosen.id).values(is_current=True)
     )
     return chosen.id
+
+
+def hold_for_job(session: Session, info: InvoiceInfo, *, job_id: int, payment_id: int) -> None:
+    """Record `info` as the invoice of this job, whatever its metadata says (an admin
+    attaching a payment to the right job), and re-mark the current invoice of both jobs."""
+    lock_job(session, job_id)
+    previous = session.scalar(
+        select(StripeInvoice.job_id).where(StripeInvoice.invoice_id == info.id)
+    )
+    remember_invoice(session, info)
+    session.execute(
+        update(StripeInvoice)
+        .where(StripeInvoice.invoice_id == info.id)
+        .values(job_id=job_id, payment_id=payment_id, is_current=False)
+    )
+    mark_current(session, job_id)
+    if previous is not None and previous != job_id:
+        mark_current(session, previous)
 
 
 def forget_invoice(session: Session, invoice_id: str) -> None:
@@ -198,14 +219,31 @@ def current_copy(session: Session, job_id: int) -> StripeInvoice | None:
     )
 
 
-def sent_times(session: Session, created_from: datetime | None = None) -> dict[str, datetime]:
-    """When we sent each invoice (created since `created_from`); unsent ones are left out."""
-    query = select(StripeInvoice.invoice_id, StripeInvoice.sent_at).where(
-        StripeInvoice.sent_at.is_not(None)
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """What our copy says of an invoice that Stripe's answer does not."""
+
+    job_id: int | None  # the job we hold it for (metadata can be edited in Stripe)
+    sent_at: datetime | None
+    is_current: bool
+
+
+def invoice_records(
+    session: Session, created_from: datetime | None = None
+) -> dict[str, InvoiceRecord]:
+    """Our record of every invoice (created since `created_from`), by invoice id."""
+    query = select(
+        StripeInvoice.invoice_id,
+        StripeInvoice.job_id,
+        StripeInvoice.sent_at,
+        StripeInvoice.is_current,
     )
     if created_from is not None:
         query = query.where(StripeInvoice.created >= created_from)
-    return {invoice_id: when for invoice_id, when in session.execute(query) if when}
+    return {
+        invoice_id: InvoiceRecord(job_id, sent_at, is_current)
+        for invoice_id, job_id, sent_at, is_current in session.execute(query)
+    }
 
 
 def current_invoice_of_job() -> ColumnElement[bool]:

@@ -36,15 +36,27 @@ def refusal(session: Session, *, invoice: InvoiceInfo, job: Job, currency: str) 
     Metadata is a hint anyone with access to the Stripe account can edit; the invoice's
     customer and currency are checked against our own records before anything moves.
     """
+    return mismatch(
+        invoice,
+        job_id=job.id,
+        customer=known_stripe_customer(session, job.customer_id),
+        currency=currency,
+    )
+
+
+def mismatch(
+    invoice: InvoiceInfo, *, job_id: int, customer: str | None, currency: str
+) -> str | None:
+    """`refusal` on facts already read: the job customer's Stripe customer (None when we
+    never invoiced them) and our currency."""
     if invoice.currency != currency:
         return f"the invoice is in {invoice.currency.upper()}; this system bills {currency.upper()}"
-    ours = known_stripe_customer(session, job.customer_id)
-    if ours is None:
-        return f"job #{job.id}'s customer was never invoiced through this system"
-    if invoice.customer != ours:
+    if customer is None:
+        return f"job #{job_id}'s customer was never invoiced through this system"
+    if invoice.customer != customer:
         return (
             f"the invoice belongs to Stripe customer {invoice.customer}, "
-            f"not to job #{job.id}'s customer ({ours})"
+            f"not to job #{job_id}'s customer ({customer})"
         )
     return None
 
@@ -82,10 +94,10 @@ def apply_invoice_payment(
             f"Stripe received {invoice.amount_paid} cents; payment #{payment.id} is for "
             f"{payment.amount} cents",
         )
-    # Marked paid outside Stripe (cash, cheque): the money did not come through Stripe.
-    method = "manual" if invoice.paid_out_of_band else "stripe"
+    # A cash or cheque payment is credited by the admin action (method manual) before
+    # Stripe is told, so the invoice.paid that follows finds it received already.
     if not credit_payment(
-        session, job, payment, paid_at=paid_at, method=method, currency=invoice.currency
+        session, job, payment, paid_at=paid_at, method="stripe", currency=invoice.currency
     ):
         return Outcome("already_applied")  # a concurrent copy won the race
     if audit_entry is not None:

@@ -21,18 +21,19 @@ from sqlalchemy.orm import Session
 
 from core.audit import record_now
 from core.billing.invoice_copies import (
+    InvoiceRecord,
     current_copy,
     forget_invoice_now,
+    invoice_records,
     pick_current,
     remember_invoice,
-    sent_times,
 )
 from core.billing.invoice_status import CLOSED, LIVE
 from core.billing.invoicing import job_invoice, oldest_first, send_invoice
-from core.billing.payments import apply_invoice_payment
+from core.billing.payments import apply_invoice_payment, mismatch
 from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
 from core.context import AppContext
-from core.db.models import Job, Payment, utcnow
+from core.db.models import Job, Payment, StripeCustomer, utcnow
 from core.db.session import session_scope
 from core.errors import AppError, InvalidInput
 from core.identity.actor import Actor
@@ -48,6 +49,8 @@ KINDS = {
     "amount_mismatch": "Stripe's amount differs from the payment's",
     "paid_here_not_in_stripe": "Paid here, not paid in Stripe",
     "stale_draft": "Draft invoice left behind",
+    "never_sent": "Open invoice the customer was never sent",
+    "refused_invoice": "A Stripe invoice our webhooks refused or could not place",
 }
 STALE_DRAFT_AGE = timedelta(hours=1)
 
@@ -84,6 +87,7 @@ class _Ours:
     amount: int
     payment_status: str
     method: str | None
+    stripe_customer: str | None  # our record of the job customer's Stripe customer
 
 
 def _money(cents: int) -> str:
@@ -98,41 +102,122 @@ def drift_report(
     now: datetime | None = None,
     draft_age: timedelta = STALE_DRAFT_AGE,
 ) -> DriftReport:
-    """Every disagreement between our completed/paid jobs and Stripe's invoices."""
+    """Every disagreement between our completed/paid jobs and Stripe's invoices, and every
+    live Stripe invoice naming a job that cannot take it."""
     require(actor, "reconcile")
     now = now or utcnow()
     with session_scope(ctx.sessions) as session:
         query = (
-            select(Job.id, Job.status, Payment.id, Payment.amount, Payment.status, Payment.method)
+            select(
+                Job.id,
+                Job.status,
+                Payment.id,
+                Payment.amount,
+                Payment.status,
+                Payment.method,
+                StripeCustomer.stripe_customer_id,
+            )
             .join(Payment, Payment.job_id == Job.id)
+            .outerjoin(StripeCustomer, StripeCustomer.customer_id == Job.customer_id)
             .where(Job.status.in_(("completed", "paid")))
         )
         if since is not None:
             query = query.where(Job.completed_at >= since)
-        ours = [_Ours(*row) for row in session.execute(query)]
-        sent = sent_times(session, since)
+        ours = {row[0]: _Ours(*row) for row in session.execute(query)}
+        records = invoice_records(session, since)
     invoices: dict[int, list[InvoiceInfo]] = defaultdict(list)
+    elsewhere: list[InvoiceInfo] = []
     read = 0
     for invoice in ctx.gateway.list_invoices(created_from=since):  # newest first
         read += 1
-        if invoice.job_id is not None:
-            invoices[invoice.job_id].append(invoice)
+        # Our copy says which job we hold an invoice for; metadata is the fallback.
+        record = records.get(invoice.id)
+        job_id = record.job_id if record is not None else invoice.job_id
+        if job_id in ours:
+            invoices[job_id].append(invoice)
+        elif (job_id is not None or invoice.payment_id is not None) and invoice.status in LIVE:
+            elsewhere.append(invoice)
+    currency = ctx.settings.currency
     drifts: list[Drift] = []
-    for job in ours:
+    for job in ours.values():
         found = oldest_first(invoices.get(job.job_id, []))
-        drifts.extend(_job_drifts(job, found, now - draft_age, sent))
+        drifts.extend(_job_drifts(job, found, now - draft_age, records, currency))
+    drifts.extend(_unplaced(ctx, elsewhere))
     return DriftReport(drifts, len(ours), read, since)
 
 
+def _refused_drift(job_id: int, ours: str, invoice: InvoiceInfo, why: str) -> Drift:
+    if invoice.status == "paid":
+        fix = (
+            f"{why}: refund it in Stripe, or attach it to the right job with a reason "
+            f"(core.cli attach-invoice {invoice.id} JOB_ID)"
+        )
+        return Drift(
+            "refused_invoice", job_id, ours, _described(invoice), fix, (invoice.id,), False
+        )
+    return Drift(
+        "refused_invoice", job_id, ours, _described(invoice), f"{why}: void it", (invoice.id,)
+    )
+
+
+def _described(invoice: InvoiceInfo) -> str:
+    amount = invoice.amount_paid if invoice.status == "paid" else invoice.amount_due
+    return f"{invoice.id} {invoice.status} {_money(amount)} ({invoice.currency.upper()})"
+
+
+def _unplaced(ctx: AppContext, invoices: list[InvoiceInfo]) -> list[Drift]:
+    """Live invoices whose metadata names no completed or paid job of ours."""
+    named = {i.job_id for i in invoices if i.job_id is not None}
+    with session_scope(ctx.sessions) as session:
+        statuses = (
+            dict(
+                session.execute(select(Job.id, Job.status).where(Job.id.in_(named))).tuples().all()
+            )
+            if named
+            else {}
+        )
+    drifts = []
+    for invoice in invoices:
+        status = statuses.get(invoice.job_id) if invoice.job_id is not None else None
+        if status in ("completed", "paid"):
+            continue  # a job outside this report's window
+        why = (
+            f"job #{invoice.job_id} is {status}"
+            if status
+            else f"its metadata names no job of ours (job_id={invoice.job_id})"
+        )
+        ours = f"job {status}" if status else "no such job"
+        drifts.append(_refused_drift(invoice.job_id or 0, ours, invoice, why))
+    return drifts
+
+
 def _job_drifts(
-    job: _Ours, found: list[InvoiceInfo], draft_cutoff: datetime, sent: dict[str, datetime]
+    job: _Ours,
+    stripes_invoices: list[InvoiceInfo],
+    draft_cutoff: datetime,
+    records: dict[str, InvoiceRecord],
+    currency: str,
 ) -> list[Drift]:
+    ours = f"job {job.job_status}, payment {job.payment_status} {_money(job.amount)}"
+    drifts: list[Drift] = []
+    found: list[InvoiceInfo] = []
+    for invoice in stripes_invoices:
+        # The webhook's cross-checks: an invoice that fails them is not the job's to count.
+        why = mismatch(invoice, job_id=job.job_id, customer=job.stripe_customer, currency=currency)
+        if why is None and invoice.status == "paid" and invoice.amount_paid != job.amount:
+            why = (
+                f"it was paid {_money(invoice.amount_paid)}; "
+                f"job #{job.job_id} is for {_money(job.amount)}"
+            )
+        if why is not None and invoice.status in LIVE:
+            drifts.append(_refused_drift(job.job_id, ours, invoice, why))
+        elif why is None:
+            found.append(invoice)
     live = [i for i in found if i.status in LIVE]
     paid = [i for i in found if i.status == "paid"]
     drafts = [i for i in found if i.status == "draft"]
     closed = [i for i in found if i.status in CLOSED]
-    ours = f"job {job.job_status}, payment {job.payment_status} {_money(job.amount)}"
-    drifts: list[Drift] = []
+    sent = {i: r.sent_at for i, r in records.items() if r.sent_at is not None}
 
     def add(
         kind: str,
@@ -169,14 +254,30 @@ def _job_drifts(
                 "finish the draft and send it" if drafts else "send the invoice",
                 drafts[:1],
             )
-        for invoice in live:
-            if invoice.amount_due != job.amount:
-                add(
-                    "amount_mismatch",
-                    f"{invoice.id} for {_money(invoice.amount_due)}",
-                    f"void it and re-issue for {_money(job.amount)}",
-                    [invoice],
-                )
+        wrong = [i for i in live if i.amount_due != job.amount]
+        for invoice in wrong:
+            add(
+                "amount_mismatch",
+                f"{invoice.id} for {_money(invoice.amount_due)}",
+                f"void it and re-issue for {_money(job.amount)}",
+                [invoice],
+            )
+        current = pick_current(live, sent)
+        if (
+            not paid
+            and current is not None
+            and current.status == "open"
+            and current not in wrong
+            and current.id not in sent
+        ):
+            # Finalized and open, but our send record (and Stripe's invoice.sent) never
+            # saw it go out: the customer has no e-mail to pay from.
+            add(
+                "never_sent",
+                f"{current.id} open, never sent",
+                "send it to the customer",
+                [current],
+            )
     else:
         open_ones = [i for i in live if i.status == "open"]
         if not paid and job.method == "manual" and open_ones:
@@ -316,6 +417,13 @@ def _send_invoice(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
     return f"invoice {result.number or result.invoice_id} is {result.status}"
 
 
+def _send_unsent(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
+    # Invoicing resumes the open invoice and sends it under its own key (`send:<id>`): a
+    # send that did go out before is replayed by Stripe, not e-mailed twice.
+    result = send_invoice(ctx, job_id=drift.job_id, actor=entry.fields["actor"])
+    return f"invoice {result.number or result.invoice_id} sent"
+
+
 def _void_extras(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
     current = _current_after_refresh(ctx, drift)
     done = []
@@ -377,6 +485,8 @@ _REPAIRS: dict[str, Callable[[AppContext, Drift, _Audit], str]] = {
     "amount_mismatch": _reissue,
     "paid_here_not_in_stripe": _pay_out_of_band,
     "stale_draft": _void_extras,
+    "never_sent": _send_unsent,
+    "refused_invoice": _void_extras,
 }
 
 

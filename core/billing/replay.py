@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from core.billing.stripe_gateway import event_from_payload
 from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
 from core.db.models import StripeEvent, utcnow
@@ -46,3 +47,21 @@ def replay_events(ctx: AppContext, *, actor: Actor, since: datetime | None = Non
     for event in events:
         outcomes[process_event(ctx.sessions, event, currency=ctx.settings.currency).outcome] += 1
     return ReplayResult(start, len(events), dict(outcomes))
+
+
+def replay_stored(ctx: AppContext, *, actor: Actor) -> ReplayResult:
+    """Handle again, from the payloads on our own rows, every event that is not handled
+    yet (a database failure, a bug since fixed): no call to Stripe, no 30-day limit."""
+    require(actor, "events.replay")
+    with session_scope(ctx.sessions) as session:
+        rows = session.execute(
+            select(StripeEvent.created, StripeEvent.payload)
+            .where(StripeEvent.handled_at.is_(None), StripeEvent.payload.is_not(None))
+            .order_by(StripeEvent.created, StripeEvent.id)
+        ).all()
+    outcomes: Counter[str] = Counter()
+    for _, payload in rows:
+        event = event_from_payload(str(payload))
+        outcomes[process_event(ctx.sessions, event, currency=ctx.settings.currency).outcome] += 1
+    start = rows[0][0] if rows else utcnow()
+    return ReplayResult(start, len(rows), dict(outcomes))

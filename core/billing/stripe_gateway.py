@@ -83,7 +83,6 @@ class InvoiceInfo:
     job_id: int | None
     payment_id: int | None
     line_count: int
-    paid_out_of_band: bool = False
 
     @property
     def is_live(self) -> bool:
@@ -120,7 +119,6 @@ class InvoiceInfo:
             job_id=metadata_id(invoice.metadata, "job_id"),
             payment_id=metadata_id(invoice.metadata, "payment_id"),
             line_count=invoice.line_count,
-            paid_out_of_band=invoice.paid_out_of_band,
         )
 
 
@@ -147,6 +145,11 @@ def _event_info(body: Any, payload: str | None = None) -> EventInfo:
         object=envelope.data.object,
         payload=payload,
     )
+
+
+def event_from_payload(payload: str) -> EventInfo:
+    """An event from a body we verified and stored before (replay from our own records)."""
+    return _event_info(json.loads(payload), payload)
 
 
 class StripeGateway:

@@ -13,7 +13,15 @@ from core.identity.actor import Actor
 from core.identity.permissions import require
 
 # Outcomes that need a person: the event was not applied as it came.
-PROBLEM_OUTCOMES = ("failed", "orphan", "amount_mismatch", "job_cancelled", "malformed")
+PROBLEM_OUTCOMES = (
+    "failed",
+    "error",
+    "rejected",
+    "orphan",
+    "amount_mismatch",
+    "job_cancelled",
+    "malformed",
+)
 
 
 @dataclass(frozen=True)

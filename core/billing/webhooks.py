@@ -231,6 +231,15 @@ def _target(session: Session, job_id: int | None, payment_id: int | None) -> Tar
     return Target(job, payment)
 
 
+def _names_unusable_ids(metadata: Any) -> bool:
+    """Metadata that names a job or payment by something that cannot be one of our ids."""
+    if not isinstance(metadata, dict):
+        return False
+    return any(
+        key in metadata and metadata_id(metadata, key) is None for key in ("job_id", "payment_id")
+    )
+
+
 def _dispatch(
     session: Session,
     event: EventInfo,
@@ -248,7 +257,7 @@ def _dispatch(
     except MalformedObject as error:
         return Outcome("malformed", str(error))
     target = _target(session, job_id, payment_id)
-    if target is None:
+    if target is None or _names_unusable_ids(event.object.get("metadata")):
         return Outcome(
             "orphan",
             f"metadata job_id={job_id} payment_id={payment_id} names no job and payment of ours",

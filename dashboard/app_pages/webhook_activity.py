@@ -31,8 +31,12 @@ if counts:
 else:
     st.caption("No events in the last 24 hours.")
 
-st.subheader("Needs attention: failed, orphan and amount-mismatch events")
 problems = overview.problems
+st.subheader(f"Needs attention ({len(problems)})")
+st.caption(
+    "Events we refused, could not place or failed to handle. Nothing moved money; "
+    "reconciliation lists what to do with each invoice."
+)
 if problems:
     st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
 else:

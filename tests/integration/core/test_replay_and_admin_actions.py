@@ -22,9 +22,11 @@ from sqlalchemy import func, select
 import core.billing.admin_actions
 import core.billing.webhooks
 from core.billing.admin_actions import record_manual_payment, void_and_reissue
-from core.billing.invoice_copies import remember_invoice_now
+from core.billing.customers import remember_stripe_customer
+from core.billing.invoice_copies import remember_invoice, remember_invoice_now
 from core.billing.reconcile import drift_report, repair_all
 from core.billing.replay import SAFETY_MARGIN, replay_cursor, replay_events
+from core.billing.stripe_gateway import InvoiceInfo
 from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
 from core.db.models import (
@@ -701,6 +703,7 @@ def test_the_report_over_many_jobs_reads_invoices_100_a_page_and_never_searches(
     stripe_customer = sandbox.client.v1.customers.create(
         params={"name": "Ann Lee", "metadata": {"user_id": str(market.customer_id)}}
     )
+    sent: list[InvoiceInfo] = []
     for job_id, payment_id, amount in owed[:-1]:
         metadata = {"job_id": str(job_id), "payment_id": str(payment_id)}
         invoice = sandbox.client.v1.invoices.create(
@@ -721,7 +724,13 @@ def test_the_report_over_many_jobs_reads_invoices_100_a_page_and_never_searches(
                 "metadata": metadata,
             }
         )
-        sandbox.client.v1.invoices.finalize_invoice(invoice.id)
+        finalized = sandbox.client.v1.invoices.finalize_invoice(invoice.id)
+        sent.append(InvoiceInfo.from_stripe(finalized))
+    # Our records, as invoicing leaves them: the customer's Stripe id and each send.
+    with session_scope(ctx.sessions) as session:
+        remember_stripe_customer(session, market.customer_id, str(stripe_customer.id))
+        for info in sent:
+            remember_invoice(session, info, sent_at=now)
     uninvoiced = owed[-1][0]
 
     before = sandbox.request_counts()
