@@ -70,9 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-    if args.fd is not None:  # links and messages name the socket's address
-        with socket.fromfd(args.fd, socket.AF_INET, socket.SOCK_STREAM) as inherited:
-            args.host, args.port = inherited.getsockname()[:2]
+    # The socket as it is (family and all, so that answers go out without Nagle's delay);
+    # links and messages name its address.
+    listening = socket.socket(fileno=args.fd) if args.fd is not None else None
+    if listening is not None:
+        args.host, args.port = listening.getsockname()[:2]
     config = SandboxConfig(
         public_url=args.public_url or f"http://{args.host}:{args.port}",
         account_name=args.account_name,
@@ -87,14 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         f'  StripeClient("sk_test_...", base_addresses={{"api": "http://{args.host}:{args.port}"}})',
         flush=True,
     )
-    uvicorn.run(
-        create_app(sandbox),
-        host=args.host,
-        port=args.port,
-        fd=args.fd,
-        log_level=args.log_level,
-        access_log=False,
+    app = create_app(sandbox)
+    if listening is None:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        return
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
     )
+    uvicorn.Server(config).run(sockets=[listening])
 
 
 if __name__ == "__main__":
