@@ -38,7 +38,8 @@ from pydantic import SecretStr
 from sqlalchemy import select, update
 
 from core.billing.customers import remember_stripe_customer
-from core.billing.stripe_gateway import API_VERSION, EventInfo, StripeGateway
+from core.billing.stripe_gateway import API_VERSION, StripeGateway
+from core.billing.stripe_objects import EventInfo
 from core.billing.webhooks import WebhookProcessingFailed, process_event
 from core.config import Settings
 from core.context import AppContext

@@ -13,7 +13,8 @@ from typing import Any
 
 from core.billing.admin_actions import attach_invoice
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
-from core.billing.reconcile import drift_report, parse_since, repair_all
+from core.billing.reconcile import drift_report, parse_since
+from core.billing.repairs import repair_all
 from core.billing.replay import replay_events, replay_stored
 from core.config import get_settings
 from core.context import AppContext

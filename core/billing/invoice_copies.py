@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.billing.invoice_status import PROGRESS_RANK
-from core.billing.stripe_gateway import InvoiceInfo
+from core.billing.stripe_objects import InvoiceInfo
 from core.db.models import Job, StripeInvoice, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
 

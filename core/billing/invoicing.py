@@ -31,7 +31,8 @@ from core.billing.invoice_copies import (
     remember_invoice_now,
 )
 from core.billing.invoice_status import CLOSED, is_overdue
-from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
+from core.billing.stripe_gateway import MissingInStripe
+from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
 from core.db.models import InvoiceLock, StripeInvoice, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope

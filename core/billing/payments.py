@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.billing.customers import known_stripe_customer
 from core.billing.invoice_copies import lock_job
-from core.billing.stripe_gateway import InvoiceInfo
+from core.billing.stripe_objects import InvoiceInfo
 from core.db.models import Job, Payment, Service, ServiceProvider
 from core.notify import notifications
 

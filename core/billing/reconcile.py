@@ -11,31 +11,24 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from core.audit import record_now
 from core.billing.invoice_copies import (
     InvoiceRecord,
-    current_copy,
-    forget_invoice_now,
     invoice_records,
     pick_current,
-    remember_invoice,
 )
 from core.billing.invoice_status import CLOSED, LIVE
-from core.billing.invoicing import job_invoice, oldest_first, send_invoice
-from core.billing.payments import apply_invoice_payment, mismatch
-from core.billing.stripe_gateway import InvoiceInfo, MissingInStripe
+from core.billing.invoicing import oldest_first
+from core.billing.payments import mismatch
+from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
 from core.db.models import Job, Payment, StripeCustomer, utcnow
 from core.db.session import session_scope
-from core.errors import AppError, InvalidInput
+from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
 
@@ -169,13 +162,8 @@ def _unplaced(ctx: AppContext, invoices: list[InvoiceInfo]) -> list[Drift]:
     """Live invoices whose metadata names no completed or paid job of ours."""
     named = {i.job_id for i in invoices if i.job_id is not None}
     with session_scope(ctx.sessions) as session:
-        statuses = (
-            dict(
-                session.execute(select(Job.id, Job.status).where(Job.id.in_(named))).tuples().all()
-            )
-            if named
-            else {}
-        )
+        query = select(Job.id, Job.status).where(Job.id.in_(named))
+        statuses = dict(session.execute(query).all()) if named else {}
     drifts = []
     for invoice in invoices:
         status = statuses.get(invoice.job_id) if invoice.job_id is not None else None
@@ -314,180 +302,6 @@ def _job_drifts(
         if old:
             add("stale_draft", ", ".join(d.id for d in old), "delete the draft(s)", old)
     return drifts
-
-
-@dataclass
-class RepairResult:
-    drift: Drift
-    ok: bool
-    message: str
-
-
-@dataclass
-class _Audit:
-    """The audit row of one repair; a repair that changes money writes it in its own
-    transaction (`write`), the others get it written after they succeed."""
-
-    fields: dict[str, Any]
-    written: bool = False
-
-    def write(self, session: Session, *, after: dict[str, Any]) -> dict[str, Any]:
-        self.written = True
-        return {**self.fields, "after": after}
-
-
-def repair(ctx: AppContext, drift: Drift, *, actor: Actor, reason: str) -> RepairResult:
-    """Apply the drift's fix and write it to the audit log; safe to run twice."""
-    require(actor, "reconcile")
-    if not reason.strip():
-        raise InvalidInput("every repair needs a reason")
-    if not drift.repairable:
-        return RepairResult(drift, False, drift.fix)
-    entry = _Audit(
-        {
-            "actor": actor,
-            "action": f"reconcile.{drift.kind}",
-            "reason": reason,
-            "before": {"ours": drift.ours, "stripe": drift.stripes},
-        }
-    )
-    try:
-        message = _REPAIRS[drift.kind](ctx, drift, entry)
-    except AppError as error:
-        record_now(
-            ctx.sessions,
-            **entry.fields,
-            job_id=drift.job_id,
-            result="failed",
-            error=error.message,
-        )
-        return RepairResult(drift, False, error.message)
-    if not entry.written:
-        record_now(ctx.sessions, **entry.fields, job_id=drift.job_id, after={"done": message})
-    log.info("reconcile.repaired kind=%s job_id=%s", drift.kind, drift.job_id)
-    return RepairResult(drift, True, message)
-
-
-def repair_all(
-    ctx: AppContext,
-    report: DriftReport,
-    *,
-    actor: Actor,
-    reason: str,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[RepairResult]:
-    results = []
-    for index, drift in enumerate(report.drifts, start=1):
-        results.append(repair(ctx, drift, actor=actor, reason=reason))
-        if progress is not None:
-            progress(index, len(report.drifts))
-    return results
-
-
-def _apply_missed_payment(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    invoice = ctx.gateway.retrieve_invoice(drift.invoice_ids[0])  # as Stripe has it now
-    if invoice.status != "paid":
-        return f"{invoice.id} is {invoice.status} now; nothing to apply"
-    with session_scope(ctx.sessions) as session:
-        remember_invoice(session, invoice)
-        job = session.get(Job, drift.job_id)
-        payment = session.scalar(select(Payment).where(Payment.job_id == drift.job_id))
-        if job is None or payment is None:
-            return "the job is gone"
-        outcome = apply_invoice_payment(
-            session,
-            job=job,
-            payment=payment,
-            invoice=invoice,
-            paid_at=invoice.paid_at or utcnow(),
-            currency=ctx.settings.currency,
-            audit_entry=entry.write(session, after={"done": f"payment applied from {invoice.id}"}),
-        )
-        if outcome.outcome != "applied":
-            entry.written = False  # nothing credited: the row is written after, as usual
-    return f"payment {outcome.outcome}" + (f": {outcome.detail}" if outcome.detail else "")
-
-
-def _send_invoice(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    actor = entry.fields["actor"]
-    current = job_invoice(ctx, job_id=drift.job_id, actor=actor)
-    if current is not None and current.status in LIVE:  # fixed since the report was made
-        return f"invoice {current.number or current.invoice_id} is already {current.status}"
-    result = send_invoice(ctx, job_id=drift.job_id, actor=actor)
-    return f"invoice {result.number or result.invoice_id} is {result.status}"
-
-
-def _send_unsent(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    # Invoicing resumes the open invoice and sends it under its own key (`send:<id>`): a
-    # send that did go out before is replayed by Stripe, not e-mailed twice.
-    result = send_invoice(ctx, job_id=drift.job_id, actor=entry.fields["actor"])
-    return f"invoice {result.number or result.invoice_id} sent"
-
-
-def _void_extras(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    current = _current_after_refresh(ctx, drift)
-    done = []
-    for invoice_id in drift.invoice_ids:
-        if invoice_id == current:
-            done.append(f"kept {invoice_id}: it is the invoice the customer is shown")
-            continue
-        try:
-            invoice = ctx.gateway.retrieve_invoice(invoice_id)
-        except MissingInStripe:
-            forget_invoice_now(ctx.sessions, invoice_id)
-            done.append(f"{invoice_id} is already deleted")
-            continue
-        if invoice.status == "open":
-            voided = ctx.gateway.void_invoice(invoice_id)
-            with session_scope(ctx.sessions) as session:
-                remember_invoice(session, voided)
-            done.append(f"voided {invoice_id}")
-        elif invoice.status == "draft":
-            ctx.gateway.delete_draft(invoice_id)
-            forget_invoice_now(ctx.sessions, invoice_id)
-            done.append(f"deleted {invoice_id}")
-        else:
-            done.append(f"{invoice_id} is {invoice.status}")
-    return ", ".join(done)
-
-
-def _current_after_refresh(ctx: AppContext, drift: Drift) -> str | None:
-    """The job's current invoice once our copies hold the invoices this fix looks at."""
-    if drift.keeps is None:
-        return None  # the fix replaces every invoice it names (a wrong amount, a draft)
-    with session_scope(ctx.sessions) as session:
-        for invoice_id in (drift.keeps, *drift.invoice_ids):
-            try:
-                remember_invoice(session, ctx.gateway.retrieve_invoice(invoice_id))
-            except MissingInStripe:
-                continue
-        current = current_copy(session, drift.job_id)
-        return current.invoice_id if current else None
-
-
-def _reissue(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    voided = _void_extras(ctx, drift, entry)
-    return f"{voided}; {_send_invoice(ctx, drift, entry)}"
-
-
-def _pay_out_of_band(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
-    invoice = ctx.gateway.pay_out_of_band(drift.invoice_ids[0])
-    with session_scope(ctx.sessions) as session:
-        remember_invoice(session, invoice)
-    return f"{invoice.id} marked paid outside Stripe"
-
-
-_REPAIRS: dict[str, Callable[[AppContext, Drift, _Audit], str]] = {
-    "missed_payment": _apply_missed_payment,
-    "missing_invoice": _send_invoice,
-    "closed_in_stripe": _send_invoice,
-    "duplicate_invoices": _void_extras,
-    "amount_mismatch": _reissue,
-    "paid_here_not_in_stripe": _pay_out_of_band,
-    "stale_draft": _void_extras,
-    "never_sent": _send_unsent,
-    "refused_invoice": _void_extras,
-}
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from core.billing.stripe_gateway import event_from_payload
+from core.billing.stripe_objects import event_from_payload
 from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
 from core.db.models import StripeEvent, utcnow

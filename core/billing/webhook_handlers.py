@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from core.billing.payments import Outcome, apply_invoice_payment, service_name_of
-from core.billing.stripe_gateway import EventInfo, InvoiceInfo
+from core.billing.stripe_objects import EventInfo, InvoiceInfo
 from core.db.models import Job, Payment
 from core.notify import notifications
 

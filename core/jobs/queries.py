@@ -157,4 +157,4 @@ def list_jobs(
 def provider_names(session: Session) -> dict[int, str]:
     """Every provider's name by id, in name order (for filters and pickers)."""
     query = select(ServiceProvider.id, ServiceProvider.name).order_by(ServiceProvider.name)
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())

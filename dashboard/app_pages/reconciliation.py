@@ -11,7 +11,8 @@ import streamlit as st
 
 from core import audit
 from core.billing.admin_actions import ActionResult, record_manual_payment, void_and_reissue
-from core.billing.reconcile import DriftReport, drift_report, parse_since, repair
+from core.billing.reconcile import DriftReport, drift_report, parse_since
+from core.billing.repairs import repair
 from core.billing.replay import replay_events
 from core.errors import AppError
 from core.identity.permissions import allowed

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from core.billing.invoice_copies import current_copy, forget_invoice_now, pick_current
 from core.billing.invoicing import job_invoice, send_invoice
-from core.billing.reconcile import drift_report, repair_all
+from core.billing.reconcile import drift_report
+from core.billing.repairs import repair_all
 from core.context import AppContext
 from core.db.models import StripeInvoice
 from core.db.session import session_scope

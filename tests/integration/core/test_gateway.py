@@ -14,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from core.billing.invoicing import oldest_first
-from core.billing.stripe_gateway import InvoiceInfo, StripeGateway
+from core.billing.stripe_gateway import StripeGateway
+from core.billing.stripe_objects import InvoiceInfo
 from core.config import Settings
 from core.errors import (
     CardDeclined,

@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing.stripe_gateway import API_VERSION, EventInfo, StripeGateway
+from core.billing.stripe_gateway import API_VERSION, StripeGateway
+from core.billing.stripe_objects import EventInfo
 from core.billing.webhooks import process_event
 from core.context import AppContext
 from core.db.models import Customer, Job, Payment, StripeEvent

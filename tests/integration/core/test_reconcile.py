@@ -11,10 +11,8 @@ report finds nothing and a second repair pass changes nothing.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +22,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from core.billing.payments import credit_payment
-from core.billing.reconcile import Drift, drift_report, repair, repair_all
+from core.billing.reconcile import Drift, drift_report
+from core.billing.repairs import repair, repair_all
 from core.billing.webhooks import subscribed_event_types
-from core.cli import main
-from core.config import get_settings
 from core.context import AppContext
 from core.db.models import (
     AuditLog,
@@ -482,40 +479,10 @@ def test_a_duplicate_made_in_the_same_second_is_voided_not_the_invoice_the_custo
 # The CLI
 
 
-@dataclass
-class CliRun:
-    code: int
-    data: Any
-    err: str
-
-
-@pytest.fixture
-def cli(
-    ctx: AppContext,
-    sandbox: SandboxControl,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> Iterator[Any]:
-    for name in ("STRIPE_WEBHOOK_SECRET", "CURRENCY", "INVOICE_DAYS_UNTIL_DUE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DATABASE_URL", ctx.settings.database_url)
-    monkeypatch.setenv("STRIPE_API_BASE", sandbox.base)
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_x")
-    get_settings.cache_clear()
-
-    def run(*args: str) -> CliRun:
-        code = main(list(args))
-        captured = capsys.readouterr()
-        data = json.loads(captured.out) if "--json" in args else captured.out
-        return CliRun(code, data, captured.err)
-
-    yield run
-    get_settings.cache_clear()
-
-
 def test_cli_reconcile_exits_3_on_drift_and_apply_repairs_it(
-    ctx: AppContext, sandbox: SandboxControl, market: Market, cli: Any
+    ctx: AppContext, sandbox: SandboxControl, market: Market, reconcile_cli: Any
 ) -> None:
+    cli = reconcile_cli
     # No webhook endpoint is registered: the payment's invoice.paid reaches nobody.
     missed, missed_invoice = invoiced_job(ctx, market)
     ctx.gateway.pay_test_invoice(missed_invoice, card="visa")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.billing.reconcile import drift_report, repair
+from core.billing.reconcile import drift_report
+from core.billing.repairs import repair
 from core.context import AppContext
 from core.db.models import Job, Notification, ServiceProvider
 from core.db.session import session_scope

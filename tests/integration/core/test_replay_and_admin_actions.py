@@ -24,9 +24,10 @@ import core.billing.webhooks
 from core.billing.admin_actions import record_manual_payment, void_and_reissue
 from core.billing.customers import remember_stripe_customer
 from core.billing.invoice_copies import remember_invoice, remember_invoice_now
-from core.billing.reconcile import drift_report, repair_all
+from core.billing.reconcile import drift_report
+from core.billing.repairs import repair_all
 from core.billing.replay import SAFETY_MARGIN, replay_cursor, replay_events
-from core.billing.stripe_gateway import InvoiceInfo
+from core.billing.stripe_objects import InvoiceInfo
 from core.billing.webhooks import process_event, subscribed_event_types
 from core.context import AppContext
 from core.db.models import (

@@ -11,7 +11,8 @@ import streamlit as st
 from sqlalchemy import func, select, update
 
 from core.billing.customers import remember_stripe_customer
-from core.billing.stripe_gateway import API_VERSION, EventInfo
+from core.billing.stripe_gateway import API_VERSION
+from core.billing.stripe_objects import EventInfo
 from core.billing.webhooks import process_event
 from core.context import AppContext
 from core.db.models import (

@@ -17,7 +17,8 @@ from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
 from core.billing.admin_actions import record_manual_payment, void_and_reissue
-from core.billing.reconcile import KINDS, drift_report, repair
+from core.billing.reconcile import KINDS, drift_report
+from core.billing.repairs import repair
 from core.billing.replay import replay_events
 from core.context import AppContext
 from core.db.models import AuditLog, Job, Payment, StripeEvent

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import core.billing.webhooks
-from core.billing.stripe_gateway import EventInfo
+from core.billing.stripe_objects import EventInfo
 from core.context import AppContext
 from core.db.models import Job, Notification, Payment, ServiceProvider, StripeEvent
 from core.db.session import session_scope

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 import core.billing.webhooks
-from core.billing.stripe_gateway import EventInfo
+from core.billing.stripe_objects import EventInfo
 from core.config import Settings
 from core.context import AppContext
 from core.db.models import Notification, StripeInvoice

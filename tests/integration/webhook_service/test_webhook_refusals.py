@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import core.billing.webhooks
 from core.billing.replay import replay_stored
-from core.billing.stripe_gateway import EventInfo
+from core.billing.stripe_objects import EventInfo
 from core.context import AppContext
 from core.db.models import Job, Payment, ServiceProvider, StripeEvent
 from core.db.session import session_scope
