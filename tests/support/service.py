@@ -14,7 +14,7 @@ import httpx
 import uvicorn
 
 from core.context import AppContext
-from tests.support.sandbox import listening_socket
+from tests.support.sandbox import listening_socket, tls_context
 from webhook_service.app import create_app
 
 
@@ -22,7 +22,7 @@ def _wait_healthy(base: str, alive: Callable[[], bool]) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}/healthz", timeout=1, verify=tls_context()).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
