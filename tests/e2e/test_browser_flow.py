@@ -4,13 +4,21 @@ A provider marks a new job complete on the dashboard, the customer pays the invo
 sandbox's hosted page with a test card, and the signed webhook shows up on the provider's
 dashboard: the job paid in the table, the balance up by the job's price, and a "Payment
 Received" notification. Screenshots of every step go to tests/e2e/artifacts/.
+
+Streamlit reruns the script after every interaction and keeps the old elements on the page
+until the new run replaces them, so a wait must be for something only the finished rerun
+shows: the exact job count (worked out from the database beforehand), a given job's row or
+heading, or (for a rerun of the same page) a script run that finished after the click.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -60,16 +68,82 @@ def metric(page: Page, label: str) -> Locator:
 def settled(page: Page) -> None:
     """Wait until Streamlit's script run is over, so no element is from the previous run.
 
-    Call it after the new run's first sign (a heading, a message) is on the page.
+    Call it after the new run's first sign (a heading, a message) is on the page: one that
+    the page before the rerun cannot show.
     """
     expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning")
 
 
-def go_to(page: Page, title: str) -> None:
-    """Follow a sidebar link (a rerun of that page) and wait for its heading."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click()
+# Counts the script runs that finished (the app's script state went to "notRunning"), from
+# a MutationObserver installed on first use; returns the count so far.
+FINISHED_RUNS = """() => {
+  if (window.__finishedRuns === undefined) {
+    window.__finishedRuns = 0;
+    new MutationObserver((records) => {
+      records.forEach((record, index) => {
+        const later = records.slice(index + 1).find((r) => r.target === record.target);
+        const value = later ? later.oldValue : record.target.getAttribute(record.attributeName);
+        if (value === "notRunning" && record.oldValue !== "notRunning") {
+          window.__finishedRuns += 1;
+        }
+      });
+    }).observe(document.body, {
+      subtree: true,
+      attributes: true,
+      attributeOldValue: true,
+      attributeFilter: ["data-test-script-state"],
+    });
+  }
+  return window.__finishedRuns;
+}"""
+
+
+def rerun(page: Page, action: Callable[[], None]) -> None:
+    """Do `action`, which makes Streamlit run the script, and wait until that run is over.
+
+    For a rerun whose page looks like the one before (the same page again), where no
+    element can tell the new run from the old.
+    """
+    settled(page)  # a run still going would count as this one
+    before = page.evaluate(FINISHED_RUNS)
+    action()
+    page.wait_for_function(
+        "before => window.__finishedRuns > before && document.querySelector("
+        "'[data-testid=stApp]').getAttribute('data-test-script-state') === 'notRunning'",
+        arg=before,
+    )
+
+
+def go_to(page: Page, title: str, link: str | re.Pattern[str] | None = None) -> None:
+    """Follow a sidebar link (a rerun of that page, maybe the one shown) and wait for the run
+    to finish with the page's heading."""
+    nav = page.get_by_test_id("stSidebarNav").get_by_role("link", name=link or title)
+    rerun(page, nav.click)
     expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-    settled(page)
+
+
+def jobs_caption(count: int) -> str:
+    """The job count above the jobs table, as the dashboard words it."""
+    return f"{count} job{'s' if count != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class ProviderJobs:
+    total: int
+    new: list[int]  # newest first, as the table lists them
+
+
+def provider_jobs(system: LiveSystem, email: str) -> ProviderJobs:
+    """The provider's jobs as the system's database has them (what the pages must show)."""
+    with closing(sqlite3.connect(system.data_dir / "app.db")) as db:
+        rows = db.execute(
+            "SELECT jobs.id, jobs.status FROM jobs"
+            " JOIN service_providers ON service_providers.id = jobs.provider_id"
+            " WHERE service_providers.email = ?"
+            " ORDER BY jobs.created_at DESC, jobs.id DESC",
+            (email,),
+        ).fetchall()
+    return ProviderJobs(len(rows), [job_id for job_id, status in rows if status == "new"])
 
 
 def sign_in(page: Page, dashboard: str) -> None:
@@ -120,21 +194,21 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         balance_before = cents(metric(page, "Balance").inner_text())
         steps.shot(page, "earnings-before")
 
-        # 3. A new job: filter the table to new jobs, then choose one in "Job details".
+        # 3. A new job: filter the table to new jobs, then choose the newest in "Job details".
+        jobs = provider_jobs(live_system, PROVIDER_EMAIL)
+        # Each count waited for below differs from the one it replaces (all jobs, the new
+        # ones, the one searched for), so only the finished rerun can show it.
+        assert jobs.new and 1 < jobs.total and len(jobs.new) < jobs.total, jobs
+        job_id = jobs.new[0]
         go_to(page, "My jobs")
+        expect(page.get_by_text(jobs_caption(jobs.total), exact=True)).to_be_visible()
         page.get_by_role("combobox", name="Job status").click()
         page.get_by_role("option", name="new", exact=True).click()
         page.keyboard.press("Escape")
-        expect(page.get_by_text(re.compile(r"^\d+ jobs?$"))).to_be_visible()
+        expect(page.get_by_text(jobs_caption(len(jobs.new)), exact=True)).to_be_visible()
         settled(page)
         page.get_by_role("combobox", name="Job details").click()
-        new_job = page.get_by_role("option", name=re.compile(r"^#\d+ · ")).first
-        expect(new_job).to_be_visible()
-        label = new_job.inner_text()
-        match = re.match(r"#(\d+) ", label)
-        assert match is not None, label
-        job_id = int(match.group(1))
-        new_job.click()
+        page.get_by_role("option", name=re.compile(rf"^#{job_id} · ")).click()
         expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
         settled(page)
         expect(metric(page, "Job")).to_have_text("new")
@@ -188,12 +262,14 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         page.get_by_role("combobox", name="Job status").click()
         page.keyboard.press("Backspace")  # drop the "new" filter: the job is no longer new
         page.keyboard.press("Escape")
+        expect(page.get_by_text(jobs_caption(jobs.total), exact=True)).to_be_visible()
         settled(page)
         search = page.get_by_role("textbox", name="Search")
         search.fill(f"#{job_id}")
         search.press("Enter")
-        expect(page.get_by_text("1 job", exact=True)).to_be_visible()
+        expect(page.get_by_text(jobs_caption(1), exact=True)).to_be_visible()
         settled(page)
+        expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
 
         def paid_in_table() -> bool:
             row = job_row(page, job_id)
@@ -221,11 +297,7 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
 
         # 8. The provider is told: "Payment Received" for that job.
         body = f"Payment of {dollars(price)} received for Job #{job_id}"
-        page.get_by_test_id("stSidebarNav").get_by_role(
-            "link", name=re.compile(r"Notifications")
-        ).click()
-        expect(page.get_by_role("heading", name="Notifications", exact=True)).to_be_visible()
-        settled(page)
+        go_to(page, "Notifications", link=re.compile(r"Notifications"))
         notice = page.get_by_text(body, exact=True)
         expect(notice).to_be_visible()
         card = page.get_by_test_id("stVerticalBlock").filter(has=notice).last
