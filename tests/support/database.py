@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,5 +89,26 @@ def own_postgres(url: str, owner: str) -> Iterator[str]:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
             # The lock lasts as long as this connection: for the whole session.
             yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        server.dispose()
+
+
+@contextmanager
+def scratch_postgres(url: str) -> Iterator[str]:
+    """A migrated database of its own on `url`'s server while the context lasts (for
+    fixtures that outlive one test, which the per-test emptying must not reach)."""
+    base = make_url(url)
+    name = f"{base.database}_scratch_{uuid.uuid4().hex[:12]}"
+    server = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with server.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        scratch = base.set(database=name).render_as_string(hide_password=False)
+        try:
+            upgrade(scratch)
+            yield scratch
+        finally:
+            with server.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         server.dispose()

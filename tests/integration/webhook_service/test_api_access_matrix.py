@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.config import Settings
 from core.context import AppContext
 from core.db.models import (
     AuditLog,
@@ -43,7 +47,8 @@ from core.db.session import session_scope
 from core.identity.actor import Actor
 from core.identity.api_tokens import ALGORITHM, ISSUER, issue_token
 from core.jobs.lifecycle import complete_job, create_job
-from tests.support.sandbox import SandboxControl
+from tests.support.database import fresh_sqlite, scratch_postgres
+from tests.support.sandbox import SandboxControl, running_sandbox
 from webhook_service.app import create_app
 
 with warnings.catch_warnings():  # Starlette's notice about httpx, not about this project
@@ -452,6 +457,45 @@ def api(ctx: AppContext, sandbox: SandboxControl) -> Iterator[Api]:
         yield Api(ctx, sandbox, client, world)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def refusing_api(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sqlite_template_file: Path,
+    postgres_migrated: str | None,
+) -> Iterator[Api]:
+    """One world, per database kind, for all the refused calls.
+
+    A refused call changes nothing, and each test checks that it did not, so every refusal
+    can start from the same world instead of building its own (three invoicings). It lives
+    in a database and a sandbox of its own, which the other tests' emptying and resets do
+    not reach.
+    """
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = fresh_sqlite(sqlite_template_file, tmp_path_factory.mktemp("refusals"))
+        elif postgres_migrated is None:
+            pytest.skip("TEST_DATABASE_URL is not set")
+        else:
+            url = stack.enter_context(scratch_postgres(postgres_migrated))
+        base = stack.enter_context(running_sandbox("--retry-schedule", "0.05,0.1,0.2"))
+        sandbox = SandboxControl(base)
+        stack.callback(sandbox.http.close)
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=url,
+            stripe_secret_key=SecretStr("sk_test_refusals"),
+            stripe_api_base=base,
+            stripe_webhook_secret=SecretStr("whsec_placeholder_until_registered"),
+        )
+        ctx = AppContext.create(settings)
+        stack.callback(ctx.close)
+        ctx.gateway.rate_limit_backoff = 0.01
+        world = build_world(ctx, sandbox)
+        client = stack.enter_context(TestClient(create_app(ctx)))
+        yield Api(ctx, sandbox, client, world)
+
+
 def case_id(case: tuple[str, str]) -> str:
     return f"{case[0]}:{case[1]}"
 
@@ -459,10 +503,12 @@ def case_id(case: tuple[str, str]) -> str:
 # Refused
 
 
+@pytest.mark.xdist_group("api_refusals")  # one worker builds the shared worlds
 @pytest.mark.parametrize(("endpoint_name", "caller"), REFUSED, ids=map(case_id, REFUSED))
 def test_a_refused_caller_gets_the_exact_answer_and_changes_nothing(
-    api: Api, endpoint_name: str, caller: str
+    refusing_api: Api, endpoint_name: str, caller: str
 ) -> None:
+    api = refusing_api
     endpoint = BY_NAME[endpoint_name]
     status = expected(endpoint, caller)
     before = api.snapshot()
