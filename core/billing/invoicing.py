@@ -36,7 +36,13 @@ from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
 from core.db.models import InvoiceLock, StripeInvoice, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
-from core.errors import Conflict, InvoicingFailed, NotFound, PaymentProviderError
+from core.errors import (
+    Conflict,
+    InvalidStripeRequest,
+    InvoicingFailed,
+    NotFound,
+    PaymentProviderError,
+)
 from core.identity.actor import SYSTEM, Actor
 from core.identity.permissions import load_job, require
 
@@ -48,6 +54,7 @@ LOCK_LEASE = timedelta(minutes=5)
 LOCK_WAIT_SECONDS = 30.0
 # A current invoice in one of these states is taken up again rather than replaced.
 RESUMABLE = ("draft", "open", "paid")
+MAX_PASSES = 4  # each pass reacts to one disagreement between our record and Stripe
 
 
 @dataclass(frozen=True)
@@ -195,35 +202,124 @@ def oldest_first(newest_first: list[InvoiceInfo]) -> list[InvoiceInfo]:
     return ordered
 
 
-def _resumable(
-    ctx: AppContext, job_id: int, found: list[InvoiceInfo]
-) -> tuple[InvoiceInfo | None, int]:
-    """The job's current invoice if invoicing can go on with it, and how many of the job's
-    invoices were closed (voided or written off), which a new invoice's key counts.
+def _info_from_copy(copy: StripeInvoice) -> InvoiceInfo:
+    """Our copy as the gateway's value, marked as not yet read from Stripe (lines -1)."""
+    return InvoiceInfo(
+        id=copy.invoice_id,
+        status=copy.status,
+        customer=copy.customer,
+        currency=copy.currency,
+        amount_due=copy.amount_due,
+        amount_paid=copy.amount_paid,
+        amount_remaining=copy.amount_remaining,
+        number=copy.number,
+        created=copy.created,
+        due_date=copy.due_date,
+        paid_at=copy.paid_at,
+        hosted_invoice_url=copy.hosted_invoice_url,
+        invoice_pdf=copy.invoice_pdf,
+        job_id=copy.job_id,
+        payment_id=copy.payment_id,
+        line_count=-1,  # not copied: how far it got is read from Stripe
+    )
 
-    `found` is Stripe's answer; our copies also hold invoices Stripe's search does not list
-    yet (it lags writes by up to a minute).
-    """
+
+def _from_records(ctx: AppContext, job_id: int) -> tuple[InvoiceInfo | None, int]:
+    """The job's current invoice from our own records, if invoicing can go on with it, and
+    how many of its invoices were closed (voided or written off), which a new invoice's key
+    counts. No search: a job with no invoice on record gets a new one (its key replays one
+    an earlier attempt made), and one on record is read from Stripe by its id."""
     with session_scope(ctx.sessions) as session:
-        for invoice in found:
-            remember_invoice(session, invoice)
         current = current_copy(session, job_id)
         closed = session.scalar(
             select(func.count())
             .select_from(StripeInvoice)
             .where(StripeInvoice.job_id == job_id, StripeInvoice.status.in_(CLOSED))
         )
-        current_id = current.invoice_id if current and current.status in RESUMABLE else None
-    if current_id is None:
-        return None, int(closed or 0)
-    listed = next((i for i in found if i.id == current_id), None)
-    if listed is not None:
-        return listed, int(closed or 0)
-    try:
-        return ctx.gateway.retrieve_invoice(current_id), int(closed or 0)
-    except MissingInStripe:  # a draft deleted in Stripe: nothing to resume
-        forget_invoice_now(ctx.sessions, current_id)
-        return None, int(closed or 0)
+        resumable = current if current is not None and current.status in RESUMABLE else None
+        return (_info_from_copy(resumable) if resumable else None), int(closed or 0)
+
+
+@dataclass
+class _Step:
+    """The Stripe step under way, for the failure report."""
+
+    name: str = "customer_search"
+
+
+def _finish(
+    ctx: AppContext,
+    facts: _JobFacts,
+    customer_id: str,
+    invoice: InvoiceInfo | None,
+    issue: int,
+    step: _Step,
+) -> tuple[InvoiceInfo, datetime | None]:
+    """Take the job's invoice from where it stands to sent: create it (keyed), put the
+    job's line on it (keyed), send it (keyed; sending a draft finalizes it). Three calls for
+    a first invoice; more only when our record and Stripe disagree (a replayed create, a
+    draft deleted in Stripe, an invoice closed in Stripe without our hearing), and then
+    Stripe's own answer decides. Returns the invoice and when we sent it."""
+    gateway, job_id = ctx.gateway, facts.job_id
+    replaces: str | None = None
+    refreshed = False
+    in_play = invoice.id if invoice is not None else None  # the invoice this pass works on
+    for _ in range(MAX_PASSES):
+        try:
+            if invoice is None:
+                step.name = "invoice_create"
+                created, replayed = gateway.create_invoice(
+                    customer_id=customer_id,
+                    job_id=job_id,
+                    payment_id=facts.payment_id,
+                    days_until_due=ctx.settings.invoice_days_until_due,
+                    issue=issue,
+                    replaces=replaces,
+                )
+                in_play = created.id
+                # A replayed create is the invoice as first made: read how far it got.
+                invoice = gateway.retrieve_invoice(created.id) if replayed else created
+                # Known locally from now on, so a failure below shows a draft to retry.
+                remember_invoice_now(ctx.sessions, invoice)
+            elif invoice.line_count < 0:  # our record: Stripe says how far it got
+                step.name = "invoice_retrieve"
+                invoice = gateway.retrieve_invoice(invoice.id)
+                remember_invoice_now(ctx.sessions, invoice)
+            if invoice.status in CLOSED:
+                issue, invoice = issue + 1, None
+                continue
+            if invoice.status == "paid":
+                return invoice, None
+            if invoice.status == "draft" and invoice.line_count == 0:
+                step.name = "item_create"
+                gateway.add_invoice_item(
+                    customer_id=invoice.customer,
+                    invoice_id=invoice.id,
+                    amount=facts.amount,
+                    description=facts.description,
+                    job_id=job_id,
+                    payment_id=facts.payment_id,
+                )
+            step.name = "send"
+            # Keyed by invoice: a retry after a send that did go through sends no second
+            # e-mail. Sending a draft finalizes it, so no separate finalize call.
+            sent = gateway.send_invoice(invoice.id, idempotency_key=f"send:{invoice.id}")
+            return sent, utcnow()
+        except MissingInStripe:
+            if in_play is None or replaces == in_play:
+                raise
+            # A draft deleted in Stripe: make a new one in its place (a new key).
+            forget_invoice_now(ctx.sessions, in_play)
+            replaces, invoice, in_play = in_play, None, None
+        except InvalidStripeRequest:
+            if invoice is None or refreshed:
+                raise
+            # Our record was behind Stripe (voided, paid, finalized meanwhile): read it.
+            refreshed = True
+            step.name = "invoice_retrieve"
+            invoice = gateway.retrieve_invoice(invoice.id)
+            remember_invoice_now(ctx.sessions, invoice)
+    raise Conflict(f"Job #{job_id}'s invoice keeps changing in Stripe; try again in a minute")
 
 
 def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) -> InvoiceResult:
@@ -234,8 +330,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
     """
     facts = _read_job(ctx, job_id, actor)
     gateway = ctx.gateway
-    step = "customer_search"
-    sent_at: datetime | None = None
+    step = _Step()
     with job_invoicing_lock(ctx, job_id):
         try:
             # Our record first; Stripe's search (by metadata) only when it is missing.
@@ -243,7 +338,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
             if customer_id is None:
                 customer_id = gateway.find_customer_id(facts.customer_id)
                 if customer_id is None:
-                    step = "customer_create"
+                    step.name = "customer_create"
                     customer_id = gateway.create_customer(
                         user_id=facts.customer_id,
                         name=facts.customer_name,
@@ -251,59 +346,9 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                         phone=facts.customer_phone,
                     )
                 customer_id = _record_customer(ctx, facts.customer_id, customer_id)
-            step = "invoice_search"
-            # Invoices voided or written off before: a new one needs a new idempotency key.
-            invoice, issue = _resumable(ctx, job_id, gateway.invoices_for_job(job_id))
-            replaces: str | None = None
-            while invoice is None:
-                step = "invoice_create"
-                created = gateway.create_invoice(
-                    customer_id=customer_id,
-                    job_id=job_id,
-                    payment_id=facts.payment_id,
-                    days_until_due=ctx.settings.invoice_days_until_due,
-                    issue=issue,
-                    replaces=replaces,
-                )
-                # A replayed create answers with the invoice as it was first made; read it
-                # again to see how far an earlier attempt got.
-                step = "invoice_retrieve"
-                try:
-                    invoice = gateway.retrieve_invoice(created.id)
-                except MissingInStripe:
-                    if replaces is not None:
-                        raise
-                    # That invoice was a draft since deleted: make a new one in its place.
-                    forget_invoice_now(ctx.sessions, created.id)
-                    replaces = created.id
-                    continue
-                # Known locally from now on, so a failure below shows a draft to retry.
-                remember_invoice_now(ctx.sessions, invoice)
-                if invoice.status in CLOSED:
-                    # Stripe's search had not yet listed it as closed; nothing to resume.
-                    raise Conflict(
-                        f"Job #{job_id}'s invoice {invoice.id} is {invoice.status}; "
-                        "try again in a minute to issue a new one."
-                    )
-            if invoice.status == "draft":
-                if invoice.line_count == 0:
-                    step = "item_create"
-                    gateway.add_invoice_item(
-                        customer_id=invoice.customer,
-                        invoice_id=invoice.id,
-                        amount=facts.amount,
-                        description=facts.description,
-                        job_id=job_id,
-                        payment_id=facts.payment_id,
-                    )
-                step = "finalize"
-                invoice = gateway.finalize_invoice(invoice.id)
-            if invoice.status == "open":
-                step = "send"
-                # Keyed by invoice: a retry after a send that did go through sends no
-                # second email.
-                invoice = gateway.send_invoice(invoice.id, idempotency_key=f"send:{invoice.id}")
-                sent_at = utcnow()
+            step.name = "invoice_create"
+            invoice, issue = _from_records(ctx, job_id)
+            invoice, sent_at = _finish(ctx, facts, customer_id, invoice, issue, step)
         except PaymentProviderError as error:
             record_now(
                 ctx.sessions,
@@ -311,14 +356,16 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 action="invoice.send",
                 job_id=job_id,
                 result="failed",
-                after={"step": step},
+                after={"step": step.name},
                 error=error.message,
             )
-            log.warning("invoice.failed job_id=%s step=%s error=%s", job_id, step, error.message)
+            log.warning(
+                "invoice.failed job_id=%s step=%s error=%s", job_id, step.name, error.message
+            )
             raise InvoicingFailed(
-                f"Invoicing job #{job_id} failed at {step.replace('_', ' ')}: {error.message} "
-                "The job stays completed; send the invoice again to finish it.",
-                step=step,
+                f"Invoicing job #{job_id} failed at {step.name.replace('_', ' ')}: "
+                f"{error.message} The job stays completed; send the invoice again to finish it.",
+                step=step.name,
                 cause=error,
             ) from error
     result = InvoiceResult.from_info(job_id, invoice)

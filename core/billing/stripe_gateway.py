@@ -48,6 +48,13 @@ def _one_off(scope: str) -> str:
     return f"{scope}:{uuid.uuid4().hex}"
 
 
+def _replayed(answer: Any) -> bool:
+    """Stripe answered from its idempotency store (an earlier attempt made the object)."""
+    response = getattr(answer, "last_response", None)
+    headers = getattr(response, "headers", None) or {}
+    return str(headers.get("Idempotent-Replayed", "")).lower() == "true"
+
+
 class MissingInStripe(InvalidStripeRequest):
     """The object is not (or no longer) in Stripe, e.g. a deleted draft."""
 
@@ -167,12 +174,13 @@ class StripeGateway:
         days_until_due: int,
         issue: int = 0,
         replaces: str | None = None,
-    ) -> InvoiceInfo:
-        """A draft `send_invoice` invoice for the payment.
+    ) -> tuple[InvoiceInfo, bool]:
+        """A draft `send_invoice` invoice for the payment, and whether Stripe replayed it.
 
         `issue` counts the payment's earlier invoices that were voided or written off, and
         `replaces` names a deleted draft this one stands in for: the key stays the same
-        across retries of one invoice, and changes when a new one is due.
+        across retries of one invoice, and changes when a new one is due. A replayed answer
+        is the invoice as it was first made, not as it is now.
         """
         invoice = self._call(
             "invoice_create",
@@ -191,7 +199,7 @@ class StripeGateway:
             ),
         )
         log.info("stripe.invoice.created job_id=%s invoice=%s", job_id, invoice.id)
-        return InvoiceInfo.from_stripe(invoice)
+        return InvoiceInfo.from_stripe(invoice), _replayed(invoice)
 
     def add_invoice_item(
         self,

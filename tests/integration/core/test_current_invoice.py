@@ -178,7 +178,7 @@ def test_the_marker_follows_every_copy_written_and_a_deleted_draft(
 ) -> None:
     job_id = job_for(ctx, market)
     assert job_id not in current_ids(ctx)
-    sandbox.fault("/v1/invoices/*/send", method="POST", status=400, count=1)
+    sandbox.fault("/v1/invoices/*/send", method="POST", status=500, count=3)
     failed = complete_job(ctx, job_id=job_id, actor=market.provider)
     assert failed.error is not None and failed.error.step == "send"
     draft_or_open = current_ids(ctx)[job_id]  # known locally before the send failed

@@ -58,7 +58,7 @@ def open_invoice(
     customer = gateway.create_customer(
         user_id=job_id, name="Ann Lee", email="ann@example.com", phone=None
     )
-    draft = gateway.create_invoice(
+    draft, _ = gateway.create_invoice(
         customer_id=customer, job_id=job_id, payment_id=payment_id, days_until_due=7
     )
     gateway.add_invoice_item(
@@ -239,11 +239,18 @@ def test_creating_the_same_invoice_twice_gives_one_invoice(
 ) -> None:
     customer = gateway.create_customer(user_id=1, name="Ann", email="a@example.com", phone=None)
 
-    first = gateway.create_invoice(customer_id=customer, job_id=5, payment_id=9, days_until_due=7)
-    second = gateway.create_invoice(customer_id=customer, job_id=5, payment_id=9, days_until_due=7)
-    other = gateway.create_invoice(customer_id=customer, job_id=6, payment_id=10, days_until_due=7)
+    first, first_replayed = gateway.create_invoice(
+        customer_id=customer, job_id=5, payment_id=9, days_until_due=7
+    )
+    second, second_replayed = gateway.create_invoice(
+        customer_id=customer, job_id=5, payment_id=9, days_until_due=7
+    )
+    other, _ = gateway.create_invoice(
+        customer_id=customer, job_id=6, payment_id=10, days_until_due=7
+    )
 
     assert first.id == second.id
+    assert (first_replayed, second_replayed) == (False, True)  # Stripe said it replayed
     assert other.id != first.id
     assert (first.job_id, first.payment_id, first.status) == (5, 9, "draft")
     listed = sandbox.client.v1.invoices.list(params={"limit": 100}).data

@@ -41,7 +41,7 @@ def test_invoicing_holds_no_connection_during_stripe_calls(
     assert result.error is None
     resend_invoice(ctx, job_id=job_id, actor=Actor("provider", provider_id))
     steps = [step for step, _ in seen]
-    assert {"customer_search", "invoice_create", "item_create", "finalize", "send"} <= set(steps)
+    assert {"customer_search", "invoice_create", "item_create", "send"} <= set(steps)
     assert [checked_out for _, checked_out in seen] == [0] * len(seen)
 
 
@@ -52,9 +52,9 @@ def test_failed_invoicing_holds_no_connection_either(
         customer, provider, service = marketplace(session)
         job_id = new_job(session, customer, provider, service).id
         provider_id = provider.id
-    sandbox.fault("/v1/invoices/*/finalize", method="POST", status=500, count=10)
+    sandbox.fault("/v1/invoices/*/send", method="POST", status=500, count=10)
     seen = watch_stripe_calls(ctx, monkeypatch)
     result = complete_job(ctx, job_id=job_id, actor=Actor("provider", provider_id))
-    assert result.error is not None and result.error.step == "finalize"
+    assert result.error is not None and result.error.step == "send"
     assert seen and all(checked_out == 0 for _, checked_out in seen)
     assert ctx.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -220,14 +220,14 @@ def test_stripe_failure_is_shown_and_the_retry_sends_the_same_invoice(
     small: Small, dashboard: AppContext, sandbox: SandboxControl
 ) -> None:
     job_id = small.job_id
-    sandbox.fault("/v1/invoices/*/finalize", method="POST", status=500, count=10)
+    sandbox.fault("/v1/invoices/*/send", method="POST", status=500, count=10)
     at = signed_in(small.email, small.password)
     at.button(key=f"complete_{job_id}").click().run()
     at.button(key=f"yes_{job_id}").click().run()
     assert not at.exception
     shown = errors(at)
     assert len(shown) == 1
-    assert f"Invoicing job #{job_id} failed at finalize" in shown[0]
+    assert f"Invoicing job #{job_id} failed at send" in shown[0]
     assert "The job stays completed" in shown[0]
     assert not successes(at) and not at.link_button
     assert job_status(dashboard, job_id) == "completed"
@@ -238,7 +238,7 @@ def test_stripe_failure_is_shown_and_the_retry_sends_the_same_invoice(
             select(AuditLog).where(AuditLog.job_id == job_id, AuditLog.result == "failed")
         ).all()
         assert [(a.action, (a.after or {}).get("step")) for a in failed] == [
-            ("invoice.send", "finalize")
+            ("invoice.send", "send")
         ]
 
     clear_faults(sandbox)

@@ -467,13 +467,14 @@ def test_void_and_reissue_previews_refuses_a_bad_price_then_reissues(
 def test_reissue_of_a_draft_left_by_failed_invoicing_bills_the_new_price(
     shop: Shop, sandbox: SandboxControl
 ) -> None:
-    """Invoicing stopped at finalize, leaving a $150.00 draft; the admin corrects the price
-    before anything is sent. The customer must be billed the corrected price."""
+    """Invoicing stopped at the send (which finalizes), leaving a $150.00 draft; the admin
+    corrects the price before anything is sent. The customer must be billed the corrected
+    price."""
     ctx = shop.ctx
     job_id = shop.small.job_id
-    sandbox.fault("/v1/invoices/*/finalize", method="POST", status=500, count=10)
+    sandbox.fault("/v1/invoices/*/send", method="POST", status=500, count=10)
     failed = complete_job(ctx, job_id=job_id, actor=SYSTEM)
-    assert failed.error is not None and failed.error.step == "finalize"
+    assert failed.error is not None and failed.error.step == "send"
     sandbox.http.delete("/_sandbox/faults").raise_for_status()
     [(draft_id, status, amount)] = statuses(sandbox, job_id)
     assert (status, amount) == ("draft", 15000)
