@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -29,10 +29,11 @@ from streamlit.testing.v1 import AppTest
 
 import dashboard as dashboard_package
 from core.context import AppContext
-from core.db.models import Account, Customer, Job, Service, ServiceProvider, utcnow
-from core.db.session import session_scope
+from core.db.models import Account, Base, Customer, Job, Service, ServiceProvider, utcnow
+from core.db.session import make_engine, make_session_factory, session_scope
 from core.identity.accounts import create_account
 from core.seed import DEMO_ACCOUNTS, DEMO_PROVIDER_PASSWORD, PROVIDERS, seed_demo
+from tests.support.database import fresh_sqlite
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
 
@@ -93,11 +94,59 @@ class Demo:
         return self.provider_ids[email]
 
 
+@dataclass(frozen=True)
+class SeededRows:
+    now: datetime
+    rows: dict[str, list[dict[str, Any]]]  # by table name
+
+
+@pytest.fixture(scope="session")
+def demo_rows(sqlite_template_file: Path, tmp_path_factory: pytest.TempPathFactory) -> SeededRows:
+    """Every row `seed_demo` makes, seeded once per session (it takes half a second or more,
+    and the same seed and `now` always give the same rows)."""
+    url = fresh_sqlite(sqlite_template_file, tmp_path_factory.mktemp("demo"))
+    engine = make_engine(url)
+    try:
+        now = utcnow()
+        with session_scope(make_session_factory(engine)) as session:
+            seed_demo(session, now=now)
+        with engine.connect() as connection:
+            rows = {
+                table.name: [dict(row._mapping) for row in connection.execute(select(table))]
+                for table in Base.metadata.sorted_tables
+            }
+    finally:
+        engine.dispose()
+    return SeededRows(now, rows)
+
+
+def load_rows(engine: Engine, seeded: SeededRows) -> None:
+    """Insert the seeded rows as they are, ids included; on PostgreSQL, move the id
+    sequences past them, as seeding there would have."""
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            if seeded.rows[table.name]:
+                connection.execute(table.insert(), seeded.rows[table.name])
+        if connection.dialect.name == "postgresql":
+            serial = connection.execute(
+                text(
+                    "SELECT table_name, column_name FROM information_schema.columns"
+                    " WHERE table_schema = current_schema() AND column_default LIKE 'nextval%'"
+                )
+            ).all()
+            for table_name, column in serial:
+                connection.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table_name}', '{column}'),"
+                        f" COALESCE(MAX({column}), 0) + 1, false) FROM {table_name}"
+                    )
+                )
+
+
 @pytest.fixture
-def demo(dashboard: AppContext) -> Demo:
-    now = utcnow()
-    with session_scope(dashboard.sessions) as session:
-        seed_demo(session, now=now)
+def demo(dashboard: AppContext, demo_rows: SeededRows) -> Demo:
+    now = demo_rows.now
+    load_rows(dashboard.engine, demo_rows)
     with session_scope(dashboard.sessions) as session:
         providers = {p.email: p.id for p in session.scalars(select(ServiceProvider))}
         accounts = {a.username: a.id for a in session.scalars(select(Account))}
