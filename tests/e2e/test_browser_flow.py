@@ -8,7 +8,9 @@ Received" notification. Screenshots of every step go to tests/e2e/artifacts/.
 Streamlit reruns the script after every interaction and keeps the old elements on the page
 until the new run replaces them, so a wait must be for something only the finished rerun
 shows: the exact job count (worked out from the database beforehand), a given job's row or
-heading, or (for a rerun of the same page) a script run that finished after the click.
+heading, or (for a rerun of the same page) a script run that finished after the click. And
+a button is clicked only once the run that drew it is over: a click during the run can be
+lost.
 """
 
 from __future__ import annotations
@@ -148,6 +150,8 @@ def provider_jobs(system: LiveSystem, email: str) -> ProviderJobs:
 
 def sign_in(page: Page, dashboard: str) -> None:
     page.goto(dashboard)
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    settled(page)
     page.get_by_role("textbox", name="E-mail").fill(PROVIDER_EMAIL)
     page.get_by_role("textbox", name="Password").fill(PROVIDER_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -221,6 +225,7 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         page.get_by_role("button", name="Mark complete").click()
         question = f"Mark job #{job_id} complete and send the customer an invoice for "
         expect(page.get_by_test_id("stAlert")).to_have_text(question + dollars(price) + "?")
+        settled(page)  # a click while the run that drew the button goes on can be lost
         steps.shot(page, "confirm-complete")
         page.get_by_role("button", name="Yes, complete and invoice").click()
         success = page.get_by_test_id("stAlert").filter(has_text="Job completed. Invoice")
