@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # a millisecond, no protection worth the name) only for tests. Verifying reads the cost
     # from the stored hash, so hashes made under either profile verify under both.
     password_hash_profile: PasswordHashProfile = "strong"
+    # Where exports too big for a page request are written, with their status files.
+    export_dir: Path = PROJECT_ROOT / "data" / "exports"
 
     @field_validator("currency", mode="before")
     @classmethod
