@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 from core.identity.permissions import allowed  # noqa: E402
 from dashboard.components.auth import current_user, forget  # noqa: E402
 from dashboard.components.notifications_badge import unread_for  # noqa: E402
+from dashboard.components.safe_text import md  # noqa: E402
 
 st.set_page_config(page_title="Job to paid", page_icon="💸", layout="wide")
 
@@ -61,7 +62,7 @@ else:
         pages.append(st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"))
     page = st.navigation(pages)
     with st.sidebar:
-        st.caption(f"Signed in as **{user.display_name}** ({role})")
+        st.caption(f"Signed in as **{md(user.display_name)}** ({role})")
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
             forget()
             if getattr(st.user, "is_logged_in", False):

@@ -9,6 +9,7 @@ from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when
 from dashboard.components.runtime import data_changed, db_session
+from dashboard.components.safe_text import md
 
 user = current_user()
 if user is None or user.actor.role != "provider" or user.actor.id is None:
@@ -38,8 +39,8 @@ for item in items:
     with st.container(border=True):
         left, right = st.columns([5, 1])
         marker = "" if item.read else "🔵 "
-        left.markdown(f"**{marker}{item.title}** · {when(item.created_at, with_time=True)}")
-        left.write(item.body)
+        left.markdown(f"**{marker}{md(item.title)}** · {when(item.created_at, with_time=True)}")
+        left.text(item.body)
         if not item.read and right.button("Mark read", key=f"read_{item.id}"):
             mark([item.id])
             st.rerun()

@@ -21,6 +21,7 @@ from core.reporting.exports import Column, to_csv
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when
 from dashboard.components.runtime import context, data_changed, read_session
+from dashboard.components.safe_text import md
 
 user = current_user()
 if user is None or not allowed(user.actor, "reconcile"):
@@ -48,7 +49,7 @@ with drift_tab:
                     context(), actor=actor, since=parse_since(since) if since else None
                 )
             except AppError as error:
-                st.error(error.message)
+                st.error(md(error.message))
     report: DriftReport | None = st.session_state.get("drift")
     if report is not None:
         drifts = report.drifts
@@ -135,7 +136,7 @@ with replay_tab:
                 since=parse_since(since_text.strip()) if since_text.strip() else None,
             )
         except AppError as error:
-            st.error(error.message)
+            st.error(md(error.message))
         else:
             data_changed()
             outcomes = ", ".join(f"{n} {o}" for o, n in sorted(result.outcomes.items()))
@@ -146,7 +147,7 @@ with replay_tab:
 
 
 def show_result(result: ActionResult) -> None:
-    (st.success if result.applied else st.info)(result.message)
+    (st.success if result.applied else st.info)(md(result.message))
     st.dataframe(
         pd.DataFrame(
             [
@@ -186,7 +187,7 @@ with manual_tab:
                 if not preview:
                     data_changed()
             except AppError as error:
-                st.error(error.message)
+                st.error(md(error.message))
 
 with reissue_tab:
     st.write(
@@ -217,7 +218,7 @@ with reissue_tab:
                 if not preview:
                     data_changed()
             except AppError as error:
-                st.error(error.message)
+                st.error(md(error.message))
 
 with audit_tab:
     a, b, c = st.columns(3)

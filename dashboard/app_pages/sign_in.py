@@ -7,6 +7,7 @@ import streamlit as st
 from core.identity.accounts import SignInRefused, sign_in, sign_in_by_email
 from dashboard.components.auth import remember, sso_configured, sso_role_map
 from dashboard.components.runtime import context, db_session
+from dashboard.components.safe_text import md
 
 st.title("💸 Job to paid")
 st.caption("Jobs, invoices and payments for the marketplace's providers, admins and finance.")
@@ -18,7 +19,7 @@ if sso_configured() and getattr(st.user, "is_logged_in", False):
         remember(user)
         st.rerun()
     except SignInRefused as refused:
-        st.error(refused.message)
+        st.error(md(refused.message))
 
 with st.form("sign_in", clear_on_submit=False):
     email = st.text_input("E-mail", key="sign_in_email", autocomplete="username")
@@ -31,7 +32,7 @@ if submitted:
     try:
         user = sign_in(context().sessions, username=email, password=password)
     except SignInRefused as refused:
-        st.error(refused.message)
+        st.error(md(refused.message))
     else:
         remember(user)
         st.rerun()

@@ -14,6 +14,7 @@ from core.identity.actor import Actor
 from core.jobs.lifecycle import complete_job
 from core.jobs.queries import JobRow
 from dashboard.components.runtime import context, data_changed
+from dashboard.components.safe_text import md
 
 RESULT_KEY = "last_action"
 SELECT_NEXT_KEY = "select_job_next_run"
@@ -39,7 +40,8 @@ def show_last_result(job_id: int) -> None:
     result = st.session_state.get(RESULT_KEY)
     if not result or result["job_id"] != job_id:
         return
-    (st.success if result["kind"] == "success" else st.error)(result["text"])
+    # Messages carry Stripe's and people's words: shown as text.
+    (st.success if result["kind"] == "success" else st.error)(md(result["text"]))
     if result["url"]:
         left, right = st.columns(2)
         left.link_button("Open the invoice", result["url"], icon=":material/open_in_new:")

@@ -22,6 +22,7 @@ from dashboard.components.job_actions import (
     last_action_job,
     show_last_result,
 )
+from dashboard.components.safe_text import md
 
 JOB_STATUSES = ["new", "completed", "paid", "cancelled"]
 PAGE_SIZE = 25
@@ -91,7 +92,7 @@ def table(page: JobPage, *, for_admin: bool) -> None:
 
 
 def detail(actor: Actor, row: JobRow) -> None:
-    st.subheader(f"Job #{row.job_id} · {row.service}")
+    st.subheader(f"Job #{row.job_id} · {md(row.service)}")
     info = reads.job_detail(actor, row.job_id)
     job = info["job"]
     assert isinstance(job, dict)
@@ -100,10 +101,9 @@ def detail(actor: Actor, row: JobRow) -> None:
     b.metric("Job", row.job_status)
     c.metric("Payment", row.payment_status)
     d.metric("Invoice", row.invoice_status)
-    st.caption(
-        f"Customer: {row.customer} · Provider: {row.provider} · "
-        f"{job.get('description') or 'No description'}"
-    )
+    st.caption(f"Customer: {md(row.customer)} · Provider: {md(row.provider)}")
+    # The customer's own words: plain text, never markdown.
+    st.text(str(job.get("description") or "No description"))
     show_last_result(row.job_id)
     if allowed(actor, "invoice.send"):
         action_buttons(actor, row)
