@@ -1,4 +1,6 @@
-"""Finance reports with CSV and XLSX exports: payments received, and receivables aging."""
+"""Finance reports with CSV and XLSX exports: payments received (the report, and every
+payment in it), and receivables aging (every unpaid job). Files are made only when asked
+for: on click, or in the background for exports too big for a page request."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.identity.permissions import allowed
-from core.reporting.exports import Column, to_csv, to_xlsx
+from core.reporting.export_sources import AGING_COLUMNS, DetailSpec, summary_table
 from core.reporting.reports import GROUPINGS
-from dashboard.components import reads
+from dashboard.components import downloads, reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money, when
 
@@ -74,26 +76,22 @@ with received_tab:
             width="stretch",
             key="report_chart",
         )
-    columns = [Column(grouping.title()), Column("Payments"), Column("Amount", money=True)]
-    rows = [[r.label, r.payments, r.amount] for r in report.rows]
-    totals = ["Total", total.payments, total.amount]
-    name = f"payments-by-{grouping}-{start}-{end}"
-    a, b = st.columns(2)
-    a.download_button(
-        "Download CSV",
-        to_csv(columns, rows, totals),
-        f"{name}.csv",
-        "text/csv",
-        key="received_csv",
-        icon=":material/download:",
+    columns, rows, totals = summary_table(report, grouping)
+    st.markdown("**This report**")
+    downloads.report_downloads(
+        columns,
+        rows,
+        totals,
+        name=f"payments-by-{grouping}-{start}-{end}",
+        title="Payments received",
+        key="received",
     )
-    b.download_button(
-        "Download XLSX",
-        to_xlsx(columns, rows, totals, title="Payments received"),
-        f"{name}.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key="received_xlsx",
-        icon=":material/download:",
+    st.markdown(f"**Every payment in it** ({total.payments:,})")
+    downloads.detail_downloads(
+        actor,
+        DetailSpec("payments", start, end, "paid" if basis == "paid" else "completed"),
+        total.payments,
+        key="payments",
     )
 
 with aging_tab:
@@ -117,30 +115,6 @@ with aging_tab:
         hide_index=True,
         width="stretch",
     )
-    detail_columns = [
-        Column("Job #"),
-        Column("Customer"),
-        Column("Provider"),
-        Column("Amount", money=True),
-        Column("Due"),
-        Column("Days past due"),
-        Column("Bucket"),
-        Column("Invoiced"),
-    ]
-    detail_rows = [
-        [
-            d.job_id,
-            d.customer,
-            d.provider,
-            d.amount,
-            when(d.due_date),
-            d.days_past_due,
-            d.bucket,
-            "yes" if d.invoiced else "no",
-        ]
-        for d in details
-    ]
-    aging_totals = ["Total", "", "", owed, "", "", "", ""]
     with st.expander(f"The {len(details)} unpaid jobs"):
         st.dataframe(
             pd.DataFrame(
@@ -157,25 +131,9 @@ with aging_tab:
                     ]
                     for d in details
                 ],
-                columns=[c.title for c in detail_columns],
+                columns=[c.title for c in AGING_COLUMNS],
             ),
             hide_index=True,
             width="stretch",
         )
-    a, b = st.columns(2)
-    a.download_button(
-        "Download CSV",
-        to_csv(detail_columns, detail_rows, aging_totals),
-        "receivables-aging.csv",
-        "text/csv",
-        key="aging_csv",
-        icon=":material/download:",
-    )
-    b.download_button(
-        "Download XLSX",
-        to_xlsx(detail_columns, detail_rows, aging_totals, title="Receivables aging"),
-        "receivables-aging.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        key="aging_xlsx",
-        icon=":material/download:",
-    )
+    downloads.detail_downloads(actor, DetailSpec("aging"), len(details), key="aging")

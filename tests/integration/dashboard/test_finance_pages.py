@@ -1,18 +1,28 @@
 """Finance's Reports page: payments received with a totals row equal to the database,
-grouping and date basis, receivables aging, and the CSV/XLSX downloads read back."""
+grouping and date basis, receivables aging, and the CSV/XLSX downloads read back: made
+only when clicked (a rerun builds no file), and, for an export too big for a page
+request, prepared in the background with its progress shown, then downloaded."""
 
 from __future__ import annotations
 
 import io
+import threading
+import time as clock
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
+from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.media_file_storage import MediaFileStorageError
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Progress
 
 from core.billing.invoicing import send_invoice
 from core.context import AppContext
@@ -21,14 +31,18 @@ from core.db.session import session_scope
 from core.identity.accounts import create_account
 from core.identity.actor import SYSTEM, Actor
 from core.money import format_cents
-from core.reporting import reports
+from core.reporting import export_jobs, export_sources, exports, reports
+from core.reporting.export_jobs import ExportStatus
+from core.reporting.export_sources import DetailSpec
 from core.reporting.exports import Column, to_csv, to_xlsx
 from tests.integration.dashboard.conftest import (
     FINANCE_EMAIL,
     FINANCE_PASSWORD,
     Demo,
+    Download,
     DownloadReader,
     add_job,
+    errors,
     metrics,
     signed_in,
     small_marketplace,
@@ -88,6 +102,48 @@ def aging(ctx: AppContext) -> tuple[list[reports.ReportRow], list[reports.AgingR
 def cents(value: Any) -> int:
     """A money cell read back from CSV or XLSX, in cents."""
     return int((Decimal(str(value)) * 100).to_integral_value())
+
+
+# ---------------------------------------------------------------------------------------
+# Downloads as a click makes them
+
+
+class _RecordingFiles(MediaFileManager):
+    """AppTest's media file manager (one per run), kept reachable so that a test can make a
+    deferred download's file the way a click does (`execute_deferred`)."""
+
+    instances: list[_RecordingFiles] = []
+
+    def __init__(self, storage: Any) -> None:
+        super().__init__(storage)
+        self.storage = storage
+        _RecordingFiles.instances.append(self)
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[DownloadReader]:
+    """`read(at, key)`: the file the download button with that key hands over when clicked.
+    A button given a callable has no file until then: its callable runs now, through the
+    run's media file manager, as Streamlit runs it on a click."""
+    import streamlit.testing.v1.app_test as app_test
+
+    _RecordingFiles.instances = []
+    monkeypatch.setattr(app_test, "MediaFileManager", _RecordingFiles)
+
+    def read(at: AppTest, key: str) -> Download:
+        button = at.download_button(key=key)
+        deferred = str(button.proto.deferred_file_id)
+        for manager in reversed(_RecordingFiles.instances):
+            try:
+                url = manager.execute_deferred(deferred) if deferred else str(button.proto.url)
+                file = manager.storage.get_file(url.rsplit("/", 1)[-1])
+            except MediaFileStorageError:  # registered in another run's manager
+                continue
+            return Download(file.content, file.filename, file.mimetype)
+        raise AssertionError(f"no file behind download button {key}")
+
+    yield read
+    _RecordingFiles.instances = []
 
 
 # ---------------------------------------------------------------------------------------
@@ -235,10 +291,13 @@ def test_downloads_read_back_equal_the_database(
     assert sheet.title == "Payments received"
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0] == ("Month", "Payments", "Amount")
-    assert [(r[0], r[1], cents(r[2])) for r in rows[1:]] == [
-        *((r.label, r.payments, r.amount) for r in report.rows),
-        ("Total", count, amount),
-    ]
+    assert [(r[0], r[1], cents(r[2])) for r in rows[1:-1]] == [
+        (datetime.fromisoformat(r.label), r.payments, r.amount) for r in report.rows
+    ]  # the months as real dates
+    assert (rows[-1][0], rows[-1][1], cents(rows[-1][2])) == ("Total", count, amount)
+    assert all(
+        cell.is_date for (cell,) in sheet.iter_rows(min_row=2, max_row=len(rows) - 1, max_col=1)
+    )
     assert all(cell.font.bold for cell in sheet[1])
     assert all(cell.font.bold for cell in sheet[sheet.max_row])  # the totals row
     for (cell,) in sheet.iter_rows(min_row=2, min_col=3, max_col=3):
@@ -263,6 +322,21 @@ def test_downloads_read_back_equal_the_database(
     ]
     for (cell,) in aging_sheet.iter_rows(min_row=2, min_col=4, max_col=4):
         assert cell.number_format == MONEY_FORMAT
+
+    # Every payment in the report's range: one row each, and the report's total.
+    payments_csv = downloads(at, "payments_csv")
+    assert payments_csv.filename == f"payments-{start}-{end}.csv"
+    every = read_csv(payments_csv.data)
+    assert list(every.columns) == [c.title for c in export_sources.PAYMENT_COLUMNS]
+    assert len(every) - 1 == count
+    assert sum(cents(v) for v in every["Amount"][:-1]) == cents(every["Amount"].iloc[-1]) == amount
+    assert all(start <= date.fromisoformat(v) <= end for v in every["Paid on"][:-1])
+    payments_sheet = read_xlsx(downloads(at, "payments_xlsx").data)
+    assert payments_sheet.max_row == 1 + count + 1
+    assert all(
+        cell.is_date
+        for (cell,) in payments_sheet.iter_rows(min_row=2, max_row=count + 1, max_col=1)
+    )
 
 
 def _formula_data(ctx: AppContext) -> dict[str, int]:
@@ -364,3 +438,179 @@ def test_exports_quote_formula_like_text(name: str) -> None:
     assert (sheet["A2"].data_type, sheet["A2"].value) == ("s", "'" + name)
     assert sheet["B2"].value == pytest.approx(123.45) and sheet["B2"].number_format == MONEY_FORMAT
     assert sheet["A1"].font.bold and sheet["B1"].font.bold
+
+
+# ---------------------------------------------------------------------------------------
+# Files made only when asked for
+
+DOWNLOAD_KEYS = [
+    "received_csv",
+    "received_xlsx",
+    "payments_csv",
+    "payments_xlsx",
+    "aging_csv",
+    "aging_xlsx",
+]
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many CSV and XLSX files were written: every export goes through these two."""
+    calls: Counter[str] = Counter()
+    for name in ("write_csv", "write_xlsx"):
+        original: Callable[..., int] = getattr(exports, name)
+
+        def counting(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> int:
+            calls[_name] += 1
+            return int(_original(*args, **kw))
+
+        monkeypatch.setattr(exports, name, counting)
+    return calls
+
+
+def test_the_page_builds_no_file_until_one_is_clicked(
+    demo: Demo, dashboard: AppContext, downloads: DownloadReader, builds: Counter[str]
+) -> None:
+    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    for _ in range(3):  # the first run and plain reruns
+        assert not at.exception
+        assert builds == Counter()
+        assert all(at.download_button(key=key).proto.deferred_file_id for key in DOWNLOAD_KEYS)
+        at.run()
+    at.selectbox(key="report_grouping").set_value("provider").run()
+    at.radio(key="report_basis").set_value("completed").run()
+    assert builds == Counter()
+
+    # A click makes that one file, and only it.
+    downloads(at, "payments_xlsx")
+    assert builds == Counter({"write_xlsx": 1})
+    downloads(at, "received_csv")
+    assert builds == Counter({"write_xlsx": 1, "write_csv": 1})
+    at.run()
+    assert builds == Counter({"write_xlsx": 1, "write_csv": 1})
+
+
+@pytest.fixture
+def background(
+    dashboard: AppContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Exports of more than 10 rows go to the background, into this test's directory, and
+    report progress on every batch of 10 rows."""
+    directory = tmp_path / "exports"
+    monkeypatch.setenv("EXPORT_DIR", str(directory))
+    monkeypatch.setattr(export_jobs, "BACKGROUND_ROWS", 10)
+    monkeypatch.setattr(export_jobs, "PROGRESS_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(exports, "BATCH_ROWS", 10)
+    yield directory
+
+
+class Gate:
+    """Holds the export's rows after the first `open_rows` until `release`, then goes on
+    (or fails, with `fail`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, open_rows: int, fail: bool = False):
+        self.released = threading.Event()
+        stream = export_sources.stream_rows
+
+        def gated(*args: Any, **kwargs: Any) -> Iterator[Sequence[Any]]:
+            for number, row in enumerate(stream(*args, **kwargs)):
+                if number == open_rows:
+                    assert self.released.wait(timeout=60)
+                    if fail:
+                        raise RuntimeError("the database went away")
+                yield row
+
+        monkeypatch.setattr(export_sources, "stream_rows", gated)
+
+    def release(self) -> None:
+        self.released.set()
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Gate]]:
+    """`gate(open_rows, fail=False)`; released at the end of the test whatever happens, so
+    no export thread outlives it."""
+    made: list[Gate] = []
+
+    def make(open_rows: int, fail: bool = False) -> Gate:
+        made.append(Gate(monkeypatch, open_rows, fail))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.release()
+
+
+def wait_for(
+    directory: Path, job_id: str, actor: Actor, done: Callable[[ExportStatus], bool]
+) -> ExportStatus:
+    """The export's status once `done` says so (polling its status file, up to a minute)."""
+    deadline = clock.monotonic() + 60
+    while True:
+        status = export_jobs.status(directory, job_id, actor=actor)
+        if done(status):
+            return status
+        assert clock.monotonic() < deadline, status
+        clock.sleep(0.02)
+
+
+def test_a_big_export_is_prepared_in_the_background_then_downloaded(
+    demo: Demo,
+    dashboard: AppContext,
+    background: Path,
+    downloads: DownloadReader,
+    gate: Callable[..., Gate],
+) -> None:
+    start, end = default_range()
+    count, amount = received_in_db(dashboard, start, end)
+    finance = Actor("finance", demo.account_ids[FINANCE_EMAIL])
+    held = gate(25)
+    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    tab = at.tabs[0]
+    assert not [b for b in tab.download_button if b.key in ("payments_csv", "payments_xlsx")]
+    assert f"{count:,} rows: prepared as a file in the background, then downloaded." in [
+        c.value for c in tab.caption
+    ]
+
+    at.button(key="payments_prepare_csv").click().run()
+    assert not at.exception
+    job_id = at.session_state["payments_export_job"]
+    running = wait_for(background, job_id, finance, lambda s: s.rows_done == 20)
+    assert (running.state, running.rows_total) == ("running", count)
+    at.run()  # as the fragment does every second
+    (bar,) = at.tabs[0].get("progress")
+    assert isinstance(bar, Progress)
+    spec = DetailSpec("payments", start, end)
+    assert bar.text == f"Preparing {spec.file_name('csv')}: 20 of {count:,} rows"
+    assert bar.value == int(100 * 20 / count)
+    assert not [b for b in at.button if b.key == "payments_prepare_csv"]  # one at a time
+
+    held.release()
+    wait_for(background, job_id, finance, lambda s: not s.active)
+    at.run()
+    assert not at.tabs[0].get("progress")
+    assert f"{count:,} rows, ready." in [c.value for c in at.tabs[0].caption]
+    file = downloads(at, "payments_file")
+    assert (file.filename, file.mimetype) == (spec.file_name("csv"), "text/csv")
+    assert file.data == export_sources.build(dashboard.readers, actor=finance, spec=spec, fmt="csv")
+    table = read_csv(file.data)
+    assert len(table) - 1 == count and cents(table["Amount"].iloc[-1]) == amount
+    assert at.button(key="payments_prepare_xlsx")  # another can be prepared now
+
+
+def test_a_failed_background_export_says_so(
+    demo: Demo, dashboard: AppContext, background: Path, gate: Callable[..., Gate]
+) -> None:
+    held = gate(15, fail=True)
+    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at.button(key="payments_prepare_xlsx").click().run()
+    job_id = at.session_state["payments_export_job"]
+    held.release()
+    finance = Actor("finance", demo.account_ids[FINANCE_EMAIL])
+    failed = wait_for(background, job_id, finance, lambda s: not s.active)
+    assert (failed.state, failed.error) == ("failed", "the database went away")
+    at.run()
+    assert "The export failed: the database went away" in errors(at)
+    assert not [b for b in at.download_button if b.key == "payments_file"]
+    assert at.button(key="payments_prepare_xlsx")  # it can be tried again
+    assert sorted(p.suffix for p in background.iterdir()) == [".json"]  # no partial file
