@@ -31,6 +31,7 @@ from core.billing.invoice_copies import (
     remember_invoice_now,
 )
 from core.billing.invoice_status import CLOSED, is_overdue
+from core.billing.payments import mismatch
 from core.billing.stripe_gateway import MissingInStripe
 from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
@@ -392,13 +393,24 @@ def send_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult
 
 
 def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult | None:
-    """The job's current invoice, refreshed from Stripe; None if it has none."""
+    """The job's current invoice, refreshed from Stripe; None if it has none.
+
+    Only invoices that pass the webhook's cross-checks are taken in: metadata naming this
+    job is not enough (another customer's invoice, another currency, or one paid for
+    another amount never becomes the job's invoice here either).
+    """
     with session_scope(ctx.sessions) as session:
-        load_job(session, job_id, actor)  # scope check: someone else's job is "not found"
+        job = load_job(session, job_id, actor)  # scope: someone else's job is "not found"
+        customer = known_stripe_customer(session, job.customer_id)
+        amount = job.payment.amount
     found = ctx.gateway.invoices_for_job(job_id)
     with session_scope(ctx.sessions) as session:
         for invoice in found:
-            remember_invoice(session, invoice)
+            foreign = mismatch(
+                invoice, job_id=job_id, customer=customer, currency=ctx.settings.currency
+            )
+            if foreign is None and not (invoice.status == "paid" and invoice.amount_paid != amount):
+                remember_invoice(session, invoice)
         current = current_copy(session, job_id)
         return InvoiceResult.from_copy(current) if current else None
 

@@ -206,3 +206,31 @@ def test_aging_counts_a_job_by_its_current_invoice_once(
     with session_scope(ctx.sessions) as session:
         _, late = receivables_aging(session, actor=ADMIN, now=due + timedelta(days=2, hours=1))
     assert [(d.job_id, d.bucket, d.days_past_due) for d in late] == [(job_id, "1-7 days", 2)]
+
+
+def test_another_customers_paid_invoice_naming_the_job_never_becomes_its_invoice(
+    ctx: AppContext, sandbox: SandboxControl, market: Market, api: TestClient
+) -> None:
+    """Metadata anyone with access to the Stripe account can edit is not enough: the API's
+    refresh from Stripe applies the webhook's cross-checks before taking an invoice in."""
+    job_id, sent = invoiced_job(ctx, market)
+    with session_scope(ctx.sessions) as session:
+        copy = current_copy(session, job_id)
+        assert copy is not None and copy.payment_id is not None
+        payment_id = copy.payment_id
+    mallory = sandbox.client.v1.customers.create(params={"name": "Mallory"}).id
+    assert mallory is not None
+    forged = invoice_in_stripe(
+        sandbox,
+        customer=mallory,
+        job_id=job_id,
+        payment_id=payment_id,
+        amount=PRICE,
+        finalize=True,
+    )
+    sandbox.client.v1.invoices.pay(forged, params={"payment_method": "pm_card_visa"})
+
+    assert api_invoice(ctx, api, market, job_id) == sent
+    assert dashboard_invoice(ctx, market, job_id) == sent
+    with session_scope(ctx.sessions) as session:
+        assert session.get(StripeInvoice, forged) is None
