@@ -31,6 +31,8 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.sandbox_invoices
 	$(BIN)/python -m bench.sqlite_reader_vs_webhooks --before
+	$(BIN)/python -m bench.webhooks --database sqlite
+	$(BIN)/python -m bench.webhooks --database postgresql
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
