@@ -22,16 +22,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.billing.dml import upsert_statement
 from core.billing.invoice_status import PROGRESS_RANK
 from core.billing.stripe_objects import InvoiceInfo
-from core.db.models import Job, StripeInvoice, utcnow
-from core.db.session import insert_ignoring_conflict, session_scope
+from core.db.models import Base, Job, StripeInvoice, utcnow
+from core.db.session import session_scope
 
 # Lower is preferred as the job's current invoice.
 CURRENT_PREFERENCE = {"paid": 0, "open": 1, "draft": 2, "uncollectible": 3, "void": 4}
@@ -80,53 +81,96 @@ def pick_current(invoices: Iterable[C], sent_at: dict[str, datetime] | None = No
     return min(invoices, key=preference, default=None)
 
 
+# What a newer copy of an invoice replaces; the job and payment it is held for stay as first
+# recorded (or as an admin attached it): metadata edited in Stripe later does not move it.
+_MOVING = (
+    "customer",
+    "status",
+    "status_rank",
+    "number",
+    "currency",
+    "amount_due",
+    "amount_paid",
+    "amount_remaining",
+    "created",
+    "due_date",
+    "paid_at",
+    "hosted_invoice_url",
+    "invoice_pdf",
+)
+_COPIES = Base.metadata.tables["stripe_invoices"]
+_SET_SENT = (
+    update(_COPIES)
+    .where(_COPIES.c.invoice_id == bindparam("b_invoice"), _COPIES.c.sent_at.is_(None))
+    .values(sent_at=bindparam("b_sent_at"))
+)
+
+
+def _build_upsert(insert: Any) -> Any:
+    """Insert the copy, or move it forward: only to a status of equal or higher rank, and
+    only when something differs. RETURNING gives a row exactly when the copy was written."""
+    statement = insert(_COPIES)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[_COPIES.c.invoice_id],
+        set_={**{name: new[name] for name in _MOVING}, "updated_at": new.updated_at},
+        where=and_(
+            _COPIES.c.status_rank <= new.status_rank,
+            or_(*(_COPIES.c[name].is_distinct_from(new[name]) for name in _MOVING)),
+        ),
+    ).returning(_COPIES.c.is_current, _COPIES.c.status)
+
+
 def remember_invoice(
-    session: Session, info: InvoiceInfo, *, sent_at: datetime | None = None
+    session: Session,
+    info: InvoiceInfo,
+    *,
+    sent_at: datetime | None = None,
+    job_locked: bool = False,
 ) -> None:
     """Write our copy of `info` (forward only) and re-mark the job's current invoice.
 
     `sent_at`: we (or Stripe, by `invoice.sent`) sent it to the customer at that moment;
-    the first such moment is kept.
+    the first such moment is kept. `job_locked`: this transaction holds the job's row
+    lock already (else it is taken here, before any copy is written).
+
+    One statement writes the copy (or nothing, when our copy is as new and says the
+    same); the current invoice is re-marked only when the write could change which copy
+    it is. A copy that was current and is now paid stays current: paid is the most
+    preferred status, and what breaks ties between paid copies (our send record, Stripe's
+    creation time) did not move.
     """
-    rank = PROGRESS_RANK.get(info.status, 0)
-    values = {
-        "job_id": info.job_id,
-        "payment_id": info.payment_id,
-        "customer": info.customer,
-        "status": info.status,
-        "status_rank": rank,
-        "number": info.number,
-        "currency": info.currency,
-        "amount_due": info.amount_due,
-        "amount_paid": info.amount_paid,
-        "amount_remaining": info.amount_remaining,
-        "created": info.created,
-        "due_date": info.due_date,
-        "paid_at": info.paid_at,
-        "hosted_invoice_url": info.hosted_invoice_url,
-        "invoice_pdf": info.invoice_pdf,
-        "updated_at": utcnow(),
-    }
-    job_exists = info.job_id is not None and lock_job(session, info.job_id)
-    inserted = insert_ignoring_conflict(
-        session, StripeInvoice, {"invoice_id": info.id, **values, "sent_at": sent_at}
-    )
-    if not inserted:
-        # The job a copy is held for stays as first recorded (or as an admin attached it):
-        # metadata edited in Stripe later does not move it.
-        moving = {k: v for k, v in values.items() if k not in ("job_id", "payment_id")}
-        session.execute(
-            update(StripeInvoice)
-            .where(StripeInvoice.invoice_id == info.id, StripeInvoice.status_rank <= rank)
-            .values(**moving)
-        )
-        if sent_at is not None:
-            session.execute(
-                update(StripeInvoice)
-                .where(StripeInvoice.invoice_id == info.id, StripeInvoice.sent_at.is_(None))
-                .values(sent_at=sent_at)
-            )
-    if info.job_id is not None and job_exists:
+    job_exists = info.job_id is not None and (job_locked or lock_job(session, info.job_id))
+    connection = session.connection()
+    written = connection.execute(
+        upsert_statement(session, "stripe_invoices.remember", _build_upsert),
+        {
+            "invoice_id": info.id,
+            "job_id": info.job_id,
+            "payment_id": info.payment_id,
+            "customer": info.customer,
+            "status": info.status,
+            "status_rank": PROGRESS_RANK.get(info.status, 0),
+            "number": info.number,
+            "currency": info.currency,
+            "amount_due": info.amount_due,
+            "amount_paid": info.amount_paid,
+            "amount_remaining": info.amount_remaining,
+            "created": info.created,
+            "due_date": info.due_date,
+            "paid_at": info.paid_at,
+            "hosted_invoice_url": info.hosted_invoice_url,
+            "invoice_pdf": info.invoice_pdf,
+            "updated_at": utcnow(),
+            "is_current": False,
+            "sent_at": sent_at,
+        },
+    ).first()
+    remark = written is not None and not (written.is_current and written.status == "paid")
+    if sent_at is not None:
+        recorded = connection.execute(_SET_SENT, {"b_invoice": info.id, "b_sent_at": sent_at})
+        remark = remark or recorded.rowcount == 1
+    if remark and info.job_id is not None and job_exists:
         mark_current(session, info.job_id)
 
 

@@ -9,17 +9,70 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.billing.customers import known_stripe_customer
 from core.billing.invoice_copies import lock_job
 from core.billing.stripe_objects import InvoiceInfo
-from core.db.models import Job, Payment, Service, ServiceProvider
+from core.db.models import Base
 from core.notify import notifications
+
+_JOBS = Base.metadata.tables["jobs"]
+_PAYMENTS = Base.metadata.tables["payments"]
+_PROVIDERS = Base.metadata.tables["service_providers"]
+_SERVICES = Base.metadata.tables["services"]
+
+# The credit's statements, built once: plain statements on the tables (no ORM objects are
+# loaded or synchronized), each conditional so that only a forward move can happen.
+_RECEIVE = (
+    update(_PAYMENTS)
+    .where(_PAYMENTS.c.id == bindparam("b_payment"), _PAYMENTS.c.status == "pending")
+    .values(status="received", method=bindparam("b_method"), marked_at=bindparam("b_paid_at"))
+)
+_PAY_JOB = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("b_job"), _JOBS.c.status.in_(("new", "completed")))
+    .values(status="paid", paid_at=bindparam("b_paid_at"))
+)
+_CREDIT_PROVIDER = (
+    update(_PROVIDERS)
+    .where(_PROVIDERS.c.id == bindparam("b_provider"))
+    .values(
+        earnings=_PROVIDERS.c.earnings + bindparam("b_amount"),
+        total_jobs=_PROVIDERS.c.total_jobs + 1,
+    )
+)
+_SERVICE_NAME = select(_SERVICES.c.name).where(_SERVICES.c.id == bindparam("b_service"))
+
+
+class JobFacts(Protocol):
+    """What crediting reads of a job: a `Job` row, or the facts read with it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def provider_id(self) -> int: ...
+    @property
+    def service_id(self) -> int: ...
+
+
+class PaymentFacts(Protocol):
+    """What crediting reads of a payment: a `Payment` row, or the facts read with it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +83,7 @@ class Outcome:
     detail: str | None = None
 
 
-def refusal(session: Session, *, invoice: InvoiceInfo, job: Job, currency: str) -> str | None:
+def refusal(session: Session, *, invoice: InvoiceInfo, job: JobFacts, currency: str) -> str | None:
     """Why an invoice must not touch this job's money or customer, or None when it may.
 
     Metadata is a hint anyone with access to the Stripe account can edit; the invoice's
@@ -64,12 +117,15 @@ def mismatch(
 def apply_invoice_payment(
     session: Session,
     *,
-    job: Job,
-    payment: Payment,
+    job: JobFacts,
+    payment: PaymentFacts,
     invoice: InvoiceInfo,
     paid_at: datetime,
     currency: str,
     audit_entry: dict[str, Any] | None = None,
+    known_customer: str | None = None,
+    service_name: str | None = None,
+    job_locked: bool = False,
 ) -> Outcome:
     """Credit the payment that a paid invoice settles: once, and only if it adds up (the
     invoice is the job customer's, in our currency, for the payment's amount, and the job
@@ -77,10 +133,17 @@ def apply_invoice_payment(
 
     `audit_entry` (actor, action, reason, ...) is written in this transaction when the
     credit is made, so the credit and its record stand or fall together.
+
+    What the caller read already need not be read again: `known_customer` (the job
+    customer's Stripe customer; looked up when None), `service_name` (for the customer's
+    notification) and `job_locked` (this transaction holds the job's row lock, taken
+    before the job and payment facts were read).
     """
     if payment.status == "received":
         return Outcome("already_applied")
-    refused = refusal(session, invoice=invoice, job=job, currency=currency)
+    if known_customer is None:
+        known_customer = known_stripe_customer(session, job.customer_id)
+    refused = mismatch(invoice, job_id=job.id, customer=known_customer, currency=currency)
     if refused is not None:
         return Outcome("rejected", refused)
     if job.status == "cancelled":
@@ -97,7 +160,14 @@ def apply_invoice_payment(
     # A cash or cheque payment is credited by the admin action (method manual) before
     # Stripe is told, so the invoice.paid that follows finds it received already.
     if not credit_payment(
-        session, job, payment, paid_at=paid_at, method="stripe", currency=invoice.currency
+        session,
+        job,
+        payment,
+        paid_at=paid_at,
+        method="stripe",
+        currency=invoice.currency,
+        service_name=service_name,
+        job_locked=job_locked,
     ):
         return Outcome("already_applied")  # a concurrent copy won the race
     if audit_entry is not None:
@@ -107,63 +177,63 @@ def apply_invoice_payment(
 
 def credit_payment(
     session: Session,
-    job: Job,
-    payment: Payment,
+    job: JobFacts,
+    payment: PaymentFacts,
     *,
     paid_at: datetime,
     method: str,
     currency: str = "usd",
+    service_name: str | None = None,
+    job_locked: bool = False,
 ) -> bool:
     """Payment received, job paid, provider credited, both sides told: exactly once.
 
     The conditional update on the payment decides who wins a race; False means another
-    transaction (a duplicate delivery, a reconciliation) already credited it.
+    transaction (a duplicate delivery, a reconciliation) already credited it. The job's
+    row is locked first (unless `job_locked` says this transaction holds it already), then
+    the payment's, then the provider's: every writer of a job's money takes them in that
+    order, so none can deadlock another.
     """
-    lock_job(session, job.id)
-    received = session.execute(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == "pending")
-        .values(status="received", method=method, marked_at=paid_at)
+    session.flush()  # the statements below are plain ones: pending ORM changes go first
+    connection = session.connection()
+    if not job_locked:
+        lock_job(session, job.id)
+    received = connection.execute(
+        _RECEIVE, {"b_payment": payment.id, "b_method": method, "b_paid_at": paid_at}
     )
-    if getattr(received, "rowcount", 0) != 1:
+    if received.rowcount != 1:
         return False
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status.in_(("new", "completed")))
-        .values(status="paid", paid_at=paid_at)
+    connection.execute(_PAY_JOB, {"b_job": job.id, "b_paid_at": paid_at})
+    connection.execute(
+        _CREDIT_PROVIDER, {"b_provider": job.provider_id, "b_amount": payment.amount}
     )
-    session.execute(
-        update(ServiceProvider)
-        .where(ServiceProvider.id == job.provider_id)
-        .values(
-            earnings=ServiceProvider.earnings + payment.amount,
-            total_jobs=ServiceProvider.total_jobs + 1,
-        )
-    )
-    service_name = service_name_of(session, job)
-    title, body = notifications.payment_confirmed(payment.amount, currency, service_name)
-    notifications.notify(
+    if service_name is None:
+        service_name = service_name_of(session, job)
+    confirmed = notifications.payment_confirmed(payment.amount, currency, service_name)
+    received_text = notifications.payment_received(payment.amount, currency, job.id)
+    notifications.notify_all(
         session,
-        recipient_kind="customer",
-        recipient_id=job.customer_id,
-        kind="payment_confirmed",
-        title=title,
-        body=body,
-        job_id=job.id,
+        [
+            notifications.Note(
+                "customer", job.customer_id, "payment_confirmed", *confirmed, job.id
+            ),
+            notifications.Note(
+                "provider", job.provider_id, "payment_received", *received_text, job.id
+            ),
+        ],
     )
-    title, body = notifications.payment_received(payment.amount, currency, job.id)
-    notifications.notify(
-        session,
-        recipient_kind="provider",
-        recipient_id=job.provider_id,
-        kind="payment_received",
-        title=title,
-        body=body,
-        job_id=job.id,
-    )
+    _expire_rows(session, job, payment)
     return True
 
 
-def service_name_of(session: Session, job: Job) -> str:
-    service = session.get(Service, job.service_id)
-    return service.name if service else "your service"
+def _expire_rows(session: Session, *rows: object) -> None:
+    """ORM rows a caller passed in no longer say what the database holds: reload them on
+    their next read (rows of this session only; plain facts are left alone)."""
+    for row in rows:
+        if isinstance(row, Base) and row in session:
+            session.expire(row)
+
+
+def service_name_of(session: Session, job: JobFacts) -> str:
+    name = session.connection().scalar(_SERVICE_NAME, {"b_service": job.service_id})
+    return name if isinstance(name, str) else "your service"

@@ -2,7 +2,8 @@
 
 A handler gets the event, its invoice already validated (core.billing.event_schema) and
 the job and payment its metadata names, already cross-checked against our records
-(`core.billing.payments.refusal`). It runs inside the transaction that claimed the event.
+(`core.billing.payments.refusal`). It runs inside the transaction that claimed the event,
+which holds the job's row lock (taken when the target was read).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from core.billing.payments import Outcome, apply_invoice_payment, service_name_of
+from core.billing.payments import Outcome, apply_invoice_payment
 from core.billing.stripe_objects import EventInfo, InvoiceInfo
-from core.db.models import Job, Payment
 from core.notify import notifications
 
 # Every invoice event Stripe may send us; handlers can only be registered for these.
@@ -35,11 +35,35 @@ INVOICE_EVENT_TYPES = frozenset(
 
 
 @dataclass(frozen=True)
-class Target:
-    """The job and payment an event's metadata points at."""
+class JobRow:
+    """What handlers read of a job (core.billing.payments.JobFacts)."""
 
-    job: Job
-    payment: Payment
+    id: int
+    status: str
+    customer_id: int
+    provider_id: int
+    service_id: int
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    """What handlers read of a payment (core.billing.payments.PaymentFacts)."""
+
+    id: int
+    status: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """The job and payment an event's metadata points at, read together (and locked, the
+    job first) with the job customer's Stripe customer from our records (None when we
+    never invoiced them) and the service's name, for the notifications' text."""
+
+    job: JobRow
+    payment: PaymentRow
+    stripe_customer: str | None
+    service_name: str
 
 
 Handler = Callable[[Session, EventInfo, InvoiceInfo, Target], Outcome]
@@ -65,14 +89,9 @@ def subscribed_event_types() -> list[str]:
 
 def _tell_customer(session: Session, target: Target, kind: str, message: tuple[str, str]) -> None:
     title, body = message
-    notifications.notify(
+    notifications.notify_all(
         session,
-        recipient_kind="customer",
-        recipient_id=target.job.customer_id,
-        kind=kind,
-        title=title,
-        body=body,
-        job_id=target.job.id,
+        [notifications.Note("customer", target.job.customer_id, kind, title, body, target.job.id)],
     )
 
 
@@ -88,6 +107,9 @@ def apply_payment(
         invoice=invoice,
         paid_at=invoice.paid_at or event.created,
         currency=invoice.currency,  # intake refused any other currency than ours
+        known_customer=target.stripe_customer,
+        service_name=target.service_name,
+        job_locked=True,
     )
 
 
@@ -101,7 +123,7 @@ def tell_customer_to_retry(
     failed = notifications.payment_failed(
         invoice.amount_remaining or target.payment.amount,
         invoice.currency,
-        service_name_of(session, target.job),
+        target.service_name,
         invoice.hosted_invoice_url,
     )
     _tell_customer(session, target, "payment_failed", failed)
@@ -117,7 +139,7 @@ def tell_customer_invoice_waits(
     waiting = notifications.invoice_waiting(
         invoice.amount_due or target.payment.amount,
         invoice.currency,
-        service_name_of(session, target.job),
+        target.service_name,
         invoice.due_date,
         invoice.hosted_invoice_url,
     )

@@ -16,34 +16,49 @@ Each event id is claimed with an insert into `stripe_events` that does nothing o
 conflict, inside the transaction that applies the change, so a duplicate, a concurrent
 copy or a retry after success changes nothing. State only moves forward: updates are
 conditional, so a late or reordered event cannot undo a payment.
+
+The work is plain statements, built once: a duplicate costs the claim and one lookup; a
+first `invoice.paid` the claim, one read of the job, payment, Stripe customer record and
+service name together (locking the job's row, then the payment's, on PostgreSQL), the
+invoice copy's upsert, the conditional updates, one insert of both notifications and the
+outcome. On SQLite, whose single writer waits for the disk at every commit, the events
+that arrive while another commits are applied together and committed at once
+(`_GroupCommit`): each answer still waits for its own durable commit.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import traceback
-from dataclasses import dataclass
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.billing.dml import upsert_statement
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.invoice_copies import remember_invoice
-from core.billing.payments import Outcome, refusal
+from core.billing.payments import Outcome, mismatch
 from core.billing.stripe_gateway import API_VERSION, StripeGateway
 from core.billing.stripe_objects import EventInfo, InvoiceInfo
 from core.billing.webhook_handlers import (
     HANDLERS,
     INVOICE_EVENT_TYPES,
+    JobRow,
+    PaymentRow,
     Target,
     subscribed_event_types,
 )
-from core.db.models import Job, Payment, StripeEvent, utcnow
+from core.db.models import Base, StripeEvent, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
 
 __all__ = [
@@ -154,22 +169,17 @@ def process_event(
             event.api_version,
             API_VERSION,
         )
+
+    def apply(session: Session) -> Outcome:
+        return _apply(session, event, job_id, payment_id, currency)
+
     try:
-        with session_scope(sessions) as session:
-            if not _claim(session, event, job_id, payment_id):
-                result = Outcome("duplicate")
-            else:
-                result = _dispatch(session, event, job_id, payment_id, currency)
-                session.execute(
-                    update(StripeEvent)
-                    .where(StripeEvent.event_id == event.id)
-                    .values(
-                        handled_at=utcnow(),
-                        outcome=result.outcome,
-                        detail=result.detail,
-                        error=None,
-                    )
-                )
+        group = _group_commit(sessions)
+        if group is not None:
+            result = group.run(apply)
+        else:
+            with session_scope(sessions) as session:
+                result = apply(session)
     except SQLAlchemyError as error:
         if retryable(error):
             _record_failure(sessions, event, job_id, payment_id, "failed", error)
@@ -180,6 +190,29 @@ def process_event(
         result = _record_failure(sessions, event, job_id, payment_id, "error", error)
     milliseconds = _log(event, result.outcome, started)
     return ProcessedEvent(event.id, event.type, result.outcome, result.detail, job_id, milliseconds)
+
+
+def _apply(
+    session: Session,
+    event: EventInfo,
+    job_id: int | None,
+    payment_id: int | None,
+    currency: str,
+) -> Outcome:
+    """Claim the event and, unless it was handled before, handle it and record how."""
+    if not _claim(session, event, job_id, payment_id):
+        return Outcome("duplicate")
+    result = _dispatch(session, event, job_id, payment_id, currency)
+    session.connection().execute(
+        _HANDLED,
+        {
+            "b_event": event.id,
+            "b_handled_at": utcnow(),
+            "b_outcome": result.outcome,
+            "b_detail": result.detail,
+        },
+    )
+    return result
 
 
 def _object_id(event: EventInfo) -> str | None:
@@ -205,31 +238,89 @@ def _event_row(
     }
 
 
+_EVENTS = Base.metadata.tables["stripe_events"]
+_JOBS = Base.metadata.tables["jobs"]
+_PAYMENTS = Base.metadata.tables["payments"]
+_STRIPE_CUSTOMERS = Base.metadata.tables["stripe_customers"]
+_SERVICES = Base.metadata.tables["services"]
+_RETRY = (
+    update(_EVENTS)
+    .where(_EVENTS.c.event_id == bindparam("b_event"), _EVENTS.c.handled_at.is_(None))
+    .values(received_at=bindparam("b_received_at"))
+)
+_HANDLED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.event_id == bindparam("b_event"))
+    .values(
+        handled_at=bindparam("b_handled_at"),
+        outcome=bindparam("b_outcome"),
+        detail=bindparam("b_detail"),
+        error=None,
+    )
+)
+# The job and its payment, locked in that order (PostgreSQL; SQLite's writer holds the
+# database), read together with the customer's Stripe customer and the service's name.
+_TARGET = (
+    select(
+        _JOBS.c.status,
+        _JOBS.c.customer_id,
+        _JOBS.c.provider_id,
+        _JOBS.c.service_id,
+        _PAYMENTS.c.id,
+        _PAYMENTS.c.status,
+        _PAYMENTS.c.amount,
+        _STRIPE_CUSTOMERS.c.stripe_customer_id,
+        _SERVICES.c.name,
+    )
+    .select_from(
+        _JOBS.join(_PAYMENTS, _PAYMENTS.c.job_id == _JOBS.c.id)
+        .outerjoin(_STRIPE_CUSTOMERS, _STRIPE_CUSTOMERS.c.customer_id == _JOBS.c.customer_id)
+        .outerjoin(_SERVICES, _SERVICES.c.id == _JOBS.c.service_id)
+    )
+    .where(_JOBS.c.id == bindparam("b_job"))
+    .with_for_update(of=[_JOBS, _PAYMENTS])
+)
+
+
+def _build_claim(insert: Any) -> Any:
+    return insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id)
+
+
 def _claim(session: Session, event: EventInfo, job_id: int | None, payment_id: int | None) -> bool:
-    """Take the event for this transaction; False when it was already handled."""
-    inserted = insert_ignoring_conflict(session, StripeEvent, _event_row(event, job_id, payment_id))
-    if inserted:
+    """Take the event for this transaction; False when it was already handled.
+
+    The unique key on the event id decides: a concurrent copy waits for the first to
+    commit, then finds its row.
+    """
+    connection = session.connection()
+    inserted = connection.execute(
+        upsert_statement(session, "stripe_events.claim", _build_claim),
+        _event_row(event, job_id, payment_id),
+    ).first()
+    if inserted is not None:
         return True
     # Seen before: handle it again only if every earlier attempt failed.
-    retried = session.execute(
-        update(StripeEvent)
-        .where(StripeEvent.event_id == event.id, StripeEvent.handled_at.is_(None))
-        .values(received_at=utcnow())
-    )
-    return getattr(retried, "rowcount", 0) == 1
+    retried = connection.execute(_RETRY, {"b_event": event.id, "b_received_at": utcnow()})
+    return retried.rowcount == 1
 
 
 def _target(session: Session, job_id: int | None, payment_id: int | None) -> Target | None:
     """The job and payment named by metadata, if both exist and belong together."""
     if job_id is None:
         return None
-    job = session.get(Job, job_id)
-    payment = session.scalar(select(Payment).where(Payment.job_id == job_id))
-    if job is None or payment is None:
+    row = session.connection().execute(_TARGET, {"b_job": job_id}).first()
+    if row is None:
         return None
-    if payment_id is not None and payment.id != payment_id:
+    (status, customer_id, provider_id, service_id) = row[0:4]
+    (found_payment, payment_status, amount, stripe_customer, service_name) = row[4:9]
+    if payment_id is not None and found_payment != payment_id:
         return None
-    return Target(job, payment)
+    return Target(
+        JobRow(job_id, status, customer_id, provider_id, service_id),
+        PaymentRow(found_payment, payment_status, amount),
+        stripe_customer,
+        service_name if service_name is not None else "your service",
+    )
 
 
 def _names_unusable_ids(metadata: Any) -> bool:
@@ -263,7 +354,10 @@ def _dispatch(
             "orphan",
             f"metadata job_id={job_id} payment_id={payment_id} names no job and payment of ours",
         )
-    refused = refusal(session, invoice=invoice, job=target.job, currency=currency)
+    # The checks of core.billing.payments.refusal, on the customer record read above.
+    refused = mismatch(
+        invoice, job_id=target.job.id, customer=target.stripe_customer, currency=currency
+    )
     if refused is not None:
         return Outcome("rejected", refused)
     # A paid invoice for another amount than the payment's is not the job's invoice (it
@@ -271,8 +365,132 @@ def _dispatch(
     if not (invoice.status == "paid" and invoice.amount_paid != target.payment.amount):
         # Stripe e-mails the invoice when `invoice.sent` happens: our record of the send.
         sent_at = event.created if event.type == "invoice.sent" else None
-        remember_invoice(session, invoice, sent_at=sent_at)
+        remember_invoice(session, invoice, sent_at=sent_at, job_locked=True)
     return handler(session, event, invoice, target)
+
+
+GROUP_LIMIT = 32  # events in one SQLite commit at most
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """One unit of work waiting for a group commit: woken with its result, or (not done
+    yet) to lead."""
+
+    work: Callable[[Session], Outcome]
+    woken: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
+    outcome: Outcome | None = None
+    error: BaseException | None = None
+
+    def finish(self, outcome: Outcome | None, error: BaseException | None) -> None:
+        self.outcome, self.error, self.done = outcome, error, True
+        self.woken.set()
+
+
+class _GroupCommit:
+    """Units of work on one SQLite database applied in one transaction and committed at once.
+
+    SQLite has one writer, and a durable commit waits for the disk (an fsync of the WAL):
+    one commit per event caps intake at the disk's sync rate, and the writers waiting for
+    the lock poll it with growing sleeps. Here the threads of one process queue in
+    memory instead; the first becomes the leader, applies the work of everyone waiting in
+    arrival order in one `BEGIN IMMEDIATE` transaction, commits, and hands each its own
+    result; the others wait. A leader whose own work is done hands the lead to the next
+    waiting thread, so nobody leads for long.
+
+    Nothing is answered before the commit that holds it: an exception in one unit of work
+    rolls the transaction back, goes to that unit, and the others are applied again in the
+    next transaction; a failure to begin or commit goes to every unit of that transaction.
+    Other processes, and other writers in this one, still meet at SQLite's lock.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._lock = threading.Lock()
+        self._queue: deque[_Waiting] = deque()
+        self._leading = False
+
+    def run(self, work: Callable[[Session], Outcome]) -> Outcome:
+        mine = _Waiting(work)
+        with self._lock:
+            self._queue.append(mine)
+            follow, self._leading = self._leading, True
+        if follow:
+            mine.woken.wait()
+        if not mine.done:  # leading: first in, or handed the lead
+            self._lead(mine)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.outcome is not None
+        return mine.outcome
+
+    def _lead(self, mine: _Waiting) -> None:
+        try:
+            while True:
+                with self._lock:
+                    count = min(GROUP_LIMIT, len(self._queue))
+                    batch = [self._queue.popleft() for _ in range(count)]
+                again = self._commit(batch)
+                with self._lock:
+                    self._queue.extendleft(reversed(again))
+                    if not self._queue:
+                        self._leading = False
+                        return
+                    if mine.done:
+                        self._queue[0].woken.set()  # the next in line leads
+                        return
+        except BaseException as error:  # never leave the others waiting for a leader
+            with self._lock:
+                waiting = list(self._queue)
+                self._queue.clear()
+                self._leading = False
+            for other in waiting:
+                other.finish(None, error)
+            if not mine.done:
+                mine.finish(None, error)
+            raise
+
+    def _commit(self, batch: list[_Waiting]) -> list[_Waiting]:
+        """Apply `batch` in one transaction; returns the units to apply again."""
+        results: list[Outcome] = []
+        try:
+            with session_scope(self._sessions) as session:
+                session.connection()  # BEGIN IMMEDIATE: a lock wait is everyone's
+                for index, unit in enumerate(batch):
+                    try:
+                        results.append(unit.work(session))
+                    except BaseException as error:
+                        session.rollback()
+                        unit.finish(None, error)
+                        return batch[:index] + batch[index + 1 :]
+        except BaseException as error:  # BEGIN or COMMIT failed: nothing of it holds
+            for unit in batch:
+                if not unit.done:
+                    unit.finish(None, error)
+            return []
+        for unit, outcome in zip(batch, results, strict=True):
+            unit.finish(outcome, None)
+        return []
+
+
+_GROUPS: weakref.WeakKeyDictionary[sessionmaker[Session], _GroupCommit] = (
+    weakref.WeakKeyDictionary()
+)
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group_commit(sessions: sessionmaker[Session]) -> _GroupCommit | None:
+    """The group commit for these sessions' SQLite database; None on PostgreSQL, which
+    takes concurrent transactions (and shares one WAL flush among their commits) itself."""
+    bind = sessions.kw.get("bind")
+    if getattr(getattr(bind, "dialect", None), "name", None) != "sqlite":
+        return None
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(sessions)
+        if group is None:
+            group = _GROUPS[sessions] = _GroupCommit(sessions)
+        return group
 
 
 def _record_failure(

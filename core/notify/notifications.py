@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from core.db.models import Notification, utcnow
+from core.db.models import Base, Notification, utcnow
 from core.money import format_cents
+
+_NOTIFICATIONS = Base.metadata.tables["notifications"]
+_INSERT = insert(_NOTIFICATIONS)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One notification to write, with `notify_all`."""
+
+    recipient_kind: str
+    recipient_id: int
+    kind: str
+    title: str
+    body: str
+    job_id: int | None
 
 
 def notify(
@@ -31,6 +48,28 @@ def notify(
     )
     session.add(notification)
     return notification
+
+
+def notify_all(session: Session, notes: Sequence[Note]) -> None:
+    """Write these notifications in one statement (a plain insert: no objects are loaded)."""
+    if not notes:
+        return
+    now = utcnow()
+    session.connection().execute(
+        _INSERT,
+        [
+            {
+                "recipient_kind": note.recipient_kind,
+                "recipient_id": note.recipient_id,
+                "kind": note.kind,
+                "title": note.title,
+                "body": note.body,
+                "job_id": note.job_id,
+                "created_at": now,
+            }
+            for note in notes
+        ],
+    )
 
 
 def payment_confirmed(amount: int, currency: str, service_name: str) -> tuple[str, str]:
