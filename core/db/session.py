@@ -21,6 +21,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Connections kept open per engine, and how many more a burst may open (closed again when
+# returned): above the webhook service's intake threads (WEBHOOK_THREADS) plus its readers,
+# so a steady load never opens and closes connections (a PostgreSQL backend apiece).
+POOL_SIZE = 12
+POOL_OVERFLOW = 20
 
 # The execution option that marks an engine's connections as readers (see `read_only_engine`).
 READ_ONLY = "job_to_paid_read_only"
@@ -36,9 +41,13 @@ def make_engine(
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
         options.setdefault("pool_pre_ping", True)
+        options.setdefault("pool_size", POOL_SIZE)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
         return create_engine(url, **options)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        options.setdefault("pool_size", POOL_SIZE)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, **options)
 
     @event.listens_for(engine, "connect")

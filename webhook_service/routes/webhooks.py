@@ -4,19 +4,25 @@ Answers (decided in core.billing.webhooks.receive): 400 for what is not a Stripe
 (bad signature, stale timestamp, not JSON); 413 above 1 MiB; 200 with the recorded
 outcome for every genuine event, refused ones included; 500 only when the database could
 not take it for a reason a retry cures, so that Stripe delivers again.
+
+Intake runs in worker threads of its own, at most WEBHOOK_THREADS at once: one process
+cannot run more Python at a time than one, so more threads would only wait for each
+other (and for connections) while holding their transactions open; the deliveries past
+that wait, unanswered, in the event loop.
 """
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from core.billing.webhooks import receive
+from core.billing.webhooks import Delivery, receive
 from webhook_service.deps import ContextDep
 from webhook_service.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
+WEBHOOK_THREADS = 8  # below the pool's size (core.db.session.POOL_SIZE): never waits for one
 
 router = APIRouter(tags=["webhooks"])
 
@@ -41,12 +47,25 @@ async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
     if payload is None:
         return error_response(413, "payload_too_large", "Webhook bodies are limited to 1 MiB.")
     secret = context.settings.stripe_webhook_secret
-    delivery = await run_in_threadpool(
-        receive,
-        context.sessions,
-        payload,
-        request.headers.get("stripe-signature"),
-        secret=secret.get_secret_value() if secret else "",
-        currency=context.settings.currency,
-    )
+    signature = request.headers.get("stripe-signature")
+
+    def intake() -> Delivery:
+        return receive(
+            context.sessions,
+            payload,
+            signature,
+            secret=secret.get_secret_value() if secret else "",
+            currency=context.settings.currency,
+        )
+
+    delivery = await anyio.to_thread.run_sync(intake, limiter=_limiter(request))
     return JSONResponse(delivery.body, status_code=delivery.status)
+
+
+def _limiter(request: Request) -> anyio.CapacityLimiter:
+    """The intake threads' limiter, one per app (made in its event loop, on first use)."""
+    state = request.app.state
+    limiter: anyio.CapacityLimiter | None = getattr(state, "webhook_limiter", None)
+    if limiter is None:
+        limiter = state.webhook_limiter = anyio.CapacityLimiter(WEBHOOK_THREADS)
+    return limiter
