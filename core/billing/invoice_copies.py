@@ -28,7 +28,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.billing.dml import upsert_statement
+from core.billing.dml import Precompiled, plain
 from core.billing.invoice_status import PROGRESS_RANK
 from core.billing.stripe_objects import InvoiceInfo
 from core.db.models import Base, Job, StripeInvoice, utcnow
@@ -99,10 +99,12 @@ _MOVING = (
     "invoice_pdf",
 )
 _COPIES = Base.metadata.tables["stripe_invoices"]
-_SET_SENT = (
-    update(_COPIES)
-    .where(_COPIES.c.invoice_id == bindparam("b_invoice"), _COPIES.c.sent_at.is_(None))
-    .values(sent_at=bindparam("b_sent_at"))
+_SET_SENT = Precompiled(
+    plain(
+        update(_COPIES)
+        .where(_COPIES.c.invoice_id == bindparam("b_invoice"), _COPIES.c.sent_at.is_(None))
+        .values(sent_at=bindparam("b_sent_at"))
+    )
 )
 
 
@@ -119,6 +121,13 @@ def _build_upsert(insert: Any) -> Any:
             or_(*(_COPIES.c[name].is_distinct_from(new[name]) for name in _MOVING)),
         ),
     ).returning(_COPIES.c.is_current, _COPIES.c.status)
+
+
+_UPSERT = Precompiled(
+    _build_upsert,
+    column_keys=("invoice_id", "job_id", "payment_id", *_MOVING, "updated_at", "is_current")
+    + ("sent_at",),
+)
 
 
 def remember_invoice(
@@ -142,8 +151,8 @@ def remember_invoice(
     """
     job_exists = info.job_id is not None and (job_locked or lock_job(session, info.job_id))
     connection = session.connection()
-    written = connection.execute(
-        upsert_statement(session, "stripe_invoices.remember", _build_upsert),
+    written = _UPSERT.execute(
+        connection,
         {
             "invoice_id": info.id,
             "job_id": info.job_id,
@@ -168,7 +177,7 @@ def remember_invoice(
     ).first()
     remark = written is not None and not (written.is_current and written.status == "paid")
     if sent_at is not None:
-        recorded = connection.execute(_SET_SENT, {"b_invoice": info.id, "b_sent_at": sent_at})
+        recorded = _SET_SENT.execute(connection, {"b_invoice": info.id, "b_sent_at": sent_at})
         remark = remark or recorded.rowcount == 1
     if remark and info.job_id is not None and job_exists:
         mark_current(session, info.job_id)

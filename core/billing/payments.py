@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
 from core.billing.customers import known_stripe_customer
+from core.billing.dml import Precompiled, plain
 from core.billing.invoice_copies import lock_job
 from core.billing.stripe_objects import InvoiceInfo
 from core.db.models import Base
@@ -35,7 +36,10 @@ _RECEIVE = (
 )
 _PAY_JOB = (
     update(_JOBS)
-    .where(_JOBS.c.id == bindparam("b_job"), _JOBS.c.status.in_(("new", "completed")))
+    .where(
+        _JOBS.c.id == bindparam("b_job"),
+        or_(_JOBS.c.status == "new", _JOBS.c.status == "completed"),
+    )
     .values(status="paid", paid_at=bindparam("b_paid_at"))
 )
 _CREDIT_PROVIDER = (
@@ -47,6 +51,24 @@ _CREDIT_PROVIDER = (
     )
 )
 _SERVICE_NAME = select(_SERVICES.c.name).where(_SERVICES.c.id == bindparam("b_service"))
+
+
+def _credit_in_one_statement() -> Any:
+    """The three updates above as one PostgreSQL statement (one round trip): the job and
+    the provider move only if the payment did. The job's and payment's rows are locked
+    before (see `credit_payment`), so the only lock it waits for is the provider's."""
+    received = _RECEIVE.returning(_PAYMENTS.c.id).cte("received")
+    moved = select(received.c.id).exists()
+    paid = _PAY_JOB.where(moved).returning(_JOBS.c.id).cte("paid")
+    credited = _CREDIT_PROVIDER.where(moved).returning(_PROVIDERS.c.id).cte("credited")
+    return select(func.count()).select_from(received).add_cte(paid, credited)
+
+
+_CREDIT = Precompiled(plain(_credit_in_one_statement()))
+_RECEIVE_ONLY = Precompiled(plain(_RECEIVE))
+_PAY_JOB_ONLY = Precompiled(plain(_PAY_JOB))
+_CREDIT_PROVIDER_ONLY = Precompiled(plain(_CREDIT_PROVIDER))
+_SERVICE_NAME_OF = Precompiled(plain(_SERVICE_NAME))
 
 
 class JobFacts(Protocol):
@@ -198,15 +220,17 @@ def credit_payment(
     connection = session.connection()
     if not job_locked:
         lock_job(session, job.id)
-    received = connection.execute(
-        _RECEIVE, {"b_payment": payment.id, "b_method": method, "b_paid_at": paid_at}
-    )
-    if received.rowcount != 1:
-        return False
-    connection.execute(_PAY_JOB, {"b_job": job.id, "b_paid_at": paid_at})
-    connection.execute(
-        _CREDIT_PROVIDER, {"b_provider": job.provider_id, "b_amount": payment.amount}
-    )
+    receive = {"b_payment": payment.id, "b_method": method, "b_paid_at": paid_at}
+    pay_job = {"b_job": job.id, "b_paid_at": paid_at}
+    credit = {"b_provider": job.provider_id, "b_amount": payment.amount}
+    if connection.dialect.name == "postgresql":
+        if _CREDIT.execute(connection, {**receive, **pay_job, **credit}).scalar() != 1:
+            return False
+    else:
+        if _RECEIVE_ONLY.execute(connection, receive).rowcount != 1:
+            return False
+        _PAY_JOB_ONLY.execute(connection, pay_job)
+        _CREDIT_PROVIDER_ONLY.execute(connection, credit)
     if service_name is None:
         service_name = service_name_of(session, job)
     confirmed = notifications.payment_confirmed(payment.amount, currency, service_name)
@@ -235,5 +259,5 @@ def _expire_rows(session: Session, *rows: object) -> None:
 
 
 def service_name_of(session: Session, job: JobFacts) -> str:
-    name = session.connection().scalar(_SERVICE_NAME, {"b_service": job.service_id})
+    name = _SERVICE_NAME_OF.execute(session.connection(), {"b_service": job.service_id}).scalar()
     return name if isinstance(name, str) else "your service"

@@ -17,13 +17,14 @@ conflict, inside the transaction that applies the change, so a duplicate, a conc
 copy or a retry after success changes nothing. State only moves forward: updates are
 conditional, so a late or reordered event cannot undo a payment.
 
-The work is plain statements, built once: a duplicate costs the claim and one lookup; a
-first `invoice.paid` the claim, one read of the job, payment, Stripe customer record and
-service name together (locking the job's row, then the payment's, on PostgreSQL), the
-invoice copy's upsert, the conditional updates, one insert of both notifications and the
-outcome. On SQLite, whose single writer waits for the disk at every commit, the events
-that arrive while another commits are applied together and committed at once
-(`_GroupCommit`): each answer still waits for its own durable commit.
+The work is plain statements, compiled once per dialect (core.billing.dml): a duplicate
+costs the claim and one lookup; a first `invoice.paid` the claim, one read of the job,
+payment, Stripe customer record and service name together (locking the job's row, then
+the payment's, on PostgreSQL), the invoice copy's upsert, the conditional updates of
+payment, job and provider (one statement on PostgreSQL), one insert of both
+notifications, and the outcome. On SQLite, whose single writer waits for the disk at
+every commit, the events that arrive while another commits are applied together and
+committed at once (`_GroupCommit`): each answer still waits for its own durable commit.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing.dml import upsert_statement
+from core.billing.dml import Precompiled, plain
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.invoice_copies import remember_invoice
 from core.billing.payments import Outcome, mismatch
@@ -203,8 +204,8 @@ def _apply(
     if not _claim(session, event, job_id, payment_id):
         return Outcome("duplicate")
     result = _dispatch(session, event, job_id, payment_id, currency)
-    session.connection().execute(
-        _HANDLED,
+    _HANDLED.execute(
+        session.connection(),
         {
             "b_event": event.id,
             "b_handled_at": utcnow(),
@@ -243,47 +244,62 @@ _JOBS = Base.metadata.tables["jobs"]
 _PAYMENTS = Base.metadata.tables["payments"]
 _STRIPE_CUSTOMERS = Base.metadata.tables["stripe_customers"]
 _SERVICES = Base.metadata.tables["services"]
-_RETRY = (
-    update(_EVENTS)
-    .where(_EVENTS.c.event_id == bindparam("b_event"), _EVENTS.c.handled_at.is_(None))
-    .values(received_at=bindparam("b_received_at"))
+_RETRY = Precompiled(
+    plain(
+        update(_EVENTS)
+        .where(_EVENTS.c.event_id == bindparam("b_event"), _EVENTS.c.handled_at.is_(None))
+        .values(received_at=bindparam("b_received_at"))
+    )
 )
-_HANDLED = (
-    update(_EVENTS)
-    .where(_EVENTS.c.event_id == bindparam("b_event"))
-    .values(
-        handled_at=bindparam("b_handled_at"),
-        outcome=bindparam("b_outcome"),
-        detail=bindparam("b_detail"),
-        error=None,
+_HANDLED = Precompiled(
+    plain(
+        update(_EVENTS)
+        .where(_EVENTS.c.event_id == bindparam("b_event"))
+        .values(
+            handled_at=bindparam("b_handled_at"),
+            outcome=bindparam("b_outcome"),
+            detail=bindparam("b_detail"),
+            error=None,
+        )
     )
 )
 # The job and its payment, locked in that order (PostgreSQL; SQLite's writer holds the
 # database), read together with the customer's Stripe customer and the service's name.
-_TARGET = (
-    select(
-        _JOBS.c.status,
-        _JOBS.c.customer_id,
-        _JOBS.c.provider_id,
-        _JOBS.c.service_id,
-        _PAYMENTS.c.id,
-        _PAYMENTS.c.status,
-        _PAYMENTS.c.amount,
-        _STRIPE_CUSTOMERS.c.stripe_customer_id,
-        _SERVICES.c.name,
+_TARGET = Precompiled(
+    plain(
+        select(
+            _JOBS.c.status,
+            _JOBS.c.customer_id,
+            _JOBS.c.provider_id,
+            _JOBS.c.service_id,
+            _PAYMENTS.c.id,
+            _PAYMENTS.c.status,
+            _PAYMENTS.c.amount,
+            _STRIPE_CUSTOMERS.c.stripe_customer_id,
+            _SERVICES.c.name,
+        )
+        .select_from(
+            _JOBS.join(_PAYMENTS, _PAYMENTS.c.job_id == _JOBS.c.id)
+            .outerjoin(_STRIPE_CUSTOMERS, _STRIPE_CUSTOMERS.c.customer_id == _JOBS.c.customer_id)
+            .outerjoin(_SERVICES, _SERVICES.c.id == _JOBS.c.service_id)
+        )
+        .where(_JOBS.c.id == bindparam("b_job"))
+        .with_for_update(of=[_JOBS, _PAYMENTS])
     )
-    .select_from(
-        _JOBS.join(_PAYMENTS, _PAYMENTS.c.job_id == _JOBS.c.id)
-        .outerjoin(_STRIPE_CUSTOMERS, _STRIPE_CUSTOMERS.c.customer_id == _JOBS.c.customer_id)
-        .outerjoin(_SERVICES, _SERVICES.c.id == _JOBS.c.service_id)
-    )
-    .where(_JOBS.c.id == bindparam("b_job"))
-    .with_for_update(of=[_JOBS, _PAYMENTS])
 )
-
-
-def _build_claim(insert: Any) -> Any:
-    return insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id)
+_CLAIM = Precompiled(
+    lambda insert: insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.id),
+    column_keys=(
+        "event_id",
+        "type",
+        "created",
+        "received_at",
+        "object_id",
+        "job_id",
+        "payment_id",
+        "payload",
+    ),
+)
 
 
 def _claim(session: Session, event: EventInfo, job_id: int | None, payment_id: int | None) -> bool:
@@ -293,14 +309,11 @@ def _claim(session: Session, event: EventInfo, job_id: int | None, payment_id: i
     commit, then finds its row.
     """
     connection = session.connection()
-    inserted = connection.execute(
-        upsert_statement(session, "stripe_events.claim", _build_claim),
-        _event_row(event, job_id, payment_id),
-    ).first()
+    inserted = _CLAIM.execute(connection, _event_row(event, job_id, payment_id)).first()
     if inserted is not None:
         return True
     # Seen before: handle it again only if every earlier attempt failed.
-    retried = connection.execute(_RETRY, {"b_event": event.id, "b_received_at": utcnow()})
+    retried = _RETRY.execute(connection, {"b_event": event.id, "b_received_at": utcnow()})
     return retried.rowcount == 1
 
 
@@ -308,11 +321,12 @@ def _target(session: Session, job_id: int | None, payment_id: int | None) -> Tar
     """The job and payment named by metadata, if both exist and belong together."""
     if job_id is None:
         return None
-    row = session.connection().execute(_TARGET, {"b_job": job_id}).first()
+    row = _TARGET.execute(session.connection(), {"b_job": job_id}).first()
     if row is None:
         return None
-    (status, customer_id, provider_id, service_id) = row[0:4]
-    (found_payment, payment_status, amount, stripe_customer, service_name) = row[4:9]
+    facts: tuple[Any, ...] = tuple(row)
+    status, customer_id, provider_id, service_id = facts[0:4]
+    found_payment, payment_status, amount, stripe_customer, service_name = facts[4:9]
     if payment_id is not None and found_payment != payment_id:
         return None
     return Target(

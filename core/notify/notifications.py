@@ -5,15 +5,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
+from core.billing.dml import Precompiled, plain
 from core.db.models import Base, Notification, utcnow
 from core.money import format_cents
 
 _NOTIFICATIONS = Base.metadata.tables["notifications"]
-_INSERT = insert(_NOTIFICATIONS)
+_COLUMNS = ("recipient_kind", "recipient_id", "kind", "title", "body", "job_id", "created_at")
+_INSERTS: dict[int, Precompiled] = {}
+
+
+def _insert_of(count: int) -> Precompiled:
+    """INSERT ... VALUES (...), (...) for `count` rows, built once per count: one
+    statement (one round trip) whatever the driver does with executemany. Written as
+    text with typed parameters, since SQLAlchemy compiles a multi-row `values()` anew on
+    every execution."""
+    statement = _INSERTS.get(count)
+    if statement is None:
+        rows = ", ".join(
+            "(" + ", ".join(f":n{row}_{name}" for name in _COLUMNS) + ")" for row in range(count)
+        )
+        sql = text(f"INSERT INTO notifications ({', '.join(_COLUMNS)}) VALUES {rows}")
+        typed = sql.bindparams(
+            *(
+                bindparam(f"n{row}_{name}", type_=_NOTIFICATIONS.c[name].type)
+                for row in range(count)
+                for name in _COLUMNS
+            )
+        )
+        statement = _INSERTS[count] = Precompiled(plain(typed))
+    return statement
 
 
 @dataclass(frozen=True)
@@ -55,21 +80,20 @@ def notify_all(session: Session, notes: Sequence[Note]) -> None:
     if not notes:
         return
     now = utcnow()
-    session.connection().execute(
-        _INSERT,
-        [
+    values: dict[str, Any] = {}
+    for row, note in enumerate(notes):
+        values.update(
             {
-                "recipient_kind": note.recipient_kind,
-                "recipient_id": note.recipient_id,
-                "kind": note.kind,
-                "title": note.title,
-                "body": note.body,
-                "job_id": note.job_id,
-                "created_at": now,
+                f"n{row}_recipient_kind": note.recipient_kind,
+                f"n{row}_recipient_id": note.recipient_id,
+                f"n{row}_kind": note.kind,
+                f"n{row}_title": note.title,
+                f"n{row}_body": note.body,
+                f"n{row}_job_id": note.job_id,
+                f"n{row}_created_at": now,
             }
-            for note in notes
-        ],
-    )
+        )
+    _insert_of(len(notes)).execute(session.connection(), values)
 
 
 def payment_confirmed(amount: int, currency: str, service_name: str) -> tuple[str, str]:
