@@ -1,5 +1,6 @@
 """Engine and sessions. SQLite gets WAL, a busy timeout, foreign keys, and write transactions
-that take the write lock at BEGIN; PostgreSQL is used as it comes.
+that take the write lock at BEGIN; PostgreSQL is used as it comes, with connections that
+sat idle in the pool pinged before use.
 
 Two session factories share one engine's pool: `make_session_factory` for units of work that
 write (SQLite: `BEGIN IMMEDIATE`), `make_read_session_factory` for those that only read
@@ -11,6 +12,7 @@ Sessions commit at the boundary (`session_scope`); services only flush.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -26,6 +29,13 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # so a steady load never opens and closes connections (a PostgreSQL backend apiece).
 POOL_SIZE = 12
 POOL_OVERFLOW = 20
+# A PostgreSQL connection idle in the pool this long is pinged before it is handed out
+# (one that fails is replaced); a busy one is not, since a ping is a round trip per
+# transaction. A connection the server dropped meanwhile fails its first statement as a
+# disconnect: that invalidates the whole pool, and the unit of work fails as a retryable
+# error (a webhook answers 500, so Stripe delivers it again).
+PING_AFTER_IDLE_S = 5.0
+_RETURNED_AT = "job_to_paid_returned_at"
 
 # The execution option that marks an engine's connections as readers (see `read_only_engine`).
 READ_ONLY = "job_to_paid_read_only"
@@ -40,10 +50,12 @@ def make_engine(
     waits for a lock (BEGIN IMMEDIATE for the write lock) before "database is locked"."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite":
-        options.setdefault("pool_pre_ping", True)
         options.setdefault("pool_size", POOL_SIZE)
         options.setdefault("max_overflow", POOL_OVERFLOW)
-        return create_engine(url, **options)
+        engine = create_engine(url, **options)
+        if not options.get("pool_pre_ping"):
+            _ping_when_idle(engine)
+        return engine
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         options.setdefault("pool_size", POOL_SIZE)
@@ -74,6 +86,22 @@ def make_engine(
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, connection_record: Any) -> None:
+        connection_record.info[_RETURNED_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, connection_record: Any, proxy: Any) -> None:
+        returned = connection_record.info.get(_RETURNED_AT)
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError("connection lost while idle in the pool") from error
 
 
 def read_only_engine(engine: Engine) -> Engine:
