@@ -180,13 +180,15 @@ def stream_rows(
 ) -> Iterator[Sequence[Any]]:
     """The export's rows, in order, read from the database `STREAM_ROWS` at a time."""
     require(actor, "reports.read")
+    # Through the session's connection, not the ORM: plain rows, at half the cost a row.
+    connection = session.connection()
     options = {"yield_per": STREAM_ROWS}
     if spec.kind == "payments":
         query = _payments_query(spec, session.get_bind().dialect.name)
-        yield from session.execute(query, execution_options=options)
+        yield from connection.execute(query, execution_options=options)
         return
     now = now or utcnow()
-    for job_id, customer, provider, amount, status, due_date in session.execute(
+    for job_id, customer, provider, amount, status, due_date in connection.execute(
         _aging_query(), execution_options=options
     ):
         open_due = due_date if status == "open" else None
