@@ -28,6 +28,7 @@ from core.reporting.export_jobs import ExportStatus
 from core.reporting.export_sources import FORMATS, MIME_TYPES, DetailSpec, Format
 from core.reporting.exports import Column, Total
 from dashboard.components.runtime import context
+from dashboard.components.safe_text import md
 
 # Two exports at a time at most, beside the page scripts, on the dashboard's process.
 _WORKERS = 2
@@ -135,7 +136,7 @@ def detail_downloads(actor: Actor, spec: DetailSpec, rows: int, *, key: str) -> 
         )
         st.caption(f"{job.rows_done:,} rows, ready.")
     else:
-        st.error(f"The export failed: {job.error}")
+        st.error(f"The export failed: {md(job.error)}")
 
 
 def _directory() -> Path:
