@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.sqlite_reader_vs_webhooks --before
 	$(BIN)/python -m bench.webhooks --database sqlite
 	$(BIN)/python -m bench.webhooks --database postgresql
+	$(BIN)/python -m bench.exports --page
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
