@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     if listening is None:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
         return
-    server = uvicorn.Config(
+    serving = uvicorn.Config(
         app, host=args.host, port=args.port, log_level=args.log_level, access_log=False
     )
-    uvicorn.Server(server).run(sockets=[listening])
+    uvicorn.Server(serving).run(sockets=[listening])
 
 
 if __name__ == "__main__":
