@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -117,10 +118,15 @@ class Job(Base):
     __table_args__ = (
         CheckConstraint(_in("status", JOB_STATUSES), name="status_known"),
         CheckConstraint("price > 0", name="price_positive"),
-        Index("ix_jobs_provider_status", "provider_id", "status"),
         Index("ix_jobs_status_completed_at", "status", "completed_at"),
         Index("ix_jobs_customer_id", "customer_id"),
-        Index("ix_jobs_created_at", "created_at"),
+        # Job lists are newest first, (created_at, id), within each filter they offer; a
+        # provider's jobs also carry the service, so the provider's earnings can join their
+        # jobs to payments from the index alone.
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_status_created_at", "status", "created_at", "id"),
+        Index("ix_jobs_provider_created_at", "provider_id", "created_at", "id", "service_id"),
+        Index("ix_jobs_provider_status_created_at", "provider_id", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -146,6 +152,10 @@ class Payment(Base):
         CheckConstraint(_in("status", PAYMENT_STATUSES), name="status_known"),
         CheckConstraint("amount >= 0", name="amount_not_negative"),
         Index("ix_payments_status_marked_at", "status", "marked_at"),
+        # A job's payment with what reads want of it, read from the index alone.
+        Index("ix_payments_job_status_amount", "job_id", "status", "amount", "marked_at"),
+        # Payment history pages newest first, (created_at, id).
+        Index("ix_payments_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -303,6 +313,18 @@ class StripeInvoice(Base):
             sqlite_where=text("is_current"),
             postgresql_where=text("is_current"),
         ),
+        # Current copies by status and due date: overdue invoices, open ones for aging.
+        # The predicates are written as each dialect renders `StripeInvoice.is_current` in a
+        # query, which is what lets the planners use a partial index.
+        Index(
+            "ix_stripe_invoices_current_status_due",
+            "status",
+            "due_date",
+            "job_id",
+            "is_current",  # on SQLite, so the index covers a query that names it
+            sqlite_where=text("is_current = 1"),
+            postgresql_where=text("is_current"),
+        ),
     )
 
     invoice_id: Mapped[str] = mapped_column(String(255), primary_key=True)
@@ -324,3 +346,13 @@ class StripeInvoice(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sent_at: Mapped[datetime | None]
+
+
+# Part of a customer's name, on PostgreSQL: trigrams (pg_trgm) answer `lower(name) LIKE
+# '%...%'`, the job lists' customer search. SQLite has no index that can.
+Index(
+    "ix_customers_name_trgm",
+    func.lower(Customer.name).label("name_lower"),
+    postgresql_using="gin",
+    postgresql_ops={"name_lower": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
