@@ -6,18 +6,35 @@ to their own jobs, whatever provider id the page asks for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, and_, any_, func, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from core.billing.invoice_copies import current_invoice_of_job
 from core.billing.invoice_status import overdue_condition, shown_status
 from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
 from core.identity.actor import Actor
 from core.identity.permissions import jobs_visible_to, require
+
+T = TypeVar("T")
+
+
+def unindexed(column: ColumnElement[T], dialect: str) -> ColumnElement[T]:
+    """`column` as a term SQLite's planner will not answer from an index: `+column`, the
+    same value (the unary plus of SQLite's query planner documentation); elsewhere as is.
+
+    SQLite plans without statistics (nothing here runs ANALYZE), so it takes any indexed
+    equality for a selective one; this keeps it off an index that would visit far more
+    rows than another way in (the reads that use it say which).
+    """
+    if dialect != "sqlite":
+        return column
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 @dataclass(frozen=True)
@@ -64,20 +81,28 @@ class JobPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def list_jobs(
-    session: Session,
-    *,
+def _matching(
+    columns: list[Any],
     actor: Actor,
-    filters: JobFilter = JobFilter(),
-    page: int = 1,
-    page_size: int = 25,
-    now: datetime | None = None,
-) -> JobPage:
-    now = now or utcnow()
-    page_size = max(1, min(page_size, 200))
-    require(actor, "job.read")
-    invoice = StripeInvoice
-    overdue = overdue_condition(invoice.status, invoice.due_date, now)
+    filters: JobFilter,
+    now: datetime,
+    dialect: str,
+    *,
+    walk: bool = False,
+) -> Select[Any]:
+    """`columns` of the jobs the actor may read that match `filters`, joining only what a
+    filter needs: no row of another table is read to count jobs or to pick a page.
+
+    Every other join of the page (customer, provider, service, payment, current invoice)
+    matches exactly one row per job or, for the invoice, at most one: the foreign keys are
+    required, a job's payment is made with it (core.jobs.lifecycle.create_job) and
+    `payments.job_id` is unique, and one copy per job is current. So leaving them out
+    changes neither which jobs match nor how many.
+
+    `walk` (SQLite): test each job's customer against the name search rather than start
+    from the matching customers' jobs (see `_walk_for_name`).
+    """
+    query = select(*columns).select_from(Job)
     conditions: list[ColumnElement[bool]] = [jobs_visible_to(actor)]
     if filters.statuses:
         conditions.append(Job.status.in_(filters.statuses))
@@ -91,21 +116,112 @@ def list_jobs(
         end = datetime.combine(filters.created_to + timedelta(days=1), time(), now.tzinfo)
         conditions.append(Job.created_at < end)
     if filters.overdue_only:
-        conditions.append(overdue)
+        # Overdue needs an open invoice, so the page's outer join is an inner one here; the
+        # current copy is named by `is_current` alone (as `current_invoice_of_job`, without
+        # its IS TRUE), which the partial index on current copies answers by itself.
+        query = query.join(
+            StripeInvoice, and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
+        )
+        conditions.append(overdue_condition(StripeInvoice.status, StripeInvoice.due_date, now))
     if filters.job_id is not None:
         conditions.append(Job.id == filters.job_id)
     text = (filters.search or "").strip().lstrip("#")
     if text:
-        by_name = func.lower(Customer.name).contains(text.lower(), autoescape=True)
-        conditions.append(or_(Job.id == int(text), by_name) if text.isdigit() else by_name)
+        named = select(Customer.id).where(
+            func.lower(Customer.name).contains(text.lower(), autoescape=True)
+        )
+        customer = Job.customer_id.expression
+        if walk:  # SQLite reads jobs newest first and tests each one's customer
+            customer = unindexed(customer, dialect)
+        by_name: ColumnElement[bool] = customer.in_(named)
+        if text.isdigit():
+            if dialect == "postgresql":
+                # In an OR, PostgreSQL uses an index for both sides (a BitmapOr) only when
+                # both are index conditions: `= ANY(ARRAY(subquery))` is one, `IN` is not.
+                by_name = Job.customer_id == any_(func.array(named.scalar_subquery()))
+            conditions.append(or_(Job.id == int(text), by_name))
+        else:
+            conditions.append(by_name)
+    return query.where(*conditions)
 
-    base = (
+
+def _walk_for_name(
+    session: Session,
+    actor: Actor,
+    filters: JobFilter,
+    now: datetime,
+    dialect: str,
+    total: int,
+    through: int,
+) -> bool:
+    """Whether SQLite should find a name search's page by reading jobs newest first.
+
+    SQLite has no statistics (nothing here runs ANALYZE) and cannot tell how many jobs a
+    `LIKE '%...%'` on names matches, so it always starts from the matching customers' jobs
+    and sorts them all: right for a rare name, slow when most jobs match. Reading jobs
+    newest first finds the first `through` matches after about through * scope / total
+    jobs (scope: the jobs the other filters leave); starting from the customers costs
+    `total`, and a sort. Read newest first only when that is clearly less (a quarter),
+    since each job read costs a lookup of its customer. PostgreSQL estimates both itself.
+    """
+    text = (filters.search or "").strip().lstrip("#")
+    if dialect != "sqlite" or not text or text.isdigit() or total <= 500:
+        return False
+    others = replace(filters, search=None)
+    scope = session.scalar(_matching([func.count()], actor, others, now, dialect)) or 0
+    return 4 * through * scope < total * total
+
+
+def list_jobs(
+    session: Session,
+    *,
+    actor: Actor,
+    filters: JobFilter = JobFilter(),
+    page: int = 1,
+    page_size: int = 25,
+    now: datetime | None = None,
+) -> JobPage:
+    """One page of the jobs matching `filters`, newest first, and how many match.
+
+    Three statements: the count, over `jobs` and only the tables a filter needs; the
+    page's job ids, with the same filters, in index order (created_at, id); then those
+    jobs' rows with their customer, provider, service, payment and current invoice.
+    """
+    now = now or utcnow()
+    page_size = max(1, min(page_size, 200))
+    require(actor, "job.read")
+    dialect = session.get_bind().dialect.name
+    total = session.scalar(_matching([func.count()], actor, filters, now, dialect)) or 0
+    page = max(1, min(page, max(1, -(-total // page_size))))
+    offset = (page - 1) * page_size
+    walk = _walk_for_name(session, actor, filters, now, dialect, total, offset + page_size)
+    newest_first = (Job.created_at.desc(), Job.id.desc())
+    # The page's ids first, then their rows: each statement has one obvious plan (a planner
+    # that sees only a bound LIMIT may otherwise join every job before it sorts).
+    picked = list(
+        session.scalars(
+            _matching([Job.id], actor, filters, now, dialect, walk=walk)
+            .order_by(*newest_first)
+            .limit(page_size)
+            .offset(offset)
+        )
+    )
+    if not picked:
+        return JobPage([], int(total), page, page_size)
+    invoice = StripeInvoice
+    result = session.execute(
         select(
-            Job,
-            Customer.name,
-            ServiceProvider.name,
+            Job.id,
+            Job.created_at,
+            Job.completed_at,
+            Job.paid_at,
             Service.name,
             Service.category,
+            Customer.name,
+            ServiceProvider.name,
+            Job.provider_id,
+            Job.price,
+            Job.status,
             Payment.status,
             invoice.invoice_id,
             invoice.status,
@@ -118,39 +234,49 @@ def list_jobs(
         .join(Service, Service.id == Job.service_id)
         .join(Payment, Payment.job_id == Job.id)
         .outerjoin(invoice, current_invoice_of_job())
-        .where(*conditions)
+        .where(Job.id.in_(picked))
+        .order_by(*newest_first)
     )
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    page = max(1, min(page, max(1, -(-total // page_size))))
-    result = session.execute(
-        base.order_by(Job.created_at.desc(), Job.id.desc())
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-    )
-    rows = []
-    for job, customer, provider, service, category, payment_status, *inv in result:
-        invoice_id, status, due_date, hosted, pdf = inv
-        rows.append(
-            JobRow(
-                job_id=job.id,
-                created_at=job.created_at,
-                completed_at=job.completed_at,
-                paid_at=job.paid_at,
-                service=service,
-                category=category,
-                customer=customer,
-                provider=provider,
-                provider_id=job.provider_id,
-                price=job.price,
-                job_status=job.status,
-                payment_status=payment_status,
-                invoice_id=invoice_id,
-                invoice_status=shown_status(status, due_date, now),
-                due_date=due_date,
-                hosted_invoice_url=hosted,
-                invoice_pdf=pdf,
-            )
+    rows = [
+        JobRow(
+            job_id=job_id,
+            created_at=created_at,
+            completed_at=completed_at,
+            paid_at=paid_at,
+            service=service,
+            category=category,
+            customer=customer,
+            provider=provider,
+            provider_id=provider_id,
+            price=price,
+            job_status=job_status,
+            payment_status=payment_status,
+            invoice_id=invoice_id,
+            invoice_status=shown_status(status, due_date, now),
+            due_date=due_date,
+            hosted_invoice_url=hosted,
+            invoice_pdf=pdf,
         )
+        for (
+            job_id,
+            created_at,
+            completed_at,
+            paid_at,
+            service,
+            category,
+            customer,
+            provider,
+            provider_id,
+            price,
+            job_status,
+            payment_status,
+            invoice_id,
+            status,
+            due_date,
+            hosted,
+            pdf,
+        ) in result
+    ]
     return JobPage(rows, int(total), page, page_size)
 
 
