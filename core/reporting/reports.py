@@ -6,21 +6,21 @@ that equals the sum of the rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from core.billing.invoice_copies import current_invoice_of_job
 from core.billing.invoice_status import is_overdue
 from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
 from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
-from core.reporting.periods import period_start
+from core.jobs.queries import unindexed
+from core.reporting.periods import period_key, period_label
 
 Basis = Literal["paid", "completed"]
 Grouping = Literal["day", "week", "month", "provider", "category"]
@@ -73,31 +73,52 @@ def payments_received(
     if group_by not in GROUPINGS or basis not in ("paid", "completed"):
         raise InvalidInput("unknown grouping or date basis")
     when = Payment.marked_at if basis == "paid" else Job.completed_at
-    label: ColumnElement[str]
-    if group_by == "provider":
-        label = ServiceProvider.name.expression
-    elif group_by == "category":
-        label = Service.category.expression
-    else:
-        label = period_start(when, group_by, session.get_bind().dialect.name)
-    rows = session.execute(
-        select(label, func.count(), func.sum(Payment.amount))
-        .select_from(Job)
-        .join(Payment, Payment.job_id == Job.id)
-        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
-        .join(Service, Service.id == Job.service_id)
-        .where(
-            Payment.status == "received",
-            when >= datetime.combine(start, time(), UTC),
-            when < datetime.combine(end + timedelta(days=1), time(), UTC),
+    in_range = [
+        Payment.status == "received",
+        when >= datetime.combine(start, time(), UTC),
+        when < datetime.combine(end + timedelta(days=1), time(), UTC),
+    ]
+    # Only the tables the grouping and the date need: every payment has exactly one job
+    # (a required foreign key), and a job one provider and one service.
+    rows: Iterable[Any]
+    if group_by == "provider" or group_by == "category":
+        # By id first (small integer keys, no name read per payment), then by name: two
+        # providers (or services) of one name still make one row, as grouping by it does.
+        owner, name = (
+            (Job.provider_id, ServiceProvider.name)
+            if group_by == "provider"
+            else (Job.service_id, Service.category)
         )
-        .group_by(label)
-        .order_by(label)
-    )
+        named_table = ServiceProvider if group_by == "provider" else Service
+        per_id = (
+            select(
+                owner.label("owner"), func.count().label("n"), func.sum(Payment.amount).label("s")
+            )
+            .select_from(Payment)
+            .join(Job, Job.id == Payment.job_id)
+            .where(*in_range)
+            .group_by(owner)
+            .subquery()
+        )
+        rows = session.execute(
+            select(name, func.sum(per_id.c.n), func.sum(per_id.c.s))
+            .select_from(per_id)
+            .join(named_table, named_table.id == per_id.c.owner)
+            .group_by(name)
+            .order_by(name)
+        )
+        label: Callable[[Any], str] = str
+    else:
+        key = period_key(when, group_by, session.get_bind().dialect.name)
+        query = select(key, func.count(), func.sum(Payment.amount)).select_from(Payment)
+        if basis == "completed":
+            query = query.join(Job, Job.id == Payment.job_id)
+        rows = session.execute(query.where(*in_range).group_by(key).order_by(key))
+        label = period_label
     basis_text = "paid date" if basis == "paid" else "completed date"
     return Report(
         f"Payments received by {group_by}, {start} to {end} ({basis_text})",
-        [ReportRow(str(name), int(count), int(amount)) for name, count, amount in rows],
+        [ReportRow(label(name), int(count), int(amount)) for name, count, amount in rows],
     )
 
 
@@ -119,26 +140,34 @@ def receivables_aging(
     """Unpaid completed jobs by how late their current invoice is."""
     require(actor, "reports.read")
     now = now or utcnow()
-    rows = session.execute(
-        select(
-            Job.id,
-            Customer.name,
-            ServiceProvider.name,
-            Payment.amount,
-            StripeInvoice.status,
-            StripeInvoice.due_date,
+    # Only a current invoice that is open has a due date that counts, so only those are
+    # joined: any other current invoice leaves the job "not invoiced", as no invoice does.
+    # (`is_current` stated plainly, so PostgreSQL reads them from the partial index on
+    # current copies; SQLite looks each job's up by job id rather than read every open one
+    # for each job from that index.)
+    status = unindexed(StripeInvoice.status.expression, session.get_bind().dialect.name)
+    open_current = and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current, status == "open")
+    rows = (
+        session.connection()
+        .execute(
+            select(
+                Job.id, Customer.name, ServiceProvider.name, Payment.amount, StripeInvoice.due_date
+            )
+            .join(Payment, Payment.job_id == Job.id)
+            .join(Customer, Customer.id == Job.customer_id)
+            .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
+            .outerjoin(StripeInvoice, open_current)
+            .where(Job.status == "completed", Payment.status == "pending")
+            .order_by(Job.completed_at, Job.id)
         )
-        .join(Payment, Payment.job_id == Job.id)
-        .join(Customer, Customer.id == Job.customer_id)
-        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
-        .outerjoin(StripeInvoice, current_invoice_of_job())
-        .where(Job.status == "completed", Payment.status == "pending")
-        .order_by(Job.completed_at, Job.id)
+        .all()
     )
     details = []
-    for job_id, customer, provider, amount, status, due_date in rows:
-        open_due = due_date if status == "open" else None
-        late = (now - open_due).days if open_due and is_overdue(status, open_due, now) else -1
+    jobs = dict.fromkeys(AGING_BUCKETS, 0)
+    owed = dict.fromkeys(AGING_BUCKETS, 0)
+    for job_id, customer, provider, amount, open_due in rows:
+        late = (now - open_due).days if open_due and is_overdue("open", open_due, now) else -1
+        bucket = aging_bucket(late) if open_due else NOT_INVOICED
         details.append(
             AgingRow(
                 job_id,
@@ -147,18 +176,13 @@ def receivables_aging(
                 int(amount),
                 open_due,
                 max(late, 0),
-                aging_bucket(late) if open_due else NOT_INVOICED,
+                bucket,
                 open_due is not None,
             )
         )
-    summary = [
-        ReportRow(
-            bucket,
-            sum(1 for d in details if d.bucket == bucket),
-            sum(d.amount for d in details if d.bucket == bucket),
-        )
-        for bucket in AGING_BUCKETS
-    ]
+        jobs[bucket] += 1
+        owed[bucket] += int(amount)
+    summary = [ReportRow(bucket, jobs[bucket], owed[bucket]) for bucket in AGING_BUCKETS]
     return summary, details
 
 
