@@ -433,7 +433,13 @@ def _cumulative(weights: Iterable[float]) -> Iterator[float]:
         yield total
 
 
-def _index_names(connection: Connection) -> set[str]:
+# The tables most rows go to; their secondary indexes are built after the load.
+BULK_TABLES: tuple[Table, ...] = tuple(
+    Base.metadata.tables[name] for name in ("jobs", "payments", "stripe_invoices", "notifications")
+)
+
+
+def index_names(connection: Connection) -> set[str]:
     if connection.dialect.name == "sqlite":
         query = "SELECT name FROM sqlite_master WHERE type = 'index'"
     else:
@@ -446,10 +452,9 @@ def _indexes_built_after(engine: Engine) -> Iterator[None]:
     """The bulk tables' secondary indexes (the models' own, as migrated) dropped while the
     rows go in and built again after: one build over all rows is several times faster than
     keeping every index up to date row by row. Keys and unique constraints stay."""
-    tables = [Job.__table__, Payment.__table__, StripeInvoice.__table__, Notification.__table__]
     with engine.begin() as connection:
-        existing = _index_names(connection)
-        dropped = [i for t in tables for i in t.indexes if i.name in existing]  # type: ignore[attr-defined]
+        existing = index_names(connection)
+        dropped = [i for t in BULK_TABLES for i in t.indexes if i.name in existing]
         for index in dropped:
             connection.execute(DropIndex(index))
     yield
