@@ -28,9 +28,9 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.billing.dml import Precompiled, plain
 from core.billing.invoice_status import PROGRESS_RANK
 from core.billing.stripe_objects import InvoiceInfo
+from core.db.dml import Precompiled, plain
 from core.db.models import Base, Job, StripeInvoice, utcnow
 from core.db.session import session_scope
 

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from core import audit
 from core.billing.customers import known_stripe_customer
-from core.billing.dml import Precompiled, plain
 from core.billing.invoice_copies import lock_job
 from core.billing.stripe_objects import InvoiceInfo
+from core.db.dml import Precompiled, plain
 from core.db.models import Base
 from core.notify import notifications
 

@@ -17,7 +17,7 @@ conflict, inside the transaction that applies the change, so a duplicate, a conc
 copy or a retry after success changes nothing. State only moves forward: updates are
 conditional, so a late or reordered event cannot undo a payment.
 
-The work is plain statements, compiled once per dialect (core.billing.dml): a duplicate
+The work is plain statements, compiled once per dialect (core.db.dml): a duplicate
 costs the claim and one lookup; a first `invoice.paid` the claim, one read of the job,
 payment, Stripe customer record and service name together (locking the job's row, then
 the payment's, on PostgreSQL), the invoice copy's upsert, the conditional updates of
@@ -45,7 +45,6 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing.dml import Precompiled, plain
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.invoice_copies import remember_invoice
 from core.billing.payments import Outcome, mismatch
@@ -59,6 +58,7 @@ from core.billing.webhook_handlers import (
     Target,
     subscribed_event_types,
 )
+from core.db.dml import Precompiled, plain
 from core.db.models import Base, StripeEvent, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from core.billing.dml import Precompiled, plain
+from core.db.dml import Precompiled, plain
 from core.db.models import Base, Notification, utcnow
 from core.money import format_cents
 

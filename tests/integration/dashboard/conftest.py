@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -251,16 +252,21 @@ def titles(at: AppTest) -> list[str]:
     return [t.value for t in at.title]
 
 
+def shown(markdown: object) -> str:
+    """What a markdown element shows: its source less the escapes that keep text as text."""
+    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("  \n", "\n")
+
+
 def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
+    return [shown(e.value) for e in at.error]
 
 
 def successes(at: AppTest) -> list[str]:
-    return [s.value for s in at.success]
+    return [shown(s.value) for s in at.success]
 
 
 def captions(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption]
+    return [shown(c.value) for c in at.caption]
 
 
 def metrics(at: AppTest) -> dict[str, str]:

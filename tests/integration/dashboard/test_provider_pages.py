@@ -33,6 +33,7 @@ from tests.integration.dashboard.conftest import (
     nav_titles,
     open_page,
     provider_job_ids,
+    shown,
     shown_job_ids,
     signed_in,
     successes,
@@ -400,19 +401,20 @@ def test_notifications_newest_first_with_unread_count_and_mark_read(
     open_page(at, "notifications.py")
     assert titles(at) == ["Notifications"]
     assert "2 unread of 3" in captions(at)
-    texts = [m.value for m in at.main.markdown]
+    texts = [shown(m.value) for m in at.main.markdown]
+    bodies = [str(t.value) for t in at.main.text]  # bodies are plain text elements
     headings = [t for t in texts if t.startswith("**")]
     assert [h.split(" · ")[0] for h in headings] == [
         "**🔵 Title newest**",
         "**🔵 Title middle**",
         "**Title oldest**",
     ]
-    assert [t for t in texts if t.startswith("Body")] == [
+    assert [t for t in bodies if t.startswith("Body")] == [
         "Body newest",
         "Body middle",
         "Body oldest",
     ]
-    assert "Not yours" not in " ".join(texts)
+    assert "Not yours" not in " ".join(texts + bodies)
     assert sorted(k for k in button_keys(at) if k and k.startswith("read_")) == sorted(
         [f"read_{ids['newest']}", f"read_{ids['middle']}"]
     )
@@ -468,5 +470,5 @@ def test_a_paid_invoice_shows_up_on_every_provider_page(
     assert metrics(at)["Outstanding"] == "$0.00"
     open_page(at, "notifications.py")
     assert f"Payment of $150.00 received for Job #{small.job_id}" in [
-        m.value for m in at.main.markdown
+        str(t.value) for t in at.main.text
     ]

@@ -55,7 +55,10 @@ def rerun_reads_only(at: AppTest) -> None:
 def test_a_providers_pages_only_read(demo: Demo, dashboard: AppContext) -> None:
     with session_scope(dashboard.sessions) as session:
         job_id = session.scalar(
-            select(Job.id).where(Job.provider_id == demo.provider_id(MARIA)).limit(1)
+            select(Job.id)  # the newest: on the table's first page
+            .where(Job.provider_id == demo.provider_id(MARIA))
+            .order_by(Job.created_at.desc(), Job.id.desc())
+            .limit(1)
         )
     at = signed_in(MARIA, PROVIDER_PASSWORD)  # signing in writes; what follows only reads
 

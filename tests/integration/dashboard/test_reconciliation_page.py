@@ -41,6 +41,7 @@ from tests.integration.dashboard.conftest import (
     nav_titles,
     open_page,
     page_app,
+    shown,
     signed_in,
     small_marketplace,
     successes,
@@ -199,7 +200,7 @@ def before_after(at: AppTest) -> dict[str, tuple[str, str]]:
 
 
 def infos(at: AppTest) -> list[str]:
-    return [i.value for i in at.info]
+    return [shown(i.value) for i in at.info]
 
 
 def compare(at: AppTest) -> AppTest:
@@ -356,11 +357,11 @@ def test_manual_payment_previews_then_records_and_refuses_an_unfinished_job(
     at.text_input(key="manual_reason").input(reason)
     click(at, "manual_preview")
     assert "preview: nothing changed" in infos(at)
-    shown = before_after(at)
-    assert shown["job_status"] == ("completed", "paid")
-    assert shown["payment_status"] == ("pending", "received")
-    assert shown["method"] == ("None", "manual")
-    assert shown["invoice"] == ("", f"{invoice_id} marked paid outside Stripe")
+    changes = before_after(at)
+    assert changes["job_status"] == ("completed", "paid")
+    assert changes["payment_status"] == ("pending", "received")
+    assert changes["method"] == ("None", "manual")
+    assert changes["invoice"] == ("", f"{invoice_id} marked paid outside Stripe")
     assert job_state(ctx, job_id) == pending
     assert statuses(sandbox, job_id) == [(invoice_id, "open", 15000)]
     assert audit_rows(ctx, "payment.manual") == []
@@ -425,10 +426,10 @@ def test_void_and_reissue_previews_refuses_a_bad_price_then_reissues(
     at.text_input(key="reissue_reason").input(reason)
     click(at, "reissue_preview")
     assert "preview: nothing changed" in infos(at)
-    shown = before_after(at)
-    assert shown["price"] == ("15000", "17550")
-    assert shown["payment_amount"] == ("15000", "17550")
-    assert shown["invoice"] == ("", f"void {invoice_id}, send a new one")
+    changes = before_after(at)
+    assert changes["price"] == ("15000", "17550")
+    assert changes["payment_amount"] == ("15000", "17550")
+    assert changes["invoice"] == ("", f"void {invoice_id}, send a new one")
     assert job_state(ctx, job_id) == unchanged
     assert statuses(sandbox, job_id) == [(invoice_id, "open", 15000)]
     assert audit_rows(ctx, "invoice.reissue") == []
