@@ -34,6 +34,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webhooks --database sqlite
 	$(BIN)/python -m bench.webhooks --database postgresql
 	$(BIN)/python -m bench.exports --page
+	$(BIN)/python -m bench.read_path
+	$(BIN)/python -m bench.dashboard_pages
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
