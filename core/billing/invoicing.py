@@ -31,7 +31,7 @@ from core.billing.invoice_copies import (
     remember_invoice_now,
 )
 from core.billing.invoice_status import CLOSED, is_overdue
-from core.billing.payments import mismatch
+from core.billing.payments import mismatch, paid_for_another_amount
 from core.billing.stripe_gateway import MissingInStripe
 from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
@@ -409,7 +409,7 @@ def job_invoice(ctx: AppContext, *, job_id: int, actor: Actor) -> InvoiceResult 
             foreign = mismatch(
                 invoice, job_id=job_id, customer=customer, currency=ctx.settings.currency
             )
-            if foreign is None and not (invoice.status == "paid" and invoice.amount_paid != amount):
+            if foreign is None and not paid_for_another_amount(invoice, amount):
                 remember_invoice(session, invoice)
         current = current_copy(session, job_id)
         return InvoiceResult.from_copy(current) if current else None

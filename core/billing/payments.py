@@ -119,6 +119,12 @@ def refusal(session: Session, *, invoice: InvoiceInfo, job: JobFacts, currency: 
     )
 
 
+def paid_for_another_amount(invoice: InvoiceInfo, amount: int) -> bool:
+    """A paid invoice that settled another sum than the payment's: never the job's invoice
+    (it would become its current one), never credited; a person decides."""
+    return invoice.status == "paid" and invoice.amount_paid != amount
+
+
 def mismatch(
     invoice: InvoiceInfo, *, job_id: int, customer: str | None, currency: str
 ) -> str | None:

@@ -23,7 +23,7 @@ from core.billing.invoice_copies import (
 )
 from core.billing.invoice_status import CLOSED, LIVE
 from core.billing.invoicing import oldest_first
-from core.billing.payments import mismatch
+from core.billing.payments import mismatch, paid_for_another_amount
 from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
 from core.db.models import Job, Payment, StripeCustomer, utcnow
@@ -192,7 +192,7 @@ def _job_drifts(
     for invoice in stripes_invoices:
         # The webhook's cross-checks: an invoice that fails them is not the job's to count.
         why = mismatch(invoice, job_id=job.job_id, customer=job.stripe_customer, currency=currency)
-        if why is None and invoice.status == "paid" and invoice.amount_paid != job.amount:
+        if why is None and paid_for_another_amount(invoice, job.amount):
             why = (
                 f"it was paid {_money(invoice.amount_paid)}; "
                 f"job #{job.job_id} is for {_money(job.amount)}"

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.invoice_copies import remember_invoice
-from core.billing.payments import Outcome, mismatch
+from core.billing.payments import Outcome, mismatch, paid_for_another_amount
 from core.billing.stripe_gateway import API_VERSION, StripeGateway
 from core.billing.stripe_objects import EventInfo, InvoiceInfo
 from core.billing.webhook_handlers import (
@@ -376,7 +376,7 @@ def _dispatch(
         return Outcome("rejected", refused)
     # A paid invoice for another amount than the payment's is not the job's invoice (it
     # would become its current one); the handler records the mismatch for a person.
-    if not (invoice.status == "paid" and invoice.amount_paid != target.payment.amount):
+    if not paid_for_another_amount(invoice, target.payment.amount):
         # Stripe e-mails the invoice when `invoice.sent` happens: our record of the send.
         sent_at = event.created if event.type == "invoice.sent" else None
         remember_invoice(session, invoice, sent_at=sent_at, job_locked=True)
