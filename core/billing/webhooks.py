@@ -1,7 +1,8 @@
 """Stripe webhook intake: every delivery verified, validated, recorded and answered, and
 each event applied exactly once.
 
-`receive` is the one place that decides the answer:
+`receive` (and `answer_or_work`, its two halves for an async caller) is the one place
+that decides the answer:
 
 - 400 for a body that is not a Stripe event at all (bad signature, stale, not JSON, no
   event envelope);
@@ -25,6 +26,8 @@ payment, job and provider (one statement on PostgreSQL), one insert of both
 notifications, and the outcome. On SQLite, whose single writer waits for the disk at
 every commit, the events that arrive while another commits are applied together and
 committed at once (`_GroupCommit`): each answer still waits for its own durable commit.
+A duplicate of an event this process has handled is answered from memory
+(core.billing.handled_events), with no database work at all.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
+from core.billing.handled_events import handled_events
 from core.billing.invoice_copies import remember_invoice
 from core.billing.payments import Outcome, mismatch, paid_for_another_amount
 from core.billing.stripe_gateway import API_VERSION, StripeGateway
@@ -68,6 +72,7 @@ __all__ = [
     "Outcome",
     "ProcessedEvent",
     "WebhookProcessingFailed",
+    "answer_or_work",
     "process_event",
     "receive",
     "subscribed_event_types",
@@ -117,6 +122,22 @@ def receive(
     currency: str,
 ) -> Delivery:
     """Verify, record and apply one delivery, and say how to answer it."""
+    answer = answer_or_work(sessions, payload, signature, secret=secret, currency=currency)
+    return answer if isinstance(answer, Delivery) else answer()
+
+
+def answer_or_work(
+    sessions: sessionmaker[Session],
+    payload: bytes,
+    signature: str | None,
+    *,
+    secret: str,
+    currency: str,
+) -> Delivery | Callable[[], Delivery]:
+    """The answer, when it needs no database (not an event; a duplicate this process has
+    handled), or else the database work that makes it, for the caller to run where
+    blocking is fine (the service runs it in a worker thread, and answers the rest from
+    its event loop without a thread hop)."""
     try:
         event = StripeGateway.verify_event(payload, signature, secret)
     except NotAStripeEvent as error:
@@ -124,18 +145,25 @@ def receive(
         return Delivery(400, _refused("invalid_webhook", str(error)))
     except ValueError as error:
         return Delivery(400, _refused("invalid_webhook", str(error)))
-    try:
-        processed = process_event(sessions, event, currency=currency)
-    except WebhookProcessingFailed as error:
-        return Delivery(500, _refused("database_unavailable", str(error)))
-    body: dict[str, Any] = {
-        "received": True,
-        "event_id": processed.event_id,
-        "outcome": processed.outcome,
-    }
-    if processed.detail:
-        body["detail"] = processed.detail
-    return Delivery(200, body)
+    if event.id in handled_events(sessions):
+        _log(event, "duplicate", time.perf_counter())
+        return Delivery(200, {"received": True, "event_id": event.id, "outcome": "duplicate"})
+
+    def work() -> Delivery:
+        try:
+            processed = process_event(sessions, event, currency=currency)
+        except WebhookProcessingFailed as error:
+            return Delivery(500, _refused("database_unavailable", str(error)))
+        body: dict[str, Any] = {
+            "received": True,
+            "event_id": processed.event_id,
+            "outcome": processed.outcome,
+        }
+        if processed.detail:
+            body["detail"] = processed.detail
+        return Delivery(200, body)
+
+    return work
 
 
 def retryable(error: BaseException) -> bool:
@@ -171,6 +199,11 @@ def process_event(
             API_VERSION,
         )
 
+    handled = handled_events(sessions)
+    if event.id in handled:
+        milliseconds = _log(event, "duplicate", started)
+        return ProcessedEvent(event.id, event.type, "duplicate", None, job_id, milliseconds)
+
     def apply(session: Session) -> Outcome:
         return _apply(session, event, job_id, payment_id, currency)
 
@@ -189,6 +222,8 @@ def process_event(
         result = _record_failure(sessions, event, job_id, payment_id, "error", error)
     except Exception as error:  # a bug: recorded for a person, never a bare 500
         result = _record_failure(sessions, event, job_id, payment_id, "error", error)
+    else:
+        handled.add(event.id)  # committed: handled now, or found handled before
     milliseconds = _log(event, result.outcome, started)
     return ProcessedEvent(event.id, event.type, result.outcome, result.detail, job_id, milliseconds)
 

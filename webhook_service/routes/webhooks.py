@@ -1,6 +1,6 @@
 """`POST /payments/stripe/webhook` (and the seed's `/payments/webhook`): Stripe's events in.
 
-Answers (decided in core.billing.webhooks.receive): 400 for what is not a Stripe event
+Answers (decided in core.billing.webhooks.answer_or_work): 400 for what is not a Stripe event
 (bad signature, stale timestamp, not JSON); 413 above 1 MiB; 200 with the recorded
 outcome for every genuine event, refused ones included; 500 only when the database could
 not take it for a reason a retry cures, so that Stripe delivers again.
@@ -17,7 +17,7 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from core.billing.webhooks import Delivery, receive
+from core.billing.webhooks import Delivery, answer_or_work
 from webhook_service.deps import ContextDep
 from webhook_service.errors import error_response
 
@@ -49,17 +49,18 @@ async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
     secret = context.settings.stripe_webhook_secret
     signature = request.headers.get("stripe-signature")
 
-    def intake() -> Delivery:
-        return receive(
-            context.sessions,
-            payload,
-            signature,
-            secret=secret.get_secret_value() if secret else "",
-            currency=context.settings.currency,
-        )
-
-    delivery = await anyio.to_thread.run_sync(intake, limiter=_limiter(request))
-    return JSONResponse(delivery.body, status_code=delivery.status)
+    # Checking the signature and the envelope is short CPU work, done here; only the
+    # database work goes to a thread.
+    answer = answer_or_work(
+        context.sessions,
+        payload,
+        signature,
+        secret=secret.get_secret_value() if secret else "",
+        currency=context.settings.currency,
+    )
+    if not isinstance(answer, Delivery):
+        answer = await anyio.to_thread.run_sync(answer, limiter=_limiter(request))
+    return JSONResponse(answer.body, status_code=answer.status)
 
 
 def _limiter(request: Request) -> anyio.CapacityLimiter:
