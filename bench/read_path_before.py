@@ -22,19 +22,10 @@ from core.errors import InvalidInput, NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import jobs_visible_to, require, require_provider_scope
 from core.jobs.queries import JobFilter, JobPage, JobRow
+from core.reporting.aging import AGING_BUCKETS, NOT_INVOICED, AgingRow, aging_bucket
 from core.reporting.earnings import Bucket, EarningsSummary
 from core.reporting.periods import Period
-from core.reporting.reports import (
-    AGING_BUCKETS,
-    GROUPINGS,
-    NOT_INVOICED,
-    AgingRow,
-    Basis,
-    Grouping,
-    Report,
-    ReportRow,
-    aging_bucket,
-)
+from core.reporting.reports import GROUPINGS, Basis, Grouping, Report, ReportRow
 
 EVERY_JOB = JobFilter()
 

@@ -7,7 +7,7 @@ in a list:
 - `payments`: every received payment between two dates, on the paid or the completed
   date, as `reports.payments_received` counts them (its total equals that report's);
 - `aging`: every unpaid completed job, the receivables aging's detail
-  (`reports.receivables_aging`, with the same buckets and the same overdue rule).
+  (`core.reporting.aging`'s own query and rows).
 
 The summary report (`payments_received`, a few hundred rows at most) is exported from the
 `Report` the page already holds (`summary_table`).
@@ -25,16 +25,15 @@ from sqlalchemy import Date, Select, cast, func, literal_column, select, type_co
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.billing.invoice_copies import current_invoice_of_job
-from core.billing.invoice_status import is_overdue
-from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.db.models import Customer, Job, Payment, Service, ServiceProvider, utcnow
 from core.db.session import session_scope
 from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
 from core.reporting import exports
+from core.reporting.aging import aging_query, aging_row
 from core.reporting.exports import Column, Progress, Sums
-from core.reporting.reports import NOT_INVOICED, Basis, Grouping, Report, aging_bucket
+from core.reporting.reports import Basis, Grouping, Report
 
 Kind = Literal["payments", "aging"]
 Format = Literal["csv", "xlsx"]
@@ -142,34 +141,13 @@ def _payments_query(spec: DetailSpec, dialect: str) -> AnySelect:
     )
 
 
-def _aging_query() -> AnySelect:
-    # The receivables aging's own query (core.reporting.reports.receivables_aging), streamed;
-    # a test holds the two to the same rows.
-    return (
-        select(
-            Job.id,
-            Customer.name,
-            ServiceProvider.name,
-            Payment.amount,
-            StripeInvoice.status,
-            StripeInvoice.due_date,
-        )
-        .join(Payment, Payment.job_id == Job.id)
-        .join(Customer, Customer.id == Job.customer_id)
-        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
-        .outerjoin(StripeInvoice, current_invoice_of_job())
-        .where(Job.status == "completed", Payment.status == "pending")
-        .order_by(Job.completed_at, Job.id)
-    )
-
-
 def count_rows(session: Session, *, actor: Actor, spec: DetailSpec) -> int:
     """How many rows the export has (for progress; the export itself counts what it writes)."""
     require(actor, "reports.read")
     query = (
         _payments_query(spec, session.get_bind().dialect.name)
         if spec.kind == "payments"
-        else _aging_query()
+        else aging_query(session)
     )
     counted = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     return int(counted or 0)
@@ -188,20 +166,17 @@ def stream_rows(
         yield from connection.execute(query, execution_options=options)
         return
     now = now or utcnow()
-    for job_id, customer, provider, amount, status, due_date in connection.execute(
-        _aging_query(), execution_options=options
-    ):
-        open_due = due_date if status == "open" else None
-        late = (now - open_due).days if open_due and is_overdue(status, open_due, now) else -1
+    for row in connection.execute(aging_query(session), execution_options=options):
+        aged = aging_row(row, now)
         yield (
-            job_id,
-            customer,
-            provider,
-            int(amount),
-            open_due,
-            max(late, 0),
-            aging_bucket(late) if open_due else NOT_INVOICED,
-            "yes" if open_due is not None else "no",
+            aged.job_id,
+            aged.customer,
+            aged.provider,
+            aged.amount,
+            aged.due_date,
+            aged.days_past_due,
+            aged.bucket,
+            "yes" if aged.invoiced else "no",
         )
 
 

@@ -1,4 +1,4 @@
-"""Finance reports: payments received by period, provider or category, and receivables aging.
+"""Finance reports: payments received by period, provider or category (aging: core.reporting.aging).
 
 Everything is aggregated in SQL, in cents. A report's rows always come with a totals row
 that equals the sum of the rows.
@@ -11,31 +11,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from core.billing.invoice_status import is_overdue
-from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.db.models import Job, Payment, Service, ServiceProvider
 from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
-from core.jobs.queries import unindexed
 from core.reporting.periods import period_key, period_label
 
 Basis = Literal["paid", "completed"]
 Grouping = Literal["day", "week", "month", "provider", "category"]
 GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month", "provider", "category")
-# A job is late only by its open invoice's due date (the app's one overdue rule); a job
-# with no open invoice is owed but not yet billed, and counted apart.
-NOT_INVOICED = "not invoiced"
-AGING_BUCKETS = (
-    NOT_INVOICED,
-    "not yet due",
-    "1-7 days",
-    "8-30 days",
-    "31-60 days",
-    "over 60 days",
-)
 
 
 @dataclass(frozen=True)
@@ -120,80 +107,3 @@ def payments_received(
         f"Payments received by {group_by}, {start} to {end} ({basis_text})",
         [ReportRow(label(name), int(count), int(amount)) for name, count, amount in rows],
     )
-
-
-@dataclass(frozen=True)
-class AgingRow:
-    job_id: int
-    customer: str
-    provider: str
-    amount: int
-    due_date: datetime | None  # the open invoice's; None when not invoiced
-    days_past_due: int
-    bucket: str
-    invoiced: bool
-
-
-def receivables_aging(
-    session: Session, *, actor: Actor, now: datetime | None = None
-) -> tuple[list[ReportRow], list[AgingRow]]:
-    """Unpaid completed jobs by how late their current invoice is."""
-    require(actor, "reports.read")
-    now = now or utcnow()
-    # Only a current invoice that is open has a due date that counts, so only those are
-    # joined: any other current invoice leaves the job "not invoiced", as no invoice does.
-    # (`is_current` stated plainly, so PostgreSQL reads them from the partial index on
-    # current copies; SQLite looks each job's up by job id rather than read every open one
-    # for each job from that index.)
-    status = unindexed(StripeInvoice.status.expression, session.get_bind().dialect.name)
-    open_current = and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current, status == "open")
-    rows = (
-        session.connection()
-        .execute(
-            select(
-                Job.id, Customer.name, ServiceProvider.name, Payment.amount, StripeInvoice.due_date
-            )
-            .join(Payment, Payment.job_id == Job.id)
-            .join(Customer, Customer.id == Job.customer_id)
-            .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
-            .outerjoin(StripeInvoice, open_current)
-            .where(Job.status == "completed", Payment.status == "pending")
-            .order_by(Job.completed_at, Job.id)
-        )
-        .all()
-    )
-    details = []
-    jobs = dict.fromkeys(AGING_BUCKETS, 0)
-    owed = dict.fromkeys(AGING_BUCKETS, 0)
-    for job_id, customer, provider, amount, open_due in rows:
-        late = (now - open_due).days if open_due and is_overdue("open", open_due, now) else -1
-        bucket = aging_bucket(late) if open_due else NOT_INVOICED
-        details.append(
-            AgingRow(
-                job_id,
-                customer,
-                provider,
-                int(amount),
-                open_due,
-                max(late, 0),
-                bucket,
-                open_due is not None,
-            )
-        )
-        jobs[bucket] += 1
-        owed[bucket] += int(amount)
-    summary = [ReportRow(bucket, jobs[bucket], owed[bucket]) for bucket in AGING_BUCKETS]
-    return summary, details
-
-
-def aging_bucket(days_late: int) -> str:
-    """The lateness bucket of an open invoice `days_late` days past its due date."""
-    if days_late < 1:
-        return AGING_BUCKETS[1]
-    if days_late <= 7:
-        return AGING_BUCKETS[2]
-    if days_late <= 30:
-        return AGING_BUCKETS[3]
-    if days_late <= 60:
-        return AGING_BUCKETS[4]
-    return AGING_BUCKETS[5]

@@ -10,11 +10,13 @@ from datetime import date, datetime
 import streamlit as st
 
 from core.billing import webhook_activity
+from core.db.models import utcnow
 from core.identity.actor import Actor
 from core.jobs import queries, timeline
 from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications
+from core.reporting import aging as aging_report
 from core.reporting import earnings, reports
 from dashboard.components.runtime import READ_TTL_SECONDS, context, read_session
 
@@ -43,16 +45,9 @@ def provider_names() -> dict[int, str]:
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)
-def earnings_overview(
-    actor: Actor, provider_id: int
-) -> tuple[earnings.EarningsSummary, list[earnings.Bucket], list[earnings.Bucket], earnings.Bucket]:
+def earnings_overview(actor: Actor, provider_id: int) -> earnings.Overview:
     with read_session() as session:
-        return (
-            earnings.summary(session, provider_id=provider_id, actor=actor),
-            earnings.by_month(session, provider_id=provider_id, actor=actor),
-            earnings.by_category(session, provider_id=provider_id, actor=actor),
-            earnings.last_days(session, provider_id=provider_id, actor=actor),
-        )
+        return earnings.overview(session, provider_id=provider_id, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -120,6 +115,11 @@ def payments_report(
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)
-def aging(actor: Actor) -> tuple[list[reports.ReportRow], list[reports.AgingRow]]:
+def aging(actor: Actor, limit: int) -> tuple[list[reports.ReportRow], list[aging_report.AgingRow]]:
+    """The aging summary and the first `limit` unpaid jobs (the export has them all)."""
     with read_session() as session:
-        return reports.receivables_aging(session, actor=actor)
+        now = utcnow()
+        return (
+            aging_report.aging_summary(session, actor=actor, now=now),
+            aging_report.aging_details(session, actor=actor, now=now, limit=limit),
+        )

@@ -22,7 +22,7 @@ from core.identity.actor import SYSTEM, Actor
 from core.identity.api_tokens import issue_token
 from core.jobs.lifecycle import complete_job
 from core.jobs.queries import JobFilter, list_jobs
-from core.reporting.reports import receivables_aging
+from core.reporting.aging import receivables_aging
 from tests.support.factories import (
     Market,
     invoice_in_stripe,

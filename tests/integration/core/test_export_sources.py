@@ -22,7 +22,7 @@ from core.db.models import Customer, Job, Payment, Service, ServiceProvider, Str
 from core.db.session import session_scope
 from core.errors import Forbidden, InvalidInput
 from core.identity.actor import Actor
-from core.reporting import export_sources, reports
+from core.reporting import aging, export_sources, reports
 from core.reporting.export_sources import DetailSpec
 from core.reporting.exports import safe_text
 from core.seed import seed_demo
@@ -224,7 +224,7 @@ def test_the_payments_total_is_the_payments_reports(
 def test_the_aging_export_is_the_receivables_agings_detail(ctx: AppContext, world: World) -> None:
     spec = DetailSpec("aging")
     with session_scope(ctx.readers) as session:
-        buckets, details = reports.receivables_aging(session, actor=FINANCE, now=world.now)
+        buckets, details = aging.receivables_aging(session, actor=FINANCE, now=world.now)
         streamed = list(
             export_sources.stream_rows(session, actor=FINANCE, spec=spec, now=world.now)
         )

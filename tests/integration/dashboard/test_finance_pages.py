@@ -31,6 +31,7 @@ from core.db.session import session_scope
 from core.identity.accounts import create_account
 from core.identity.actor import SYSTEM, Actor
 from core.money import format_cents
+from core.reporting import aging as aging_report
 from core.reporting import export_jobs, export_sources, exports, reports
 from core.reporting.export_jobs import ExportStatus
 from core.reporting.export_sources import DetailSpec
@@ -94,9 +95,9 @@ def payments_report(
         )
 
 
-def aging(ctx: AppContext) -> tuple[list[reports.ReportRow], list[reports.AgingRow]]:
+def aging(ctx: AppContext) -> tuple[list[reports.ReportRow], list[aging_report.AgingRow]]:
     with session_scope(ctx.sessions) as session:
-        return reports.receivables_aging(session, actor=FINANCE)
+        return aging_report.receivables_aging(session, actor=FINANCE)
 
 
 def cents(value: Any) -> int:
@@ -224,7 +225,7 @@ def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
     buckets, details = aging(dashboard)
     by_bucket = {b.label: b.payments for b in buckets}
     assert by_bucket["not yet due"] == 2
-    assert by_bucket[reports.NOT_INVOICED] == len(details) - 2
+    assert by_bucket[aging_report.NOT_INVOICED] == len(details) - 2
     assert {d.job_id for d in details if d.invoiced} == set(unbilled)
     with session_scope(dashboard.sessions) as session:
         owed, jobs = session.execute(
@@ -245,7 +246,7 @@ def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
         *((b.label, b.payments, format_cents(b.amount)) for b in buckets),
         ("Total", jobs, format_cents(owed)),
     ]
-    assert [r[0] for r in shown_rows(summary)] == [*reports.AGING_BUCKETS, "Total"]
+    assert [r[0] for r in shown_rows(summary)] == [*aging_report.AGING_BUCKETS, "Total"]
     assert sum(1 for b in buckets if b.payments) >= 2  # more than one bucket is in use
     unpaid = tab.expander[0]
     assert unpaid.label == f"The {jobs} unpaid jobs"

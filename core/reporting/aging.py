@@ -1,0 +1,144 @@
+"""Receivables aging: what customers owe for completed jobs, by how late it is.
+
+A job is late only by its current invoice's due date while that invoice is open (the app's
+one overdue rule, core.billing.invoice_status); a job with no open invoice is owed but not
+yet billed, and counted apart. The summary is counted in SQL, one pass over the unpaid
+jobs with each bucket's due-date bounds worked out once; the detail rows, which the
+dashboard shows a page of and the export streams in full, come from one query and one
+conversion (`aging_query`, `aging_row`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from core.billing.invoice_status import is_overdue
+from core.db.models import Customer, Job, Payment, ServiceProvider, StripeInvoice, utcnow
+from core.identity.actor import Actor
+from core.identity.permissions import require
+from core.jobs.queries import unindexed
+from core.reporting.reports import ReportRow
+
+NOT_INVOICED = "not invoiced"
+NOT_YET_DUE = "not yet due"
+# (bucket, the most days past due it holds); the last holds everything later.
+LATE_BUCKETS = (("1-7 days", 7), ("8-30 days", 30), ("31-60 days", 60), ("over 60 days", None))
+AGING_BUCKETS = (NOT_INVOICED, NOT_YET_DUE, *(name for name, _ in LATE_BUCKETS))
+
+
+@dataclass(frozen=True)
+class AgingRow:
+    job_id: int
+    customer: str
+    provider: str
+    amount: int
+    due_date: datetime | None  # the open invoice's; None when not invoiced
+    days_past_due: int
+    bucket: str
+    invoiced: bool
+
+
+def aging_bucket(days_late: int) -> str:
+    """The bucket of an open invoice `days_late` whole days past its due date."""
+    if days_late < 1:
+        return NOT_YET_DUE
+    for name, most in LATE_BUCKETS:
+        if most is None or days_late <= most:
+            return name
+    raise AssertionError("the last bucket has no bound")
+
+
+def _unpaid_jobs(session: Session, *columns: Any) -> Select[Any]:
+    # Only a current invoice that is open has a due date that counts, so only those are
+    # joined: any other current invoice leaves the job "not invoiced", as no invoice does.
+    # (`is_current` stated plainly, so PostgreSQL reads them from the partial index on
+    # current copies; SQLite looks each job's up by job id rather than read every open one
+    # for each job from that index.)
+    status = unindexed(StripeInvoice.status.expression, session.get_bind().dialect.name)
+    open_current = and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current, status == "open")
+    return (
+        select(*columns)
+        .select_from(Job)
+        .join(Payment, Payment.job_id == Job.id)
+        .outerjoin(StripeInvoice, open_current)
+        .where(Job.status == "completed", Payment.status == "pending")
+    )
+
+
+def aging_query(session: Session) -> Select[Any]:
+    """Every unpaid completed job, oldest completion first: job, customer, provider,
+    amount, and the open invoice's due date (NULL when not invoiced)."""
+    return (
+        _unpaid_jobs(
+            session,
+            Job.id,
+            Customer.name,
+            ServiceProvider.name,
+            Payment.amount,
+            StripeInvoice.due_date,
+        )
+        .join(Customer, Customer.id == Job.customer_id)
+        .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
+        .order_by(Job.completed_at, Job.id)
+    )
+
+
+def aging_row(row: Any, now: datetime) -> AgingRow:
+    """One row of `aging_query`, with its lateness worked out at `now`."""
+    job_id, customer, provider, amount, open_due = row
+    late = (now - open_due).days if open_due and is_overdue("open", open_due, now) else -1
+    bucket = aging_bucket(late) if open_due else NOT_INVOICED
+    return AgingRow(
+        job_id, customer, provider, int(amount), open_due, max(late, 0), bucket, bool(open_due)
+    )
+
+
+def aging_summary(
+    session: Session, *, actor: Actor, now: datetime | None = None
+) -> list[ReportRow]:
+    """Jobs and amount owed in each of `AGING_BUCKETS`, counted by the database."""
+    require(actor, "reports.read")
+    now = now or utcnow()
+    due = StripeInvoice.due_date
+    # `(now - due).days <= most` holds exactly when `due > now - (most + 1) days`.
+    whens: list[tuple[Any, Any]] = [(due.is_(None), literal(NOT_INVOICED))]
+    whens.append((due > now - timedelta(days=1), literal(NOT_YET_DUE)))
+    for name, most in LATE_BUCKETS:
+        bound = literal(True) if most is None else due > now - timedelta(days=most + 1)
+        whens.append((bound, literal(name)))
+    bucket = case(*whens).label("bucket")
+    counted = {
+        name: (int(jobs), int(amount or 0))
+        for name, jobs, amount in session.connection().execute(
+            _unpaid_jobs(session, bucket, func.count(), func.sum(Payment.amount)).group_by(bucket)
+        )
+    }
+    return [ReportRow(name, *counted.get(name, (0, 0))) for name in AGING_BUCKETS]
+
+
+def aging_details(
+    session: Session, *, actor: Actor, now: datetime | None = None, limit: int | None = None
+) -> list[AgingRow]:
+    """The unpaid jobs themselves, oldest completion first (the first `limit` of them)."""
+    require(actor, "reports.read")
+    now = now or utcnow()
+    query = aging_query(session)
+    if limit is not None:
+        query = query.limit(limit)
+    return [aging_row(row, now) for row in session.connection().execute(query)]
+
+
+def receivables_aging(
+    session: Session, *, actor: Actor, now: datetime | None = None
+) -> tuple[list[ReportRow], list[AgingRow]]:
+    """The summary and every detail row, at one `now`."""
+    now = now or utcnow()
+    return aging_summary(session, actor=actor, now=now), aging_details(
+        session, actor=actor, now=now
+    )
