@@ -19,7 +19,7 @@ to the floor's in the same round, min and median over the rounds; latency percen
 
     .venv/bin/python -m bench.webhooks --database sqlite|postgresql [--full]
         [--events N] [--rounds R] [--http auto|h11|httptools] [--loop auto|asyncio|uvloop]
-        [--baseline-tree DIR]
+        [--workers N] [--baseline-tree DIR]
 
 `--baseline-tree DIR` adds a third server each round: the webhook service from another
 checkout (e.g. `git worktree add /tmp/before <commit>`) on its own copy of the database.
@@ -365,8 +365,9 @@ def serving(
     options: list[str],
     log: Path,
     tree: Path = ROOT,
+    workers: int = 1,
 ) -> Iterator[Server]:
-    """`uvicorn APP` with one worker on a socket of its own, until the context ends."""
+    """`uvicorn APP` with `workers` processes on a socket of its own, until the context ends."""
     listening = listening_socket()
     port = int(listening.getsockname()[1])
     env = {**os.environ, "PYTHONPATH": str(tree), **environment}
@@ -381,7 +382,7 @@ def serving(
                 "--fd",
                 str(listening.fileno()),
                 "--workers",
-                "1",
+                str(workers),
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -582,7 +583,13 @@ def measure_service(
     url = databases.fresh()
     options = ["--http", args.http, "--loop", args.loop]
     with serving(
-        name, "webhook_service.app:app", service_environment(url), options, log, tree
+        name,
+        "webhook_service.app:app",
+        service_environment(url),
+        options,
+        log,
+        tree,
+        args.workers,
     ) as s:
         closed_loop(s.port, events[: min(len(events), 50)])  # warm-up: first requests, caches
         first = closed_loop(s.port, events[50:])
@@ -633,6 +640,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0, help="offered events/s for latency")
     parser.add_argument("--http", default="auto", help="uvicorn --http for both servers")
     parser.add_argument("--loop", default="auto", help="uvicorn --loop for both servers")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the service")
     parser.add_argument("--baseline-tree", type=Path, help="also run the service of this checkout")
     args = parser.parse_args()
     events_count = args.events or (10_000 if args.full else 2_000)
@@ -710,7 +718,7 @@ def report(
         f"database: {args.database}; per round: {events_count - 50} first deliveries (after 50 "
         f"warm-up), {events_count} duplicates, {paced_count} paced at {args.rate:.0f}/s; "
         f"{CONNECTIONS} connections; rounds: {rounds}; "
-        f"uvicorn --http {args.http} --loop {args.loop}"
+        f"uvicorn --http {args.http} --loop {args.loop}, service workers: {args.workers}"
     )
     floor = figures["floor"]
     for name, pick in (("min", min), ("median", statistics.median)):

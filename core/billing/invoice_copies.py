@@ -203,7 +203,7 @@ def mark_current(session: Session, job_id: int) -> str | None:
     # Clear first, then set: the unique index allows one current copy at every moment.
     session.execute(
         update(StripeInvoice)
-        .where(StripeInvoice.job_id == job_id, StripeInvoice.is_current.is_(True))
+        .where(StripeInvoice.job_id == job_id, StripeInvoice.is_current)
         .values(is_current=False)
     )
     session.execute(
@@ -302,4 +302,4 @@ def invoice_records(
 def current_invoice_of_job() -> ColumnElement[bool]:
     """Join condition from `jobs` to the job's current invoice copy (outer-join it: a job
     not yet invoiced has none)."""
-    return and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current.is_(True))
+    return and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)

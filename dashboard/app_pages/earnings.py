@@ -14,7 +14,13 @@ user = current_user()
 if user is None or user.actor.role != "provider" or user.actor.id is None:
     st.stop()
 st.title("Earnings")
-summary, months, categories, recent = reads.earnings_overview(user.actor, user.actor.id)
+overview = reads.earnings_overview(user.actor, user.actor.id)
+summary, months, categories, recent = (
+    overview.summary,
+    overview.by_month,
+    overview.by_category,
+    overview.last_days,
+)
 
 a, b, c, d = st.columns(4)
 a.metric("Balance", money(summary.balance), help="Sum of payments received")

@@ -9,15 +9,14 @@ import hmac
 
 import streamlit as st
 
-from core.config import Settings
 from core.identity.accounts import SignedIn, signed_in_account
-from dashboard.components.runtime import read_session
+from dashboard.components.runtime import read_session, settings
 
 SESSION_KEY = "auth"
 
 
 def _signature(account_id: int) -> str:
-    secret = Settings().app_secret_key.get_secret_value().encode()
+    secret = settings().app_secret_key.get_secret_value().encode()
     return hmac.new(secret, f"account:{account_id}".encode(), hashlib.sha256).hexdigest()
 
 

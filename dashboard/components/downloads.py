@@ -20,14 +20,13 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import Settings
 from core.errors import NotFound
 from core.identity.actor import Actor
 from core.reporting import export_jobs, export_sources, exports
 from core.reporting.export_jobs import ExportStatus
 from core.reporting.export_sources import FORMATS, MIME_TYPES, DetailSpec, Format
 from core.reporting.exports import Column, Total
-from dashboard.components.runtime import context
+from dashboard.components.runtime import context, settings
 from dashboard.components.safe_text import md
 
 # Two exports at a time at most, beside the page scripts, on the dashboard's process.
@@ -140,7 +139,7 @@ def detail_downloads(actor: Actor, spec: DetailSpec, rows: int, *, key: str) -> 
 
 
 def _directory() -> Path:
-    return Settings().export_dir
+    return settings().export_dir
 
 
 def _job_key(key: str) -> str:

@@ -8,8 +8,10 @@ write lock: an admin browsing never holds up the webhooks that record payments.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 import streamlit as st
 from sqlalchemy.orm import Session
@@ -22,15 +24,27 @@ from core.db.session import session_scope
 READ_TTL_SECONDS = 10
 
 
+def settings() -> Settings:
+    """The settings of the current environment. Building them parses the environment
+    (about 1 ms), and a page asks several times a run, so they are built once per distinct
+    environment: a changed variable still takes effect on the next call."""
+    return _settings_for(frozenset(os.environ.items()))
+
+
+@lru_cache(maxsize=4)
+def _settings_for(environment: frozenset[tuple[str, str]]) -> Settings:
+    return Settings()
+
+
 @st.cache_resource(max_entries=4)
 def _context(database_url: str, stripe_base: str | None, stripe_key: str) -> AppContext:
-    return AppContext.create(Settings())
+    return AppContext.create(settings())
 
 
 def context() -> AppContext:
     """The AppContext for the current environment (a new one if the settings changed)."""
-    settings = Settings()
-    return _context(settings.database_url, settings.stripe_base, settings.stripe_key)
+    current = settings()
+    return _context(current.database_url, current.stripe_base, current.stripe_key)
 
 
 @contextmanager
