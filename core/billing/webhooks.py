@@ -577,7 +577,13 @@ def _record_failure(
 
 def _log(event: EventInfo, outcome: str, started: float) -> float:
     milliseconds = round((time.perf_counter() - started) * 1000, 1)
-    log.info(
+    # A duplicate changes nothing, and Stripe can send many (every retry after a timeout):
+    # one line each would cost as much as answering it, so they are logged at DEBUG.
+    level = logging.DEBUG if outcome == "duplicate" else logging.INFO
+    if not log.isEnabledFor(level):
+        return milliseconds
+    log.log(
+        level,
         json.dumps(
             {
                 "event": "stripe.webhook.processed",
@@ -586,6 +592,6 @@ def _log(event: EventInfo, outcome: str, started: float) -> float:
                 "outcome": outcome,
                 "ms": milliseconds,
             }
-        )
+        ),
     )
     return milliseconds
