@@ -1,19 +1,38 @@
 """A job's history, from what we recorded: the job's own dates, invoicing attempts and
-admin actions (audit log), Stripe's events, and the notifications sent."""
+admin actions (audit log), Stripe's events, and the notifications sent, in plain words.
+
+Ordering: Stripe stamps its events (and an invoice's paid time, which becomes the job's
+paid time) in whole seconds, our own rows to the microsecond. Something Stripe stamped
+12:00:05 happened somewhere in 12:00:05.000-.999, so sorting on the raw times puts it
+before anything of ours in that second, even what caused it. So entries are ordered by
+their second first, and within a second by when we recorded them (our clock: a Stripe
+event when we received it), then by kind and row id, which keeps the order stable.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.db.models import AuditLog, Notification, StripeEvent
+from core.db.models import (
+    Account,
+    AuditLog,
+    Customer,
+    Job,
+    Notification,
+    ServiceProvider,
+    StripeEvent,
+)
 from core.identity.actor import Actor
 from core.identity.permissions import load_job
+from core.money import format_cents
 
 EVENT_TEXT = {
+    "invoice.created": "Invoice created",
     "invoice.finalized": "Invoice finalized",
     "invoice.sent": "Invoice sent to the customer",
     "invoice.paid": "Invoice paid",
@@ -21,6 +40,24 @@ EVENT_TEXT = {
     "invoice.payment_failed": "Payment failed",
     "invoice.voided": "Invoice voided",
     "invoice.marked_uncollectible": "Invoice marked uncollectible",
+    "invoice.updated": "Invoice updated",
+    "invoice.deleted": "Invoice deleted",
+}
+# What became of a Stripe event here (core.billing.webhooks outcomes), for people.
+OUTCOME_TEXT = {
+    "applied": "payment recorded",
+    "already_applied": "payment already recorded",
+    "customer_notified": "customer told",
+    "ignored_already_paid": "already paid: nothing to do",
+    "ignored": "nothing to do",
+    "recorded": "",
+    "duplicate": "a repeat of an event already handled",
+    "rejected": "refused",
+    "orphan": "names no job of ours",
+    "amount_mismatch": "refused: paid for another amount",
+    "malformed": "refused: not a valid event",
+    "job_cancelled": "the job was cancelled: needs a person",
+    "error": "failed: will be handled again",
 }
 AUDIT_TEXT = {
     "job.completed": "Marked complete",
@@ -28,37 +65,156 @@ AUDIT_TEXT = {
     "invoice.send": "Invoice sent",
     "invoice.resend": "Invoice sent again",
     "payment.manual": "Payment recorded by hand",
+    "payment.manual.stripe": "Invoice marked paid in Stripe",
+    "payment.attach": "Paid invoice attached to this job",
     "invoice.reissue": "Invoice voided and re-issued",
 }
+# Within one second and one recording time: the job's own dates, then what we did, then
+# what Stripe told us, then whom we told.
+SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "notification": 3}
 
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    at: datetime
+    at: datetime  # when it happened
     what: str
     detail: str
     source: str  # job, audit, stripe, notification
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    entry: TimelineEntry
+    recorded: datetime  # when we wrote it down, by our own clock
+    row_id: int
+
+    def order(self) -> tuple[datetime, datetime, int, int]:
+        second = self.entry.at.replace(microsecond=0)
+        return (second, self.recorded, SOURCE_ORDER[self.entry.source], self.row_id)
+
+
+def plain(words: str) -> str:
+    """An identifier such as `paid_in_stripe` or `invoice.updated` as words."""
+    return words.replace("_", " ").replace(".", " ").strip()
+
+
 def job_timeline(session: Session, *, job_id: int, actor: Actor) -> list[TimelineEntry]:
     job = load_job(session, job_id, actor)
-    entries = [TimelineEntry(job.created_at, "Job created", job.service.name, "job")]
+    names = _Names(session)
+    audits = list(session.scalars(select(AuditLog).where(AuditLog.job_id == job_id)))
+    events = list(session.scalars(select(StripeEvent).where(StripeEvent.job_id == job_id)))
+    notes = list(session.scalars(select(Notification).where(Notification.job_id == job_id)))
+
+    made: list[_Recorded] = []
+    created = TimelineEntry(job.created_at, "Job created", job.service.name, "job")
+    made.append(_Recorded(created, job.created_at, 0))
+    completions = [a for a in audits if a.action == "job.completed" and a.result == "ok"]
     if job.completed_at:
-        entries.append(TimelineEntry(job.completed_at, "Completed", "", "job"))
+        # The audit row says who; the job's date says when (seeded jobs have no audit row).
+        by = f"by {names.of(completions[0].actor)}" if completions else ""
+        made.append(
+            _Recorded(TimelineEntry(job.completed_at, "Completed", by, "job"), job.completed_at, 1)
+        )
     if job.paid_at:
-        entries.append(TimelineEntry(job.paid_at, "Paid", "", "job"))
-    for entry in session.scalars(select(AuditLog).where(AuditLog.job_id == job_id)):
-        what = AUDIT_TEXT.get(entry.action, entry.action)
-        if entry.action.startswith("reconcile."):
-            what = "Reconciled: " + entry.action.removeprefix("reconcile.").replace("_", " ")
-        if entry.result != "ok":
-            what += " — failed"
-        detail = entry.error or entry.reason or ""
-        entries.append(TimelineEntry(entry.created_at, what, f"{detail} ({entry.actor})", "audit"))
-    for event in session.scalars(select(StripeEvent).where(StripeEvent.job_id == job_id)):
-        what = EVENT_TEXT.get(event.type, event.type)
-        entries.append(TimelineEntry(event.created, what, event.outcome or "", "stripe"))
-    for note in session.scalars(select(Notification).where(Notification.job_id == job_id)):
-        detail = f"to the {note.recipient_kind}: {note.title}"
-        entries.append(TimelineEntry(note.created_at, "Notification", detail, "notification"))
-    return sorted(entries, key=lambda entry: entry.at)
+        made.append(_Recorded(_paid(job), _credited_at(job, notes), 2))
+    for entry in audits:
+        if entry in completions:
+            continue
+        made.append(_Recorded(_audit_entry(entry, names), entry.created_at, entry.id))
+    for event in events:
+        made.append(_Recorded(_event_entry(event), event.received_at, event.id))
+    for note in notes:
+        text = f"to the {note.recipient_kind}: {note.title}"
+        made.append(
+            _Recorded(
+                TimelineEntry(note.created_at, "Notification", text, "notification"),
+                note.created_at,
+                note.id,
+            )
+        )
+    return [r.entry for r in sorted(made, key=_Recorded.order)]
+
+
+def _paid(job: Job) -> TimelineEntry:
+    assert job.paid_at is not None
+    how = "by hand" if job.payment.method == "manual" else "through Stripe"
+    return TimelineEntry(
+        job.paid_at, "Paid", f"{format_cents(job.payment.amount)} received {how}", "job"
+    )
+
+
+def _credited_at(job: Job, notes: list[Notification]) -> datetime:
+    """When we recorded the payment: every credit tells the provider in its own
+    transaction (core.billing.payments.credit_payment), so that note's time is it. The
+    paid time itself is often Stripe's, in whole seconds."""
+    assert job.paid_at is not None
+    told = [
+        n.created_at
+        for n in notes
+        if n.kind == "payment_received" and n.recipient_kind == "provider"
+    ]
+    return min(told, default=job.paid_at)
+
+
+def _audit_entry(entry: AuditLog, names: _Names) -> TimelineEntry:
+    what = AUDIT_TEXT.get(entry.action, plain(entry.action).capitalize())
+    if entry.action.startswith("reconcile."):
+        what = "Reconciled: " + plain(entry.action.removeprefix("reconcile."))
+    if entry.result != "ok":
+        what += " — failed"
+    parts = []
+    amount = _amount(entry.after)
+    if amount is not None:
+        parts.append(format_cents(amount))
+    if entry.error:
+        parts.append(entry.error)
+    if entry.reason:
+        parts.append(f"reason: {entry.reason}")
+    parts.append(f"by {names.of(entry.actor)}")
+    return TimelineEntry(entry.created_at, what, " · ".join(parts), "audit")
+
+
+def _amount(after: dict[str, Any] | None) -> int | None:
+    value = (after or {}).get("amount_due")
+    return value if isinstance(value, int) else None
+
+
+def _event_entry(event: StripeEvent) -> TimelineEntry:
+    what = EVENT_TEXT.get(event.type, "Stripe: " + plain(event.type))
+    if event.outcome is None:
+        detail = "received, not handled yet"
+    else:
+        detail = OUTCOME_TEXT.get(event.outcome, plain(event.outcome))
+        why = event.error or event.detail
+        if why and event.outcome not in ("applied", "customer_notified", "recorded"):
+            detail = f"{detail}: {why}" if detail else why
+    return TimelineEntry(event.created, what, detail, "stripe")
+
+
+class _Names:
+    """People's names for the audit log's actor labels ("provider:3", "admin:1", "system")."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[str, str] = {}
+
+    def of(self, label: str) -> str:
+        if label not in self.known:
+            self.known[label] = self._look_up(label)
+        return self.known[label]
+
+    def _look_up(self, label: str) -> str:
+        role, _, number = label.partition(":")
+        if not number.isdigit():
+            return "the system" if role == "system" else plain(label)
+        row_id = int(number)
+        name: str | None = None
+        if role == "provider":
+            name = self.session.scalar(
+                select(ServiceProvider.name).where(ServiceProvider.id == row_id)
+            )
+        elif role == "customer":
+            name = self.session.scalar(select(Customer.name).where(Customer.id == row_id))
+        elif role in ("admin", "finance"):
+            name = self.session.scalar(select(Account.display_name).where(Account.id == row_id))
+        return name or f"{role} #{row_id}"
