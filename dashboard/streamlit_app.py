@@ -17,10 +17,13 @@ import streamlit as st  # noqa: E402
 
 from core.identity.permissions import allowed  # noqa: E402
 from dashboard.components.auth import current_user, forget  # noqa: E402
-from dashboard.components.notifications_badge import unread_for  # noqa: E402
+from dashboard.components.notifications_badge import (  # noqa: E402
+    notifications_page_icon,
+    notifications_page_title,
+)
 from dashboard.components.safe_text import md  # noqa: E402
 
-st.set_page_config(page_title="Job to paid", page_icon="💸", layout="wide")
+st.set_page_config(page_title="Job to paid", page_icon=":material/payments:", layout="wide")
 
 user = current_user()
 if user is None:
@@ -31,16 +34,21 @@ else:
     role = user.actor.role
     pages: list[st.Page] = []
     if role == "provider":
-        unread = unread_for(user.actor)
         pages += [
+            st.Page("app_pages/provider_home.py", title="Home", icon=":material/home:"),
             st.Page("app_pages/my_jobs.py", title="My jobs", icon=":material/handyman:"),
             st.Page("app_pages/earnings.py", title="Earnings", icon=":material/payments:"),
             st.Page(
                 "app_pages/notifications.py",
-                title=f"Notifications ({unread})" if unread else "Notifications",
-                icon=":material/notifications:",
+                title=notifications_page_title(user.actor),
+                icon=notifications_page_icon(user.actor),
             ),
         ]
+    # The overview comes first for the roles that read the marketplace's figures.
+    if allowed(user.actor, "reports.read"):
+        pages.append(
+            st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:")
+        )
     # Each page is listed for the roles the permissions table lets do its work.
     if allowed(user.actor, "jobs.manage"):
         pages.append(st.Page("app_pages/all_jobs.py", title="All jobs", icon=":material/work:"))

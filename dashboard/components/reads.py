@@ -17,7 +17,7 @@ from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications
 from core.reporting import aging as aging_report
-from core.reporting import earnings, reports
+from core.reporting import earnings, overview, reports
 from dashboard.components.runtime import READ_TTL_SECONDS, context, read_session
 
 
@@ -123,3 +123,15 @@ def aging(actor: Actor, limit: int) -> tuple[list[reports.ReportRow], list[aging
             aging_report.aging_summary(session, actor=actor, now=now),
             aging_report.aging_details(session, actor=actor, now=now, limit=limit),
         )
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)
+def marketplace_overview(actor: Actor) -> overview.MarketplaceOverview:
+    with read_session() as session:
+        return overview.marketplace(session, actor=actor)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=200, show_spinner=False)
+def provider_home(actor: Actor, provider_id: int) -> overview.ProviderHome:
+    with read_session() as session:
+        return overview.provider_home(session, provider_id=provider_id, actor=actor)

@@ -306,6 +306,53 @@ def all_shown_job_ids(at: AppTest) -> list[int]:
     return ids
 
 
+def run_fragments(at: AppTest) -> AppTest:
+    """One timer tick of `st.fragment(run_every=...)`: the fragments of the last run run
+    again on their own, as the browser's timer asks (AppTest's `run` always runs the whole
+    script). The element tree then holds only what the fragments drew, toasts included;
+    a fragment that calls `st.rerun()` turns the tick into a full run, as in the browser."""
+    from unittest import mock
+
+    import streamlit.testing.v1.app_test as app_test
+    import streamlit.testing.v1.local_script_runner as local_runner
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    fragment_ids = list(at._fragment_storage._fragments)
+    assert fragment_ids, "the last run drew no fragment"
+    pages = dict(at._registered_pages)
+
+    def tick(**fields: Any) -> RerunData:
+        return RerunData(**fields, fragment_id_queue=fragment_ids, is_auto_rerun=True)
+
+    class KeptPages(PagesManager):
+        """A session keeps its navigation between runs; AppTest makes a new manager for
+        each run, which a fragment run (no st.navigation call) would leave empty."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._set_pages(dict(pages))
+
+    with (
+        mock.patch.object(local_runner, "RerunData", tick),
+        mock.patch.object(app_test, "PagesManager", KeptPages),
+    ):
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def toasts(at: AppTest) -> list[str]:
+    return [shown(t.value) for t in at.toast]
+
+
+def page_links(at: AppTest) -> dict[str, tuple[str, str]]:
+    """Each page link by its label: (the page it opens, its query string)."""
+    return {
+        link.proto.label: (link.proto.page, link.proto.query_string) for link in at.get("page_link")
+    }
+
+
 def session_signature(account_id: int, secret: str = APP_SECRET) -> str:
     """The HMAC the dashboard keeps with the account id (for forging tests)."""
     return hmac.new(secret.encode(), f"account:{account_id}".encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,123 @@
+"""What just happened that the signed-in person should hear about while a page is open.
+
+A provider hears of payments received for their jobs and payments that failed on them;
+admins hear of failures: failed payments, webhook events that need a person, failed
+invoicing. Each item has a stable key, so a page that asks every few seconds over an
+overlapping window tells each one once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from core.billing.webhook_activity import PROBLEM_OUTCOMES
+from core.db.models import AuditLog, Job, Payment, StripeEvent
+from core.identity.actor import Actor
+from core.identity.permissions import allowed
+from core.notify import notifications
+
+Kind = Literal["paid", "payment_failed", "webhook_problem", "invoicing_failed"]
+PAYMENT_FAILED = "invoice.payment_failed"
+# Failed invoicing is looked for among this many newest audit entries (read from the
+# primary key backwards, so the cost stays the same however long the log grows).
+AUDIT_TAIL = 200
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    key: str  # unique across kinds, stable between reads
+    kind: Kind
+    job_id: int | None
+    amount: int | None  # cents, when known
+    at: datetime
+    detail: str | None = None  # Stripe's or the system's words, to be shown as text
+
+
+@dataclass(frozen=True)
+class Feed:
+    items: list[FeedItem]  # oldest first
+    unread: int | None  # a provider's unread notifications; None for other roles
+
+
+def _payments_received(session: Session, provider_id: int, since: datetime) -> list[FeedItem]:
+    rows = session.execute(
+        select(Payment.id, Job.id, Payment.amount, Payment.marked_at)
+        .select_from(Payment)
+        .join(Job, Job.id == Payment.job_id)
+        .where(
+            Payment.status == "received",
+            Payment.marked_at >= since,
+            Job.provider_id == provider_id,
+        )
+    )
+    return [
+        FeedItem(f"payment:{pid}", "paid", job_id, int(amount), at)
+        for pid, job_id, amount, at in rows
+        if at is not None  # received payments always carry when
+    ]
+
+
+def _events(session: Session, since: datetime, provider_id: int | None) -> list[FeedItem]:
+    """Failed payments (a provider's own, or all), and for admins every event that needs
+    a person."""
+    query = select(
+        StripeEvent.id,
+        StripeEvent.outcome,
+        StripeEvent.job_id,
+        StripeEvent.received_at,
+        StripeEvent.error,
+        StripeEvent.detail,
+    ).where(StripeEvent.received_at >= since)
+    if provider_id is not None:
+        query = query.join(Job, Job.id == StripeEvent.job_id).where(
+            Job.provider_id == provider_id, StripeEvent.type == PAYMENT_FAILED
+        )
+    else:
+        query = query.where(
+            or_(StripeEvent.type == PAYMENT_FAILED, StripeEvent.outcome.in_(PROBLEM_OUTCOMES))
+        )
+    items = []
+    for event_id, outcome, job_id, at, error, detail in session.execute(query):
+        problem = outcome in PROBLEM_OUTCOMES
+        kind: Kind = "webhook_problem" if problem else "payment_failed"
+        words = (error or detail or outcome) if problem else None
+        items.append(FeedItem(f"event:{event_id}", kind, job_id, None, at, words))
+    return items
+
+
+def _invoicing_failures(session: Session, since: datetime) -> list[FeedItem]:
+    tail = select(AuditLog.id).order_by(AuditLog.id.desc()).limit(AUDIT_TAIL).subquery()
+    rows = session.execute(
+        select(AuditLog.id, AuditLog.job_id, AuditLog.created_at, AuditLog.error).where(
+            AuditLog.id.in_(select(tail.c.id)),
+            AuditLog.action == "invoice.send",
+            AuditLog.result == "failed",
+            AuditLog.created_at >= since,
+        )
+    )
+    return [
+        FeedItem(f"audit:{entry_id}", "invoicing_failed", job_id, None, at, error)
+        for entry_id, job_id, at, error in rows
+    ]
+
+
+def recent(session: Session, *, actor: Actor, since: datetime) -> Feed:
+    """What the actor should hear about that happened since `since`."""
+    items: list[FeedItem] = []
+    unread = None
+    if actor.role == "provider" and actor.id is not None:
+        items += _payments_received(session, actor.id, since)
+        items += _events(session, since, actor.id)
+        unread = notifications.unread_count(
+            session, recipient_kind="provider", recipient_id=actor.id
+        )
+    elif allowed(actor, "webhooks.read"):
+        items += _events(session, since, None)
+        items += _invoicing_failures(session, since)
+    items.sort(key=lambda item: (item.at, item.key))
+    return Feed(items, unread)

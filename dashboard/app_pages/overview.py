@@ -1,0 +1,155 @@
+"""The marketplace at a glance, for admins and finance staff: money collected and owed,
+what needs a person, and a chart of collected money; each tile opens its list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import streamlit as st
+
+from core.billing.drift_checks import DriftCheck, check
+from core.errors import AppError
+from core.identity.actor import Actor
+from core.identity.permissions import allowed
+from core.reporting.overview import MarketplaceOverview
+from dashboard.components import reads
+from dashboard.components.auth import current_user
+from dashboard.components.formatting import ago, money, when
+from dashboard.components.home_tiles import collected_chart, count_of, link, sparkline
+from dashboard.components.live import live_section
+from dashboard.components.runtime import context, data_changed
+from dashboard.components.safe_text import md
+
+ALL_JOBS = "app_pages/all_jobs.py"
+REPORTS = "app_pages/reports.py"
+WEBHOOKS = "app_pages/webhook_activity.py"
+RECONCILIATION = "app_pages/reconciliation.py"
+
+user = current_user()
+if user is None or not allowed(user.actor, "reports.read"):
+    st.stop()
+actor = user.actor
+st.title("Overview")
+
+
+def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
+    return None if moment is None else max(0, int((now - moment).total_seconds()))
+
+
+def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
+    manages_jobs = allowed(actor, "jobs.manage")
+    this, last = figures.this_month, figures.last_month
+    collected, outstanding, overdue, failed = st.columns(4)
+    with collected:
+        st.metric(
+            "Collected this month",
+            money(this.amount),
+            delta=money(this.amount - last.amount),
+            delta_description="vs last month",
+            help=f"{count_of(this.count, 'payment')} so far this month; "
+            f"last month {money(last.amount)} from {count_of(last.count, 'payment')}",
+            chart_data=sparkline(figures.by_month),
+            chart_type="bar",
+            border=True,
+        )
+        link(REPORTS, "Payments report")
+    with outstanding:
+        st.metric(
+            "Outstanding",
+            money(figures.outstanding.amount),
+            help="Completed jobs not paid yet",
+            border=True,
+        )
+        st.caption(count_of(figures.outstanding.count, "job"))
+        if manages_jobs:
+            link(ALL_JOBS, "Completed jobs", status="completed")
+        else:
+            link(REPORTS, "Receivables aging")
+    with overdue:
+        st.metric(
+            "Overdue",
+            money(figures.overdue.amount),
+            help="Invoices open past their due date",
+            border=True,
+        )
+        st.caption(count_of(figures.overdue.count, "invoice"))
+        if manages_jobs:
+            link(ALL_JOBS, "Overdue invoices", status="overdue")
+        else:
+            link(REPORTS, "Receivables aging")
+    with failed:
+        st.metric(
+            "Failed invoicing",
+            figures.failed_invoicing.count,
+            help="Completed jobs whose last attempt to send the invoice failed",
+            border=True,
+        )
+        st.caption(f"{money(figures.failed_invoicing.amount)} not billed")
+        if manages_jobs:
+            for job_id in figures.failed_job_ids:
+                link(ALL_JOBS, f"Job #{job_id}", job=str(job_id))
+
+
+def drift_tile(drift: DriftCheck | None, now: datetime) -> None:
+    if drift is None:
+        st.metric("Drift with Stripe", "not checked", border=True)
+        st.caption("No reconciliation check has run yet.")
+    else:
+        scope = f"jobs completed since {when(drift.since)}" if drift.since else "every job"
+        st.metric(
+            "Drift with Stripe",
+            drift.drifts,
+            help=f"From the last check: {count_of(drift.jobs_checked, 'job')} ({scope})",
+            border=True,
+        )
+        seconds = _seconds_since(drift.checked_at, now)
+        st.caption(f"Checked {ago(seconds)} by {md(drift.by)}")
+    link(RECONCILIATION, "Reconciliation")
+    st.button(
+        "Check now",
+        key="overview_drift_check",
+        icon=":material/compare_arrows:",
+        on_click=run_drift_check,
+    )
+    failure = st.session_state.pop("overview_drift_error", None)
+    if failure:
+        st.error(md(failure))
+
+
+def run_drift_check() -> None:
+    """Compare with Stripe before the page draws again, so the tile shows this check."""
+    try:
+        check(context(), actor=actor)
+    except AppError as error:
+        st.session_state["overview_drift_error"] = error.message
+    data_changed()
+
+
+def health_tiles(figures: MarketplaceOverview) -> None:
+    if figures.webhooks is None:
+        return
+    hooks, drift, _, _ = st.columns(4)
+    with hooks:
+        seconds = _seconds_since(figures.webhooks.last_received_at, figures.now)
+        st.metric(
+            "Webhook events needing attention",
+            figures.webhooks.needing_attention,
+            border=True,
+        )
+        st.caption(f"Last event received {ago(seconds)}")
+        link(WEBHOOKS, "Webhook activity")
+    if allowed(actor, "reconcile"):
+        with drift:
+            drift_tile(figures.drift, figures.now)
+
+
+def render() -> None:
+    figures = reads.marketplace_overview(actor)
+    money_tiles(figures, actor)
+    health_tiles(figures)
+    st.subheader("Collected by month")
+    collected_chart(figures.by_month, key="overview_collected")
+    st.caption(f"Updated {when(figures.now, with_time=True)} UTC")
+
+
+live_section(actor, render)

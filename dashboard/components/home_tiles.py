@@ -1,0 +1,46 @@
+"""Pieces the home pages share: links that open a filtered list, counts in words, and the
+chart of money collected per month."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from core.reporting.earnings import Bucket
+from dashboard.components.formatting import BRAND
+
+
+def count_of(count: int, thing: str) -> str:
+    return f"{count} {thing}{'' if count == 1 else 's'}"
+
+
+def link(page: str, label: str, **query: str) -> None:
+    """A link to another page of the app, opening it with `query` as its URL filters."""
+    st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query or None)
+
+
+def sparkline(months: list[Bucket]) -> list[float]:
+    """Dollars per month, for a tile's small chart."""
+    return [m.amount / 100 for m in months]
+
+
+def collected_chart(months: list[Bucket], *, key: str) -> None:
+    """Collected per month as bars; dollars numeric so the axis and hover read as money."""
+    frame = pd.DataFrame(
+        {
+            "Month": [m.label[:7] for m in months],
+            "Collected ($)": [m.amount / 100 for m in months],
+            "Payments": [m.count for m in months],
+        }
+    )
+    chart = px.bar(
+        frame,
+        x="Month",
+        y="Collected ($)",
+        hover_data=["Payments"],
+        color_discrete_sequence=[BRAND],
+    )
+    chart.update_xaxes(type="category")
+    chart.update_layout(margin={"t": 20, "b": 10}, height=320, yaxis_tickprefix="$")
+    st.plotly_chart(chart, width="stretch", key=key)
