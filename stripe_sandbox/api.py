@@ -24,11 +24,13 @@ from stripe_sandbox.params import (
     Spec,
     as_list,
     boolean,
+    custom_fields,
     in_range,
     integer,
     metadata,
     one_of,
     string,
+    text,
     timestamp_range,
 )
 from stripe_sandbox.sandbox import EVENT_TYPES, Sandbox
@@ -418,8 +420,10 @@ ROUTES = [
                 "days_until_due": Param(integer(0, 3650)),
                 "due_date": Param(integer(0)),
                 "currency": Param(one_of(*CURRENCIES)),
-                "description": Param(string),
-                "footer": Param(string),
+                # The memo and footer as long as Stripe takes them.
+                "description": Param(text(500)),
+                "footer": Param(text(5000)),
+                "custom_fields": Param(custom_fields),
                 "metadata": METADATA,
                 "pending_invoice_items_behavior": Param(one_of("exclude", "include")),
             }

@@ -97,6 +97,7 @@ button{margin-top:18px;width:100%;padding:12px;border:0;border-radius:6px;backgr
 color:#fff;font-size:16px;cursor:pointer}.notice{padding:10px;border-radius:6px;margin:12px 0}
 .error{background:#fde8e8;color:#9b1c1c}.success{background:#d7f7c2;color:#05690d}
 .split{display:flex;gap:12px}.split label{flex:1}
+.memo,.footer{white-space:pre-line;overflow-wrap:anywhere}.row span{overflow-wrap:anywhere}
 """
 
 
@@ -104,7 +105,6 @@ def render_page(
     sandbox: Sandbox, invoice: StripeObject, notice: tuple[str, str] | None = None
 ) -> str:
     currency = invoice["currency"]
-    provider = invoice["metadata"].get("provider_name")
     lines = "".join(
         f'<div class="row"><span>{escape(line["description"] or "")}</span>'
         f"<span>{format_amount(line['amount'], currency)}</span></div>"
@@ -136,22 +136,38 @@ def render_page(
     billed_to = escape(invoice["customer_name"] or invoice["customer_email"] or "")
     total = format_amount(invoice["total"], currency)
     account = escape(sandbox.config.account_name)
-    who = escape(sandbox.config.account_name) + (f" · {escape(provider)}" if provider else "")
+    # What the merchant wrote on the invoice is shown as text: escaped, line breaks kept.
+    fields = "".join(
+        f'<div class="row"><span class="muted">{escape(field["name"])}</span>'
+        f"<span>{escape(field['value'])}</span></div>"
+        for field in invoice.get("custom_fields") or []
+    )
+    memo = (
+        f'<p class="memo">{escape(invoice["description"])}</p>'
+        if invoice.get("description")
+        else ""
+    )
+    footer = (
+        f'<p class="muted footer">{escape(invoice["footer"])}</p>' if invoice.get("footer") else ""
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Invoice {number} · {account}</title>
 <style>{STYLE}</style></head><body><main>
-<div class="muted">{who}</div>
+<div class="muted">{account}</div>
 <h1>{format_amount(invoice["amount_due"], currency)}</h1>
 <div class="muted">Due {_date(invoice["due_date"])}</div>
 <p><span class="status {status}">{label.get(status, status.title())}</span></p>
 {banner}
 <div class="row"><span class="muted">Invoice number</span><span>{number}</span></div>
 <div class="row"><span class="muted">Billed to</span><span>{billed_to}</span></div>
+{fields}
+{memo}
 <div class="lines">{lines}
 <div class="row"><strong>Total</strong><strong>{total}</strong></div>
 </div>
 {payment}
+{footer}
 <p class="muted"><a href="/i/{escape(invoice["id"])}/pdf">Download invoice (PDF)</a></p>
 </main></body></html>"""
 

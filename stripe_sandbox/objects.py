@@ -56,6 +56,7 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "collection_method": params.get("collection_method") or "charge_automatically",
         "created": now,
         "currency": params.get("currency") or buyer.get("currency") or "usd",
+        "custom_fields": params.get("custom_fields"),
         "customer": buyer["id"],
         "customer_email": buyer.get("email"),
         "customer_name": buyer.get("name"),

@@ -86,6 +86,48 @@ def string(name: str, value: Any) -> str:
     return value
 
 
+def text(limit: int) -> Checker:
+    """A string of at most `limit` characters, refused past it with Stripe's words."""
+
+    def check(name: str, value: Any) -> str:
+        checked = string(name, value)
+        if len(checked) > limit:
+            raise invalid_request(
+                f"Invalid string: {checked[:20]}...; must be at most {limit} characters",
+                param=name,
+            )
+        return checked
+
+    return check
+
+
+def custom_fields(name: str, value: Any) -> list[dict[str, str]]:
+    """An invoice's custom fields: up to 4 of `{name, value}`, names up to 30 characters
+    (what Stripe answers) and values up to 140. (An empty string clears them, as any
+    parameter's, before this check.)"""
+    fields = as_list(lambda item_name, item: item)(name, value)
+    if len(fields) > 4:
+        raise invalid_request(f"Invalid array: {name} must have at most 4 items.", param=name)
+    checked: list[dict[str, str]] = []
+    for index, field_value in enumerate(fields):
+        where = f"{name}[{index}]"
+        if not isinstance(field_value, dict):
+            raise invalid_request(f"Invalid object: {where} must be a hash.", param=where)
+        for key in field_value:
+            if key not in ("name", "value"):
+                raise unknown_param(f"{where}[{key}]")
+        for key in ("name", "value"):
+            if not field_value.get(key):
+                raise missing_param(f"{where}[{key}]")
+        checked.append(
+            {
+                "name": text(30)(f"{where}[name]", field_value["name"]),
+                "value": text(140)(f"{where}[value]", field_value["value"]),
+            }
+        )
+    return checked
+
+
 def integer(minimum: int | None = None, maximum: int | None = None) -> Checker:
     def check(name: str, value: Any) -> int:
         if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):

@@ -32,25 +32,32 @@ def render_pdf(invoice: StripeObject, account_name: str) -> bytes:
     pdf.set_font("Helvetica", "B", 20)
     pdf.cell(0, 12, "Invoice", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 11)
-    provider = invoice["metadata"].get("provider_name")
     facts = [
         ("Invoice number", invoice["number"] or "(draft)"),
-        ("From", account_name + (f" - {provider}" if provider else "")),
+        ("From", account_name),
         ("Bill to", invoice["customer_name"] or invoice["customer_email"] or invoice["customer"]),
         ("Date of issue", _date(invoice["status_transitions"]["finalized_at"])),
         ("Date due", _date(invoice["due_date"])),
         ("Status", invoice["status"].upper()),
+        *((field["name"], field["value"]) for field in invoice.get("custom_fields") or []),
     ]
     for label, value in facts:
-        pdf.cell(45, 7, label)
-        pdf.cell(0, 7, _latin1(str(value)), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(45, 7, _latin1(label))
+        pdf.multi_cell(0, 7, _latin1(str(value)), new_x="LMARGIN", new_y="NEXT")
+    if invoice.get("description"):
+        pdf.ln(4)
+        pdf.multi_cell(0, 6, _latin1(invoice["description"]), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("Helvetica", "B", 11)
     pdf.cell(140, 8, "Description", border="B")
     pdf.cell(0, 8, "Amount", border="B", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 11)
     for line in invoice["lines"]["data"]:
-        pdf.cell(140, 8, _latin1(line["description"] or ""))
+        top, description = pdf.get_y(), _latin1(line["description"] or "")
+        # A long description wraps; the next line starts below all of it.
+        rows = pdf.multi_cell(140, 8, description, dry_run=True, output="LINES")
+        assert isinstance(rows, list)
+        pdf.multi_cell(140, 8, description, new_x="RIGHT", new_y="TOP")
         pdf.cell(
             0,
             8,
@@ -59,6 +66,7 @@ def render_pdf(invoice: StripeObject, account_name: str) -> bytes:
             new_x="LMARGIN",
             new_y="NEXT",
         )
+        pdf.set_y(top + 8 * max(len(rows), 1))
     pdf.set_font("Helvetica", "B", 11)
     for label, cents in (
         ("Total", invoice["total"]),
@@ -69,4 +77,8 @@ def render_pdf(invoice: StripeObject, account_name: str) -> bytes:
         pdf.cell(
             0, 8, _latin1(format_amount(cents, currency)), align="R", new_x="LMARGIN", new_y="NEXT"
         )
+    if invoice.get("footer"):
+        pdf.ln(8)
+        pdf.set_font("Helvetica", "", 9)
+        pdf.multi_cell(0, 5, _latin1(invoice["footer"]), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, select, update
 
 from core.audit import record_now
 from core.billing.customers import known_stripe_customer, remember_stripe_customer
+from core.billing.invoice_content import InvoiceContent, invoice_content
 from core.billing.invoice_copies import (
     current_copy,
     forget_invoice_now,
@@ -124,7 +125,7 @@ class _JobFacts:
     customer_name: str
     customer_email: str
     customer_phone: str | None
-    description: str
+    content: InvoiceContent
 
 
 def _read_job(ctx: AppContext, job_id: int, actor: Actor) -> _JobFacts:
@@ -146,7 +147,14 @@ def _read_job(ctx: AppContext, job_id: int, actor: Actor) -> _JobFacts:
             customer_name=job.customer.name,
             customer_email=job.customer.email,
             customer_phone=job.customer.phone,
-            description=f"{job.service.name} - {job.service.category}",
+            content=invoice_content(
+                job_id=job.id,
+                provider=job.provider.name,
+                service=job.service.name,
+                category=job.service.category,
+                done_on=job.completed_at,
+                description=job.description,
+            ),
         )
 
 
@@ -276,6 +284,7 @@ def _finish(
                     days_until_due=ctx.settings.invoice_days_until_due,
                     issue=issue,
                     replaces=replaces,
+                    content=facts.content,
                 )
                 in_play = created.id
                 # A replayed create is the invoice as first made: read how far it got.
@@ -297,7 +306,7 @@ def _finish(
                     customer_id=invoice.customer,
                     invoice_id=invoice.id,
                     amount=facts.amount,
-                    description=facts.description,
+                    description=facts.content.line_description,
                     job_id=job_id,
                     payment_id=facts.payment_id,
                 )

@@ -22,6 +22,7 @@ import stripe
 from core.billing.event_schema import (
     NotAStripeEvent,
 )
+from core.billing.invoice_content import InvoiceContent
 from core.billing.stripe_objects import EventInfo, InvoiceInfo, _event_info
 from core.config import Settings
 from core.errors import (
@@ -174,25 +175,34 @@ class StripeGateway:
         days_until_due: int,
         issue: int = 0,
         replaces: str | None = None,
+        content: InvoiceContent | None = None,
     ) -> tuple[InvoiceInfo, bool]:
         """A draft `send_invoice` invoice for the payment, and whether Stripe replayed it.
 
         `issue` counts the payment's earlier invoices that were voided or written off, and
         `replaces` names a deleted draft this one stands in for: the key stays the same
         across retries of one invoice, and changes when a new one is due. A replayed answer
-        is the invoice as it was first made, not as it is now.
+        is the invoice as it was first made, not as it is now. `content` is what the customer
+        reads on it (memo, custom fields, footer), already within Stripe's limits.
         """
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "collection_method": "send_invoice",
+            "days_until_due": days_until_due,
+            "auto_advance": False,
+            "currency": self.currency,
+            "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
+        }
+        if content is not None:
+            params["description"] = content.memo
+            params["footer"] = content.footer
+            params["custom_fields"] = [
+                {"name": name, "value": value} for name, value in content.custom_fields
+            ]
         invoice = self._call(
             "invoice_create",
             lambda: self.client.v1.invoices.create(
-                params={
-                    "customer": customer_id,
-                    "collection_method": "send_invoice",
-                    "days_until_due": days_until_due,
-                    "auto_advance": False,
-                    "currency": self.currency,
-                    "metadata": {"job_id": str(job_id), "payment_id": str(payment_id)},
-                },
+                params=params,  # type: ignore[arg-type]
                 # One invoice per payment (and issue): a retry after a lost answer gets the
                 # same invoice.
                 options={"idempotency_key": f"invoice:{payment_id}{_reissue(issue, replaces)}"},

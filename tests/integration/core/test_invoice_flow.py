@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, text
 
 import core.billing.invoicing
 from core.audit import for_job
+from core.billing.invoice_content import service_date
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.context import AppContext
 from core.db.models import (
@@ -242,6 +243,16 @@ def test_whole_flow_from_new_job_to_paid_job_with_both_sides_notified(
     [line] = invoice["lines"]["data"]
     assert (line["amount"], line["currency"]) == (PRICE, "usd")
     assert line["description"] == "Plumbing - Home Repair"
+    # What the customer reads: who did the work, which job, and when.
+    assert job.completed_at is not None
+    done_on = service_date(job.completed_at)
+    assert invoice["custom_fields"] == [
+        {"name": "Job", "value": f"#{job_id}"},
+        {"name": "Service date", "value": done_on},
+        {"name": "Provider", "value": "Rivera Plumbing"},
+    ]
+    assert invoice["description"] == (f"Plumbing by Rivera Plumbing on {done_on} (job #{job_id}).")
+    assert f"quote job #{job_id}" in invoice["footer"]
     assert line["metadata"]["job_id"] == str(job_id)
     assert events_for(sandbox, "invoice.sent", invoice["id"]) == 1
     # What complete_job hands back is that invoice.
