@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from core.billing.admin_actions import attach_invoice
+from core.billing.admin_actions import attach_invoice, cancel_unpaid_job
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.billing.reconcile import drift_report, parse_since
 from core.billing.repairs import repair_all
@@ -263,6 +263,25 @@ def cmd_attach_invoice(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
+def cmd_cancel_job(args: argparse.Namespace, ctx: AppContext) -> int:
+    """Exit 0 once the job is cancelled and no invoice of it can be paid."""
+    result = cancel_unpaid_job(
+        ctx, job_id=args.job_id, actor=SYSTEM, reason=args.reason, preview=args.preview
+    )
+    _print(
+        {
+            "job_id": args.job_id,
+            "applied": result.applied,
+            "finished": result.finished,
+            "changes": result.changes,
+            "message": result.message,
+        },
+        args.json,
+        "\n".join([result.message, *(f"  {line}" for line in result.changes)]),
+    )
+    return 0 if result.finished else 1
+
+
 def cmd_token(args: argparse.Namespace, ctx: AppContext) -> int:
     token = issue_token(ctx.settings, role=args.role, subject_id=args.id, ttl=parse_ttl(args.ttl))
     _print({"token": token, "role": args.role, "id": args.id, "ttl": args.ttl}, args.json, token)
@@ -354,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     attach.add_argument("invoice_id")
     attach.add_argument("job_id", type=_positive)
     attach.add_argument("--reason", required=True, help="written to the audit log")
+    cancel = add(
+        "cancel-job",
+        cmd_cancel_job,
+        "cancel a job that was not paid, voiding its open invoice in Stripe",
+    )
+    cancel.add_argument("job_id", type=_positive)
+    cancel.add_argument("--reason", required=True, help="written to the audit log")
+    cancel.add_argument("--preview", action="store_true", help="show what changes; change nothing")
     token = add("token", cmd_token, "issue a bearer token for the REST API")
     token.add_argument("--role", required=True, choices=list(API_ROLES))
     token.add_argument("--id", type=_positive, help="the customer's or provider's id")

@@ -1,4 +1,5 @@
-"""Admin fixes by hand: a payment taken outside Stripe, and void-and-re-issue.
+"""Admin fixes by hand: a payment taken outside Stripe, void-and-re-issue, attaching a
+paid invoice to the right job, and cancelling a job that was not paid.
 
 Each needs a reason, can be previewed (before and after, nothing changed), and is
 written to the audit log with who, when, what, before, after and the result, in the
@@ -10,22 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.audit import record, record_now
+from sqlalchemy import select, update
+
+from core.audit import describe_change, record, record_now
 from core.billing.invoice_copies import (
     forget_invoice_now,
     hold_for_job,
     lock_job,
     remember_invoice_now,
 )
-from core.billing.invoicing import job_invoice, send_invoice
+from core.billing.invoicing import job_invoice, job_invoicing_lock, send_invoice
 from core.billing.payments import apply_invoice_payment, credit_payment
 from core.context import AppContext
-from core.db.models import Job, Payment, utcnow
+from core.db.models import Job, Payment, StripeInvoice, utcnow
 from core.db.session import session_scope
 from core.errors import AppError, Conflict, InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import Action, load_job, require
 from core.money import check_price
+
+PREVIEW = "Preview only: nothing was changed."
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,19 @@ class ActionResult:
     applied: bool  # False for a preview
     before: dict[str, Any]
     after: dict[str, Any]
-    message: str
+    message: str  # a sentence or two for the person who asked
+    finished: bool = True  # False: a step is left for running it again or reconciliation
+
+    @property
+    def changes(self) -> list[str]:
+        """What changes (or would), as lines like "Price: $150.00 → $175.00"."""
+        return describe_change(self.before, self.after)
 
 
 def _check(actor: Actor, action: Action, reason: str) -> None:
     require(actor, action)
     if not reason.strip():
-        raise InvalidInput("a reason is required")
+        raise InvalidInput("A reason is required; it is kept in the audit log.")
 
 
 def _state(ctx: AppContext, job_id: int, actor: Actor) -> dict[str, Any]:
@@ -99,9 +110,9 @@ def record_manual_payment(
         else "no open invoice",
     }
     if preview:
-        return ActionResult(False, before, after, "preview: nothing changed")
+        return ActionResult(False, before, after, PREVIEW)
     message = (
-        "already recorded"
+        "The payment was already recorded."
         if resuming
         else _credit_by_hand(ctx, job_id, actor, reason, before=before, after=after)
     )
@@ -123,11 +134,14 @@ def record_manual_payment(
             True,
             before,
             after,
-            f"{message}; Stripe was not told yet ({error.message}): run this again, or "
-            "reconciliation marks the invoice paid outside Stripe",
+            f"{message} Stripe has not been told yet ({error.message}). Run this again, or "
+            "reconciliation will mark the invoice paid outside Stripe.",
+            finished=False,
         )
     remember_invoice_now(ctx.sessions, paid)
-    return ActionResult(True, before, after, f"{message}; {paid.id} marked paid outside Stripe")
+    return ActionResult(
+        True, before, after, f"{message} Invoice {paid.id} was marked paid outside Stripe."
+    )
 
 
 def _credit_by_hand(
@@ -146,7 +160,7 @@ def _credit_by_hand(
         payment = session.query(Payment).filter_by(job_id=job_id).one()
         assert job is not None
         if not credit_payment(session, job, payment, paid_at=utcnow(), method="manual"):
-            return "already received; nothing changed"
+            return "The payment was already received; nothing changed."
         record(
             session,
             actor=actor,
@@ -156,7 +170,7 @@ def _credit_by_hand(
             before=before,
             after={key: value for key, value in after.items() if key != "invoice"},
         )
-    return "payment recorded"
+    return "Payment recorded."
 
 
 def void_and_reissue(
@@ -188,7 +202,7 @@ def void_and_reissue(
         else "send a new one",
     }
     if preview:
-        return ActionResult(False, before, after, "preview: nothing changed")
+        return ActionResult(False, before, after, PREVIEW)
     try:
         if current is not None and current.status == "paid":
             raise Conflict(f"Job #{job_id}'s invoice is already paid in Stripe")
@@ -233,7 +247,7 @@ def void_and_reissue(
     # live invoice, which "send invoice" or reconciliation finishes.
     invoice = send_invoice(ctx, job_id=job_id, actor=actor)
     return ActionResult(
-        True, before, after, f"new invoice {invoice.number or invoice.invoice_id} sent"
+        True, before, after, f"New invoice {invoice.number or invoice.invoice_id} was sent."
     )
 
 
@@ -275,5 +289,153 @@ def attach_invoice(
             raise Conflict(f"{invoice_id} cannot be attached to job #{job_id}: {outcome.detail}")
         hold_for_job(session, invoice, job_id=job_id, payment_id=payment.id)
     return ActionResult(
-        True, before, dict(entry["after"]), f"{invoice_id} credited to job #{job_id}"
+        True, before, dict(entry["after"]), f"Invoice {invoice_id} was credited to job #{job_id}."
     )
+
+
+# A job in these states was not paid and can be cancelled by an admin.
+CANCELLABLE = ("new", "completed")
+# Invoices of a cancelled job that could still be paid: voided (a draft deleted).
+PAYABLE = ("draft", "open", "uncollectible")
+
+
+def cancel_unpaid_job(
+    ctx: AppContext, *, job_id: int, actor: Actor, reason: str, preview: bool = False
+) -> ActionResult:
+    """Cancel a job that was not paid, and void its invoice so it can never be paid.
+
+    Two steps, each done or resumable: (1) the job cancelled with its audit row, in one
+    transaction under the job's lock, so a payment being applied either lands first (and
+    the cancel is refused) or finds the job cancelled (and is refused: the webhook answers
+    `job_cancelled`, nothing is credited); (2) each payable invoice voided in Stripe
+    (keyed `void:<id>`), a draft deleted. A crash or a Stripe failure between them leaves a
+    cancelled job with a live invoice, which running this again finishes, and which
+    reconciliation lists ("job #N is cancelled: void it").
+    """
+    _check(actor, "job.cancel_unpaid", reason)
+    before = _state(ctx, job_id, actor)
+    status = before["job_status"]
+    resuming = status == "cancelled"
+    if before["payment_status"] == "received" or status == "paid":
+        raise Conflict(
+            f"Job #{job_id} is paid, and a paid job cannot be cancelled; refund the customer "
+            "in Stripe instead."
+        )
+    if not resuming and status not in CANCELLABLE:
+        raise Conflict(f"Job #{job_id} is {status}; only a new or completed job can be cancelled.")
+    if status != "new":
+        job_invoice(ctx, job_id=job_id, actor=actor)  # our copies as Stripe has them now
+    invoices = _unsettled_invoices(ctx, job_id)
+    paid = [invoice_id for invoice_id, state in invoices if state == "paid"]
+    if paid:
+        raise Conflict(
+            f"Job #{job_id}'s invoice {paid[0]} is already paid in Stripe; apply that payment "
+            "from the drift report instead of cancelling."
+        )
+    if resuming and not invoices:
+        raise Conflict(f"Job #{job_id} is already cancelled and no invoice of it is open.")
+    after = {
+        **before,
+        "job_status": "cancelled",
+        "invoice": ", ".join(
+            f"{invoice_id} {'deleted' if state == 'draft' else 'voided'}"
+            for invoice_id, state in invoices
+        )
+        or "none to void",
+    }
+    if preview:
+        return ActionResult(False, before, after, PREVIEW)
+    # Held while cancelling and voiding: an invoice being made for the job is finished
+    # first (and found below), and none is started until the job reads cancelled.
+    with job_invoicing_lock(ctx, job_id):
+        if not resuming:
+            _cancel_here(ctx, job_id, actor, reason, status, before=before, after=after)
+            invoices = _unsettled_invoices(ctx, job_id)
+        for invoice_id, state in invoices:
+            try:
+                if state == "draft":
+                    ctx.gateway.delete_draft(invoice_id)
+                    forget_invoice_now(ctx.sessions, invoice_id)
+                else:
+                    remember_invoice_now(ctx.sessions, ctx.gateway.void_invoice(invoice_id))
+            except AppError as error:
+                record_now(
+                    ctx.sessions,
+                    actor=actor,
+                    action="job.cancelled.stripe",
+                    job_id=job_id,
+                    reason=reason,
+                    result="failed",
+                    after={"invoice": invoice_id},
+                    error=error.message,
+                )
+                return ActionResult(
+                    True,
+                    before,
+                    after,
+                    f"Job #{job_id} is cancelled, but invoice {invoice_id} is still payable "
+                    f"in Stripe ({error.message}). Run the cancel again, or reconciliation "
+                    "will void it.",
+                    finished=False,
+                )
+    if resuming:
+        record_now(
+            ctx.sessions,
+            actor=actor,
+            action="job.cancelled.stripe",
+            job_id=job_id,
+            reason=reason,
+            after={"invoice": after["invoice"]},
+        )
+    voided = [invoice_id for invoice_id, _ in invoices]
+    message = "was already cancelled" if resuming else "is cancelled"
+    if voided:
+        return ActionResult(
+            True,
+            before,
+            after,
+            f"Job #{job_id} {message}; invoice {', '.join(voided)} can no longer be paid.",
+        )
+    return ActionResult(True, before, after, f"Job #{job_id} {message}; it had no open invoice.")
+
+
+def _unsettled_invoices(ctx: AppContext, job_id: int) -> list[tuple[str, str]]:
+    """Our copies of the job's invoices that are paid or could still be, oldest first."""
+    with session_scope(ctx.sessions) as session:
+        rows = session.execute(
+            select(StripeInvoice.invoice_id, StripeInvoice.status)
+            .where(StripeInvoice.job_id == job_id, StripeInvoice.status.in_((*PAYABLE, "paid")))
+            .order_by(StripeInvoice.created, StripeInvoice.invoice_id)
+        )
+        return [(invoice_id, status) for invoice_id, status in rows]
+
+
+def _cancel_here(
+    ctx: AppContext,
+    job_id: int,
+    actor: Actor,
+    reason: str,
+    status: str,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+) -> None:
+    """Step one of a cancel: the job cancelled and its audit row, together, provided it is
+    still as the admin saw it (a job completed or paid meanwhile is looked at again)."""
+    with session_scope(ctx.sessions) as session:
+        lock_job(session, job_id)
+        payment_status = session.scalar(select(Payment.status).where(Payment.job_id == job_id))
+        changed = session.execute(
+            update(Job).where(Job.id == job_id, Job.status == status).values(status="cancelled")
+        )
+        if getattr(changed, "rowcount", 0) != 1 or payment_status != "pending":
+            raise Conflict(f"Job #{job_id} changed meanwhile; look at it again before cancelling.")
+        record(
+            session,
+            actor=actor,
+            action="job.cancelled",
+            job_id=job_id,
+            reason=reason,
+            before=before,
+            after=after,
+        )

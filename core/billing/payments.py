@@ -20,6 +20,7 @@ from core.billing.invoice_copies import lock_job
 from core.billing.stripe_objects import InvoiceInfo
 from core.db.dml import Precompiled, plain
 from core.db.models import Base
+from core.money import format_cents
 from core.notify import notifications
 
 _JOBS = Base.metadata.tables["jobs"]
@@ -182,8 +183,8 @@ def apply_invoice_payment(
         # Never credit an amount we did not bill; an admin reconciles this by hand.
         return Outcome(
             "amount_mismatch",
-            f"Stripe received {invoice.amount_paid} cents; payment #{payment.id} is for "
-            f"{payment.amount} cents",
+            f"Stripe received {format_cents(invoice.amount_paid, invoice.currency)}; payment "
+            f"#{payment.id} is for {format_cents(payment.amount, invoice.currency)}",
         )
     # A cash or cheque payment is credited by the admin action (method manual) before
     # Stripe is told, so the invoice.paid that follows finds it received already.

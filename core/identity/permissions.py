@@ -22,9 +22,11 @@ Action = Literal[
     "job.read",
     "jobs.manage",
     "job.create",
+    "job.create_for_customer",
     "job.complete",
     "job.update_status",
     "job.cancel",
+    "job.cancel_unpaid",
     "invoice.read",
     "invoice.send",
     "invoice.resend",
@@ -50,10 +52,14 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     # Every provider's jobs at once, with bulk actions (the dashboard's All jobs page).
     "jobs.manage": _STAFF,
     "job.create": frozenset({"customer", "system"}),
+    # Booking on a customer's behalf (the dashboard's All jobs page), audited.
+    "job.create_for_customer": _STAFF,
     "job.complete": frozenset({"provider", "admin", "system"}),
     # The provider app's status endpoint (`POST /provider/jobs/{id}/update-status`).
     "job.update_status": frozenset({"provider"}),
     "job.cancel": frozenset({"customer", "provider", "admin", "system"}),
+    # A completed, unpaid job too, its open invoice voided in Stripe.
+    "job.cancel_unpaid": _STAFF,
     "invoice.read": frozenset({"customer", "provider", "admin", "system"}),
     "invoice.send": frozenset({"provider", "admin", "system"}),
     "invoice.resend": frozenset({"provider", "admin", "system"}),
@@ -73,6 +79,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 _REFUSALS: dict[Action, str] = {
     "job.complete": "Only the job's provider can mark it complete",
     "job.cancel": "Finance staff cannot cancel jobs",
+    "job.cancel_unpaid": "Only admins can cancel a completed job",
+    "job.create_for_customer": "Only admins can book a job for a customer",
     "invoice.send": "Only the job's provider or an admin can invoice a job",
     "invoice.resend": "Only the job's provider or an admin can resend an invoice",
     "invoice.reissue": "Only admins can do this",

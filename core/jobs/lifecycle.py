@@ -2,13 +2,16 @@
 
 Completing a job sets the payment's amount and then invoices it; the completion is
 committed first, so a Stripe failure leaves a completed job that "send invoice" retries.
+Admins may also book a job on a customer's behalf (`create_job_for_customer`) and cancel
+a completed job that was not paid (core.billing.admin_actions.cancel_unpaid_job, which
+voids its invoice).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.audit import record
@@ -20,6 +23,8 @@ from core.errors import Conflict, InvalidInput, InvoicingFailed, NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import load_job, require
 from core.money import check_price
+
+DESCRIPTION_LIMIT = 2000
 
 
 def create_job(
@@ -36,7 +41,7 @@ def create_job(
 
     The price must be one Stripe can charge in `currency` (the configured one)."""
     check_price(price, currency)
-    if description is not None and len(description) > 2000:
+    if description is not None and len(description) > DESCRIPTION_LIMIT:
         raise InvalidInput("description is limited to 2000 characters")
     for model, key, label in (
         (Customer, customer_id, "customer"),
@@ -127,3 +132,67 @@ def cancel_job(session: Session, *, job_id: int, actor: Actor, reason: str | Non
     )
     session.refresh(job)
     return job
+
+
+def offered_services(session: Session, provider_id: int) -> dict[int, str]:
+    """The services a provider offers, by id: those they have taken jobs for (the
+    marketplace keeps no other list of what each provider does)."""
+    rows = session.execute(
+        select(Service.id, Service.name)
+        .where(Service.id.in_(select(Job.service_id).where(Job.provider_id == provider_id)))
+        .order_by(Service.name)
+    )
+    return {int(service_id): str(name) for service_id, name in rows}
+
+
+def create_job_for_customer(
+    ctx: AppContext,
+    *,
+    actor: Actor,
+    customer_id: int,
+    provider_id: int,
+    service_id: int,
+    price: int,
+    description: str | None = None,
+) -> int:
+    """An admin books a job on a customer's behalf: the same rules as a customer's own
+    booking, and the provider must offer the service; audited with the job. Returns its id."""
+    require(actor, "job.create_for_customer")
+    description = (description or "").strip() or None
+    with session_scope(ctx.sessions) as session:
+        customer = session.get(Customer, customer_id)
+        provider = session.get(ServiceProvider, provider_id)
+        service = session.get(Service, service_id)
+        if customer is None:
+            raise NotFound(f"No customer #{customer_id}")
+        if provider is None:
+            raise NotFound(f"No provider #{provider_id}")
+        if service is None:
+            raise NotFound(f"No service #{service_id}")
+        offered = offered_services(session, provider_id)
+        if service_id not in offered:
+            what = ", ".join(offered.values()) or "no service yet"
+            raise InvalidInput(f"{provider.name} does not offer {service.name}; they offer {what}.")
+        job = create_job(
+            session,
+            customer_id=customer_id,
+            provider_id=provider_id,
+            service_id=service_id,
+            price=price,
+            description=description,
+            currency=ctx.settings.currency,
+        )
+        record(
+            session,
+            actor=actor,
+            action="job.created",
+            job_id=job.id,
+            after={
+                "customer": customer.name,
+                "provider": provider.name,
+                "service": service.name,
+                "price": price,
+                "description": description,
+            },
+        )
+        return job.id

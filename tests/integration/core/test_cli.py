@@ -634,6 +634,72 @@ def test_rules_that_argparse_cannot_check_exit_1_and_change_nothing(
     assert job_count(cli) == 0
 
 
+# cancel-job
+
+
+def test_cancel_job_previews_then_cancels_and_voids_the_invoice(
+    cli: Cli, people: People, sandbox: SandboxControl
+) -> None:
+    job_id, invoice = completed_job(cli, people)
+
+    preview = cli("cancel-job", str(job_id), "--reason", "customer moved", "--preview")
+
+    assert preview.code == 0, preview.err
+    assert preview.out == (
+        "Preview only: nothing was changed.\n"
+        "  Job: completed → cancelled\n"
+        f"  Invoice: {invoice['invoice_id']} voided\n"
+    )
+    assert job_row(cli, job_id)[0] == "completed"
+
+    done = cli("cancel-job", str(job_id), "--reason", "customer moved", "--json")
+
+    assert done.code == 0, done.err
+    assert done.json() == {
+        "job_id": job_id,
+        "applied": True,
+        "finished": True,
+        "changes": ["Job: completed → cancelled", f"Invoice: {invoice['invoice_id']} voided"],
+        "message": f"Job #{job_id} is cancelled; invoice {invoice['invoice_id']} can no longer "
+        "be paid.",
+    }
+    assert job_row(cli, job_id) == ("cancelled", 15000, "pending", 15000)
+    assert sandbox.client.v1.invoices.retrieve(invoice["invoice_id"]).status == "void"
+
+
+def test_cancel_job_whose_void_fails_exits_1_until_run_again(
+    cli: Cli, people: People, sandbox: SandboxControl
+) -> None:
+    job_id, invoice = completed_job(cli, people)
+    sandbox.fault("/v1/invoices/*/void", method="POST", status=500, count=3)
+
+    half = cli("cancel-job", str(job_id), "--reason", "duplicate")
+
+    assert half.code == 1
+    assert "is still payable in Stripe" in half.out
+    again = cli("cancel-job", str(job_id), "--reason", "duplicate")
+    assert again.code == 0, again.err
+    assert sandbox.client.v1.invoices.retrieve(invoice["invoice_id"]).status == "void"
+
+
+def test_cancel_job_refuses_a_paid_job_and_needs_a_reason(cli: Cli, people: People) -> None:
+    job_id, _ = completed_job(cli, people)
+    assert cli("pay-test-invoice", str(job_id)).code == 0
+    with session_scope(cli.sessions) as session:  # as the webhook would have applied it
+        session.execute(update(Job).where(Job.id == job_id).values(status="paid"))
+        session.execute(update(Payment).where(Payment.job_id == job_id).values(status="received"))
+
+    assert cli.refused("cancel-job", str(job_id)).code == 2
+    refused = cli("cancel-job", str(job_id), "--reason", "too late")
+
+    assert refused.code == 1
+    assert refused.err == (
+        f"error: Job #{job_id} is paid, and a paid job cannot be cancelled; refund the "
+        "customer in Stripe instead.\n"
+    )
+    assert job_row(cli, job_id)[0] == "paid"
+
+
 # The module entry point
 
 

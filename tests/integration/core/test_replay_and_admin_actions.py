@@ -340,7 +340,10 @@ def test_manual_payment_previews_then_records_once_and_marks_the_invoice_paid_in
     with webhooks_held(monkeypatch) as release:
         done = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="paid cash on site")
         assert done.applied is True
-        assert done.message == f"payment recorded; {invoice_id} marked paid outside Stripe"
+        assert (
+            done.message
+            == f"Payment recorded. Invoice {invoice_id} was marked paid outside Stripe."
+        )
         state = job_state(ctx, job_id)
         assert (state["job"], state["payment"], state["method"], state["amount"]) == (
             "paid",
@@ -430,7 +433,7 @@ def test_a_manual_payment_stays_manual_when_stripes_invoice_paid_is_handled_firs
     assert (state["job"], state["payment"]) == ("paid", "received")
     # ... but the cash payment must be on record as manual, and reported as recorded.
     assert state["method"] == "manual"
-    assert done.message.startswith("payment recorded; ")
+    assert done.message.startswith("Payment recorded. ")
     [entry] = audit_rows(ctx, job_id, "payment.manual")
     assert entry.after is not None and entry.after["method"] == "manual"
 
@@ -458,7 +461,8 @@ def test_a_manual_payment_whose_stripe_step_fails_is_kept_and_finished_later(
 
     done = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
 
-    assert done.applied is True and "Stripe was not told yet" in done.message
+    assert done.applied is True and "Stripe has not been told yet" in done.message
+    assert done.finished is False
     state = job_state(ctx, job_id)
     assert (state["job"], state["payment"], state["method"]) == ("paid", "received", "manual")
     assert provider_totals(ctx, market.provider_id) == (PRICE, 1)
@@ -472,7 +476,9 @@ def test_a_manual_payment_whose_stripe_step_fails_is_kept_and_finished_later(
 
     again = record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cheque")
 
-    assert again.message == f"already recorded; {invoice_id} marked paid outside Stripe"
+    assert again.message == (
+        f"The payment was already recorded. Invoice {invoice_id} was marked paid outside Stripe."
+    )
     assert sandbox.client.v1.invoices.retrieve(invoice_id).status == "paid"
     assert provider_totals(ctx, market.provider_id) == (PRICE, 1)
     assert len(audit_rows(ctx, job_id, "payment.manual")) == 1
