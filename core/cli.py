@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.billing.admin_actions import attach_invoice, cancel_unpaid_job
+from core.billing.drift_checks import record_check
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.billing.reconcile import drift_report, parse_since
 from core.billing.repairs import repair_all
@@ -201,6 +202,7 @@ def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
     if args.apply and report.drifts:
         results = repair_all(ctx, report, actor=SYSTEM, reason=args.reason)
         report = drift_report(ctx, actor=SYSTEM, since=since)
+    record_check(ctx, report, actor=SYSTEM)  # the overview shows the last check's count
     data = {
         "since": since.isoformat() if since else None,
         "jobs_checked": report.jobs_checked,

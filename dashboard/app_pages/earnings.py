@@ -9,65 +9,78 @@ import streamlit as st
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money
+from dashboard.components.live import live_section
+
+# Dollars stay numbers in the tables, so they sort as amounts; the column shows them as money.
+DOLLARS = st.column_config.NumberColumn("Earned", format="$%.2f")
+DOLLAR_AXIS = {"Earned": "Earned ($)"}
 
 user = current_user()
 if user is None or user.actor.role != "provider" or user.actor.id is None:
     st.stop()
+actor, provider_id = user.actor, user.actor.id
 st.title("Earnings")
-overview = reads.earnings_overview(user.actor, user.actor.id)
-summary, months, categories, recent = (
-    overview.summary,
-    overview.by_month,
-    overview.by_category,
-    overview.last_days,
-)
 
-a, b, c, d = st.columns(4)
-a.metric("Balance", money(summary.balance), help="Sum of payments received")
-b.metric("Jobs paid", summary.jobs_paid)
-c.metric(
-    "Outstanding",
-    money(summary.outstanding),
-    help=f"{summary.jobs_outstanding} completed job(s) not paid yet",
-)
-d.metric("Last 30 days", money(recent.amount), help=f"{recent.count} payment(s)")
 
-st.subheader("By month")
-monthly = pd.DataFrame(
-    {
-        "Month": [m.label[:7] for m in months],
-        "Earned ($)": [m.amount / 100 for m in months],
-        "Payments": [m.count for m in months],
-    }
-)
-chart = px.bar(monthly, x="Month", y="Earned ($)", color_discrete_sequence=[BRAND])
-chart.update_traces(texttemplate="$%{y:,.0f}", textposition="outside", cliponaxis=False)
-chart.update_xaxes(type="category")
-chart.update_layout(margin={"t": 20, "b": 10}, height=340, yaxis_tickprefix="$")
-st.plotly_chart(chart, width="stretch", key="earnings_by_month")
-with st.expander("Monthly figures"):
-    st.dataframe(
-        monthly.assign(**{"Earned": [money(m.amount) for m in months]})[
-            ["Month", "Earned", "Payments"]
-        ],
-        hide_index=True,
+def render() -> None:
+    overview = reads.earnings_overview(actor, provider_id)
+    summary, months, categories, recent = (
+        overview.summary,
+        overview.by_month,
+        overview.by_category,
+        overview.last_days,
     )
 
-st.subheader("By service category")
-if categories:
+    a, b, c, d = st.columns(4)
+    a.metric("Balance", money(summary.balance), help="Sum of payments received")
+    b.metric("Jobs paid", summary.jobs_paid)
+    c.metric(
+        "Outstanding",
+        money(summary.outstanding),
+        help=f"{summary.jobs_outstanding} completed job(s) not paid yet",
+    )
+    d.metric("Last 30 days", money(recent.amount), help=f"{recent.count} payment(s)")
+
+    st.subheader("By month")
+    monthly = pd.DataFrame(
+        {
+            "Month": [m.label[:7] for m in months],
+            "Earned": [m.amount / 100 for m in months],
+            "Payments": [m.count for m in months],
+        }
+    )
+    chart = px.bar(
+        monthly, x="Month", y="Earned", labels=DOLLAR_AXIS, color_discrete_sequence=[BRAND]
+    )
+    chart.update_traces(texttemplate="$%{y:,.0f}", textposition="outside", cliponaxis=False)
+    chart.update_xaxes(type="category")
+    chart.update_layout(margin={"t": 20, "b": 10}, height=340, yaxis_tickprefix="$")
+    st.plotly_chart(chart, width="stretch", key="earnings_by_month")
+    with st.expander("Monthly figures"):
+        st.dataframe(
+            monthly,
+            column_config={"Earned": DOLLARS},
+            hide_index=True,
+        )
+
+    st.subheader("By service category")
+    if not categories:
+        st.caption("No payments received yet.")
+        return
     by_category = pd.DataFrame(
         {
             "Category": [c.label for c in categories],
-            "Earned ($)": [c.amount / 100 for c in categories],
+            "Earned": [c.amount / 100 for c in categories],
             "Payments": [c.count for c in categories],
         }
     )
     st.plotly_chart(
         px.bar(
             by_category,
-            x="Earned ($)",
+            x="Earned",
             y="Category",
             orientation="h",
+            labels=DOLLAR_AXIS,
             color_discrete_sequence=[BRAND],
         ).update_layout(
             margin={"t": 10, "b": 10}, height=80 + 50 * len(categories), xaxis_tickprefix="$"
@@ -75,15 +88,7 @@ if categories:
         width="stretch",
         key="earnings_by_category",
     )
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "Category": [c.label for c in categories],
-                "Earned": [money(c.amount) for c in categories],
-                "Payments": [c.count for c in categories],
-            }
-        ),
-        hide_index=True,
-    )
-else:
-    st.caption("No payments received yet.")
+    st.dataframe(by_category, column_config={"Earned": DOLLARS}, hide_index=True)
+
+
+live_section(actor, render)

@@ -8,6 +8,7 @@ from core.notify import notifications
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import when
+from dashboard.components.live import watch
 from dashboard.components.runtime import data_changed, db_session
 from dashboard.components.safe_text import md
 
@@ -15,7 +16,10 @@ user = current_user()
 if user is None or user.actor.role != "provider" or user.actor.id is None:
     st.stop()
 provider_id = user.actor.id
+# A material icon (no emoji: the browsers we support may have no emoji font).
+UNREAD_MARKER = ":blue[:material/fiber_manual_record:] "
 st.title("Notifications")
+watch(user.actor)
 items = reads.notification_list(user.actor)
 unread = [item for item in items if not item.read]
 st.caption(f"{len(unread)} unread of {len(items)}")
@@ -38,7 +42,7 @@ if not items:
 for item in items:
     with st.container(border=True):
         left, right = st.columns([5, 1])
-        marker = "" if item.read else "🔵 "
+        marker = "" if item.read else UNREAD_MARKER
         left.markdown(f"**{marker}{md(item.title)}** · {when(item.created_at, with_time=True)}")
         left.text(item.body)
         if not item.read and right.button("Mark read", key=f"read_{item.id}"):

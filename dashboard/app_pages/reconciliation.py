@@ -11,6 +11,7 @@ import streamlit as st
 
 from core import audit
 from core.billing.admin_actions import ActionResult, record_manual_payment, void_and_reissue
+from core.billing.drift_checks import record_check
 from core.billing.reconcile import DriftReport, drift_report, parse_since
 from core.billing.repairs import repair
 from core.billing.replay import replay_events
@@ -48,6 +49,8 @@ with drift_tab:
                 st.session_state["drift"] = drift_report(
                     context(), actor=actor, since=parse_since(since) if since else None
                 )
+                # For the overview's drift tile.
+                record_check(context(), st.session_state["drift"], actor=actor)
             except AppError as error:
                 st.error(md(error.message))
     report: DriftReport | None = st.session_state.get("drift")

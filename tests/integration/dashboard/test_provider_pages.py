@@ -340,7 +340,7 @@ def test_earnings_equal_the_database_to_the_cent(demo: Demo, dashboard: AppConte
     monthly = at.expander[0].dataframe[0].value
     assert list(monthly.columns) == ["Month", "Earned", "Payments"]
     assert [tuple(r) for r in monthly.itertuples(index=False)] == [
-        (m.label[:7], format_cents(m.amount), m.count) for m in months
+        (m.label[:7], m.amount / 100, m.count) for m in months
     ]
     # The months add up to what was received since the first month shown.
     first = datetime.fromisoformat(months[0].label).replace(tzinfo=UTC)
@@ -350,7 +350,7 @@ def test_earnings_equal_the_database_to_the_cent(demo: Demo, dashboard: AppConte
         )
     by_category = [d.value for d in at.dataframe if "Category" in d.value.columns][0]
     assert [tuple(r) for r in by_category.itertuples(index=False)] == [
-        (c.label, format_cents(c.amount), c.count) for c in categories
+        (c.label, c.amount / 100, c.count) for c in categories
     ]
     assert sum(c.amount for c in categories) == balance
 
@@ -397,7 +397,7 @@ def test_notifications_newest_first_with_unread_count_and_mark_read(
             )
 
     at = signed_in(small.email, small.password)
-    assert nav_titles(at) == ["My jobs", "Earnings", "Notifications (2)"]
+    assert nav_titles(at) == ["Home", "My jobs", "Earnings", "Notifications (2)"]
     open_page(at, "notifications.py")
     assert titles(at) == ["Notifications"]
     assert "2 unread of 3" in captions(at)
@@ -405,8 +405,8 @@ def test_notifications_newest_first_with_unread_count_and_mark_read(
     bodies = [str(t.value) for t in at.main.text]  # bodies are plain text elements
     headings = [t for t in texts if t.startswith("**")]
     assert [h.split(" · ")[0] for h in headings] == [
-        "**🔵 Title newest**",
-        "**🔵 Title middle**",
+        "**:blue[:material/fiber_manual_record:] Title newest**",
+        "**:blue[:material/fiber_manual_record:] Title middle**",
         "**Title oldest**",
     ]
     assert [t for t in bodies if t.startswith("Body")] == [
