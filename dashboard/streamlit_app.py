@@ -16,7 +16,12 @@ if str(ROOT) not in sys.path:  # streamlit puts only this folder on the path
 import streamlit as st  # noqa: E402
 
 from core.identity.permissions import allowed  # noqa: E402
-from dashboard.components.auth import current_user, forget  # noqa: E402
+from dashboard.components.auth import (  # noqa: E402
+    current_user,
+    follow_redirect,
+    sign_in_pages,
+    sign_out,
+)
 from dashboard.components.notifications_badge import (  # noqa: E402
     notifications_page_icon,
     notifications_page_title,
@@ -26,10 +31,9 @@ from dashboard.components.safe_text import md  # noqa: E402
 st.set_page_config(page_title="Job to paid", page_icon=":material/payments:", layout="wide")
 
 user = current_user()
+follow_redirect()  # after a sign-in or sign-out: to the cookie route
 if user is None:
-    page = st.navigation(
-        [st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")]
-    )
+    page = st.navigation(sign_in_pages())
 else:
     role = user.actor.role
     pages: list[st.Page] = []
@@ -72,9 +76,7 @@ else:
     with st.sidebar:
         st.caption(f"Signed in as **{md(user.display_name)}** ({role})")
         if st.button("Sign out", icon=":material/logout:", key="sign_out"):
-            forget()
-            if getattr(st.user, "is_logged_in", False):
-                st.logout()
+            sign_out()
             st.rerun()
 
 page.run()

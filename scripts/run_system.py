@@ -256,7 +256,7 @@ def main() -> None:
             "-m",
             "streamlit",
             "run",
-            "dashboard/streamlit_app.py",
+            "dashboard/server.py",  # the app and its session-cookie routes
             "--server.port",
             str(layout.dashboard_port),
             "--server.address",

@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.db.clock import clock_offset
+
 JOB_STATUSES = ("new", "completed", "paid", "cancelled")
 PAYMENT_STATUSES = ("pending", "received")
 PAYMENT_METHODS = ("stripe", "manual")
@@ -38,7 +40,8 @@ RECIPIENT_KINDS = ("customer", "provider")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: real time, or the demo's clock when a run has one (core.db.clock)."""
+    return datetime.now(UTC) + clock_offset()
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -280,6 +283,45 @@ class Account(Base):
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("service_providers.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]  # set: no sign-in, and its sessions are refused
+
+
+class DashboardSignInTicket(Base):
+    """A one-time, short-lived proof of a sign-in, traded for a session cookie.
+
+    The sign-in page makes it after the password (or single sign-on) check and sends the
+    browser with it to the route that sets the HttpOnly cookie, which a page cannot set.
+    Only the ticket's SHA-256 is stored.
+    """
+
+    __tablename__ = "dashboard_sign_in_tickets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class DashboardSession(Base):
+    """A signed-in browser: the session cookie names this row by its token's SHA-256.
+
+    The role and provider binding are kept as they were at issue, so a change to either
+    (or disabling the account) refuses the session instead of carrying it into the new role.
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_because: Mapped[str | None] = mapped_column(String(40))
 
 
 class LoginFailure(Base):

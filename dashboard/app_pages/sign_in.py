@@ -1,15 +1,22 @@
-"""Sign in with e-mail and password, or single sign-on when it is configured."""
+"""Sign in with e-mail and password, or single sign-on when it is configured.
+
+A sign-in lands on the page (and query) the person first asked for: `asked_for` keeps it
+from this tab's first run, and the cookie route redirects there.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from core.identity.accounts import SignInRefused, sign_in, sign_in_by_email
-from dashboard.components.auth import remember, sso_configured, sso_role_map
+from core.errors import AppError
+from core.identity.accounts import sign_in, sign_in_by_email
+from dashboard.components.auth import asked_for, remember, sso_configured, sso_role_map
 from dashboard.components.runtime import context, db_session
 from dashboard.components.safe_text import md
 
-st.title("💸 Job to paid")
+asked_for()  # before any rerun, while the address is still the one asked for
+
+st.title("Job to paid")
 st.caption("Jobs, invoices and payments for the marketplace's providers, admins and finance.")
 
 if sso_configured() and getattr(st.user, "is_logged_in", False):
@@ -18,7 +25,7 @@ if sso_configured() and getattr(st.user, "is_logged_in", False):
             user = sign_in_by_email(session, email=str(st.user.email), role_map=sso_role_map())
         remember(user)
         st.rerun()
-    except SignInRefused as refused:
+    except AppError as refused:  # SignInRefused, or SessionRefused for a disabled account
         st.error(md(refused.message))
 
 with st.form("sign_in", clear_on_submit=False):
@@ -30,11 +37,10 @@ with st.form("sign_in", clear_on_submit=False):
 
 if submitted:
     try:
-        user = sign_in(context().sessions, username=email, password=password)
-    except SignInRefused as refused:
+        remember(sign_in(context().sessions, username=email, password=password))
+    except AppError as refused:
         st.error(md(refused.message))
     else:
-        remember(user)
         st.rerun()
 
 if sso_configured():

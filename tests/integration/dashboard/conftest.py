@@ -42,7 +42,7 @@ APP_FILE = Path(dashboard_package.__file__).resolve().parent / "streamlit_app.py
 PAGES_DIR = APP_FILE.parent / "app_pages"
 DASHBOARD_STRIPE_KEY = "sk_test_dashboard"
 APP_SECRET = "dashboard-test-secret"
-SIGN_IN_TITLE = "💸 Job to paid"
+SIGN_IN_TITLE = "Job to paid"
 
 MARIA = PROVIDERS[0][1]  # Rivera Plumbing & Heating
 DEV = PROVIDERS[1][1]  # BrightSpark Electric
@@ -353,9 +353,13 @@ def page_links(at: AppTest) -> dict[str, tuple[str, str]]:
     }
 
 
-def session_signature(account_id: int, secret: str = APP_SECRET) -> str:
-    """The HMAC the dashboard keeps with the account id (for forging tests)."""
-    return hmac.new(secret.encode(), f"account:{account_id}".encode(), hashlib.sha256).hexdigest()
+def session_signature(
+    account_id: int, role: str, provider_id: int | None, secret: str = APP_SECRET
+) -> str:
+    """The HMAC the dashboard keeps with the account id, role and provider (for forging
+    tests)."""
+    message = f"account:{account_id}:{role}:{provider_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from core.notify.notifications import notify
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    DEV,
     FINANCE_EMAIL,
     FINANCE_PASSWORD,
     MARIA,
@@ -53,6 +54,7 @@ ROLES = {
         PROVIDER_PASSWORD,
         "Rivera Plumbing & Heating",
         [
+            ("provider_home.py", "Home"),
             ("my_jobs.py", "My jobs"),
             ("earnings.py", "Earnings"),
             ("notifications.py", "Notifications"),
@@ -63,13 +65,19 @@ ROLES = {
         ADMIN_PASSWORD,
         "Alex Admin",
         [
+            ("overview.py", "Overview"),
             ("all_jobs.py", "All jobs"),
             ("webhook_activity.py", "Webhook activity"),
             ("reconciliation.py", "Reconciliation"),
             ("reports.py", "Reports"),
         ],
     ),
-    "finance": Role(FINANCE_EMAIL, FINANCE_PASSWORD, "Fran Finance", [("reports.py", "Reports")]),
+    "finance": Role(
+        FINANCE_EMAIL,
+        FINANCE_PASSWORD,
+        "Fran Finance",
+        [("overview.py", "Overview"), ("reports.py", "Reports")],
+    ),
 }
 
 
@@ -208,7 +216,7 @@ def test_three_failures_make_the_next_try_wait(
         monkeypatch.setattr(accounts, "utcnow", lambda: last + timedelta(seconds=2))
         sign_in(at, email, PROVIDER_PASSWORD)
         assert not at.exception and not at.error, errors(at)
-        assert titles(at) == ["My jobs"]
+        assert titles(at) == ["Home"]
         with session_scope(dashboard.sessions) as check:
             assert check.get(LoginFailure, email) is None
 
@@ -217,21 +225,32 @@ def test_tampered_session_is_signed_out(demo: Demo) -> None:
     at = signed_in(MARIA, PROVIDER_PASSWORD)
     genuine = dict(at.session_state["auth"])
     maria_account = demo.account_ids[MARIA]
+    maria_provider = demo.provider_id(MARIA)
     admin_account = demo.account_ids[ADMIN_EMAIL]
-    assert genuine == {"account_id": maria_account, "signature": session_signature(maria_account)}
+    assert genuine == {
+        "account_id": maria_account,
+        "role": "provider",
+        "provider_id": maria_provider,
+        "signature": session_signature(maria_account, "provider", maria_provider),
+    }
+    admin = {"account_id": admin_account, "role": "admin", "provider_id": None}
 
     forgeries = [
         # another account with the old signature
-        {"account_id": admin_account, "signature": genuine["signature"]},
+        {**admin, "signature": genuine["signature"]},
+        # another provider's binding with the old signature
+        {**genuine, "provider_id": demo.provider_id(DEV)},
         # no signature at all
-        {"account_id": admin_account},
+        admin,
         # signed with the development secret instead of the configured one
         {
-            "account_id": admin_account,
-            "signature": session_signature(admin_account, "dev-only-secret-change-me"),
+            **admin,
+            "signature": session_signature(
+                admin_account, "admin", None, "dev-only-secret-change-me-in-production-please"
+            ),
         },
         # the account id as text
-        {"account_id": str(maria_account), "signature": genuine["signature"]},
+        {**genuine, "account_id": str(maria_account)},
         # not even a dict
         f"account:{admin_account}",
     ]
@@ -244,5 +263,5 @@ def test_tampered_session_is_signed_out(demo: Demo) -> None:
     at.session_state["auth"] = genuine
     at.run()
     assert not at.exception
-    assert titles(at) == ["My jobs"]
-    assert nav_titles(at)[:2] == ["My jobs", "Earnings"]
+    assert titles(at) == ["Home"]
+    assert nav_titles(at)[:3] == ["Home", "My jobs", "Earnings"]
