@@ -31,8 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from core.db.clock import clock_offset
-
 JOB_STATUSES = ("new", "completed", "paid", "cancelled")
 PAYMENT_STATUSES = ("pending", "received")
 PAYMENT_METHODS = ("stripe", "manual")
@@ -40,8 +38,7 @@ RECIPIENT_KINDS = ("customer", "provider")
 
 
 def utcnow() -> datetime:
-    """Now, in UTC: real time, or the demo's clock when a run has one (core.db.clock)."""
-    return datetime.now(UTC) + clock_offset()
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
