@@ -3,6 +3,7 @@ and the kept drift checks (core.billing.drift_checks), on rows whose answers are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,6 +27,7 @@ from core.db.session import session_scope
 from core.errors import Forbidden, NotFound
 from core.identity.actor import SYSTEM, Actor
 from core.reporting import live_feed, overview
+from tests.integration.core.conftest import CliRun
 from tests.support.factories import marketplace, new_job
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -273,3 +275,18 @@ def test_the_live_feed_tells_each_person_their_news(ctx: AppContext, shop: Shop)
     assert admin.unread is None
     assert finance.items == [] and finance.unread is None
     assert len({i.key for i in admin.items}) == len(admin.items)
+
+
+def test_a_reconcile_run_from_the_command_line_is_the_last_check(
+    ctx: AppContext, reconcile_cli: Callable[..., CliRun]
+) -> None:
+    run = reconcile_cli("reconcile", "--json")
+    assert run.code == 0, run.err
+    with session_scope(ctx.readers) as session:
+        check = last_check(session, actor=ADMIN)
+    assert check is not None
+    assert (check.drifts, check.jobs_checked, check.by) == (
+        0,
+        run.data["jobs_checked"],
+        SYSTEM.label,
+    )
