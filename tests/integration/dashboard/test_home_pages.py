@@ -32,8 +32,10 @@ from tests.integration.dashboard.conftest import (
     captions,
     metrics,
     nav_titles,
+    open_page,
     page_links,
     run_fragments,
+    shown_job_ids,
     signed_in,
     titles,
     toasts,
@@ -190,3 +192,18 @@ def test_admins_hear_of_a_failed_payment_without_the_page_running_again(
     run_fragments(at)
     assert toasts(at) == [f"A payment failed for job #{small.job_id}"]
     assert titles(at) == [] and metrics(at)["Overdue"] == "$0.00"  # the fragment alone
+
+
+def test_the_job_list_runs_again_when_one_of_its_jobs_is_paid(
+    small: Small, dashboard: AppContext, sandbox: SandboxControl, live_service: LiveService
+) -> None:
+    invoice_id = open_invoice(dashboard, small)
+    at = open_page(signed_in(small.email, small.password), "my_jobs.py")
+    run_fragments(at)
+    assert titles(at) == []  # nothing new: only the watcher ran
+    dashboard.gateway.pay_test_invoice(invoice_id, card="visa")
+    assert sandbox.drain() == 0
+    run_fragments(at)
+    assert toasts(at) == [f"Payment received: $150.00 for job #{small.job_id}"]
+    assert titles(at) == ["My jobs"] and nav_titles(at)[-1] == "Notifications (1)"
+    assert shown_job_ids(at) == [small.job_id]
