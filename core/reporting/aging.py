@@ -1,8 +1,11 @@
 """Receivables aging: what customers owe for completed jobs, by how late it is.
 
-A job is late only by its current invoice's due date while that invoice is open (the app's
-one overdue rule, core.billing.invoice_status); a job with no open invoice is owed but not
-yet billed, and counted apart. The summary is counted in SQL, one pass over the unpaid
+A job is late only by its current invoice's due date while that invoice is open, and late
+as soon as it is overdue by the app's one rule (core.billing.invoice_status `is_overdue`:
+open and past its due date), so an invoice an hour past due is in "1-7 days late", as the
+admin's overdue filter counts it. Lateness is counted in days begun: an hour late is one
+day, seven days and an hour is eight. A job with no open invoice is owed but not yet
+billed, and counted apart. The summary is counted in SQL, one pass over the unpaid
 jobs with each bucket's due-date bounds worked out once; the detail rows, which the
 dashboard shows a page of and the export streams in full, come from one query and one
 conversion (`aging_query`, `aging_row`).
@@ -18,7 +21,7 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from core.billing.invoice_status import is_overdue
+from core.billing.invoice_status import is_overdue, overdue_condition
 from core.db.models import Customer, Job, Payment, ServiceProvider, StripeInvoice, utcnow
 from core.identity.actor import Actor
 from core.identity.permissions import require
@@ -27,9 +30,15 @@ from core.reporting.reports import ReportRow
 
 NOT_INVOICED = "not invoiced"
 NOT_YET_DUE = "not yet due"
-# (bucket, the most days past due it holds); the last holds everything later.
-LATE_BUCKETS = (("1-7 days", 7), ("8-30 days", 30), ("31-60 days", 60), ("over 60 days", None))
+# (bucket, the most days late it holds); the last holds everything later.
+LATE_BUCKETS = (
+    ("1-7 days late", 7),
+    ("8-30 days late", 30),
+    ("31-60 days late", 60),
+    ("over 60 days late", None),
+)
 AGING_BUCKETS = (NOT_INVOICED, NOT_YET_DUE, *(name for name, _ in LATE_BUCKETS))
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -39,13 +48,21 @@ class AgingRow:
     provider: str
     amount: int
     due_date: datetime | None  # the open invoice's; None when not invoiced
-    days_past_due: int
+    days_past_due: int  # days begun since the due date; 0 when not overdue
     bucket: str
     invoiced: bool
 
 
+def days_late(due_date: datetime, now: datetime) -> int:
+    """Days begun since an open invoice's due date, at `now`: 0 unless it is overdue, 1
+    from the first moment it is, 8 once it is seven whole days late."""
+    if not is_overdue("open", due_date, now):
+        return 0
+    return -((due_date - now) // DAY)
+
+
 def aging_bucket(days_late: int) -> str:
-    """The bucket of an open invoice `days_late` whole days past its due date."""
+    """The bucket of an open invoice `days_late` days late (as `days_late` counts them)."""
     if days_late < 1:
         return NOT_YET_DUE
     for name, most in LATE_BUCKETS:
@@ -92,10 +109,11 @@ def aging_query(session: Session) -> Select[Any]:
 def aging_row(row: Any, now: datetime) -> AgingRow:
     """One row of `aging_query`, with its lateness worked out at `now`."""
     job_id, customer, provider, amount, open_due = row
-    late = (now - open_due).days if open_due and is_overdue("open", open_due, now) else -1
-    bucket = aging_bucket(late) if open_due else NOT_INVOICED
+    if open_due is None:
+        return AgingRow(job_id, customer, provider, int(amount), None, 0, NOT_INVOICED, False)
+    late = days_late(open_due, now)
     return AgingRow(
-        job_id, customer, provider, int(amount), open_due, max(late, 0), bucket, bool(open_due)
+        job_id, customer, provider, int(amount), open_due, late, aging_bucket(late), True
     )
 
 
@@ -106,11 +124,12 @@ def aging_summary(
     require(actor, "reports.read")
     now = now or utcnow()
     due = StripeInvoice.due_date
-    # `(now - due).days <= most` holds exactly when `due > now - (most + 1) days`.
+    # The rows' rule as due-date bounds: not overdue is `not (due < now)`, and at most
+    # `most` days begun late is `due >= now - most days` (`days_late` is then <= most).
     whens: list[tuple[Any, Any]] = [(due.is_(None), literal(NOT_INVOICED))]
-    whens.append((due > now - timedelta(days=1), literal(NOT_YET_DUE)))
+    whens.append((~overdue_condition("open", due, now), literal(NOT_YET_DUE)))
     for name, most in LATE_BUCKETS:
-        bound = literal(True) if most is None else due > now - timedelta(days=most + 1)
+        bound = literal(True) if most is None else due >= now - timedelta(days=most)
         whens.append((bound, literal(name)))
     bucket = case(*whens).label("bucket")
     counted = {

@@ -205,7 +205,8 @@ def test_aging_counts_a_job_by_its_current_invoice_once(
     assert due is not None
     with session_scope(ctx.sessions) as session:
         _, late = receivables_aging(session, actor=ADMIN, now=due + timedelta(days=2, hours=1))
-    assert [(d.job_id, d.bucket, d.days_past_due) for d in late] == [(job_id, "1-7 days", 2)]
+    # Two days and an hour past due: the third day begun.
+    assert [(d.job_id, d.bucket, d.days_past_due) for d in late] == [(job_id, "1-7 days late", 3)]
 
 
 def test_another_customers_paid_invoice_naming_the_job_never_becomes_its_invoice(
