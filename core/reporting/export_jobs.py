@@ -36,7 +36,7 @@ from core.errors import AppError, Conflict, InvalidInput, NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import require
 from core.reporting import export_sources
-from core.reporting.export_sources import FORMATS, DetailSpec, Format
+from core.reporting.export_sources import FORMATS, UNNAMED, DetailSpec, Format, Provenance
 from core.reporting.exports import fits_xlsx
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class ExportStatus:
     created_at: datetime
     updated_at: datetime
     error: str | None = None
+    provenance: Provenance = UNNAMED  # for the workbook's parameters sheet
 
     @property
     def active(self) -> bool:
@@ -84,7 +85,7 @@ class ExportStatus:
     @property
     def file_name(self) -> str:
         """The name the download gets."""
-        return self.spec.file_name(self.format)
+        return self.spec.file_name(self.format, on=self.created_at.date())
 
     @property
     def mime_type(self) -> str:
@@ -98,6 +99,7 @@ def queue(
     spec: DetailSpec,
     fmt: Format,
     now: datetime | None = None,
+    provenance: Provenance = UNNAMED,
 ) -> ExportStatus:
     """Record a new export as queued (its status file) and return it; `run` makes it."""
     require(actor, "reports.read")
@@ -106,7 +108,9 @@ def queue(
     directory.mkdir(parents=True, exist_ok=True)
     now = now or utcnow()
     prune(directory, now=now)
-    status = ExportStatus(uuid.uuid4().hex, actor.label, spec, fmt, "queued", 0, None, now, now)
+    status = ExportStatus(
+        uuid.uuid4().hex, actor.label, spec, fmt, "queued", 0, None, now, now, None, provenance
+    )
     _save(directory, status)
     return status
 
@@ -146,6 +150,7 @@ def run(
                     spec=status.spec,
                     fmt=status.format,
                     progress=progress,
+                    provenance=status.provenance,
                 )
         part.replace(_result_path(directory, job_id, status.format))
         status = replace(status, state="done", rows_done=rows, updated_at=utcnow())
@@ -244,6 +249,7 @@ def _parse(data: dict[str, Any]) -> ExportStatus:
         created_at=datetime.fromisoformat(data["created_at"]),
         updated_at=datetime.fromisoformat(data["updated_at"]),
         error=data.get("error"),
+        provenance=Provenance(**data.get("provenance", {})),
     )
 
 

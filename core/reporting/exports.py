@@ -5,6 +5,10 @@ format in XLSX), dates as real dates, the header is bold, a totals row closes th
 and any text that a spreadsheet would read as a formula (starting with =, +, -, @, tab or
 CR) is prefixed with a quote so it stays text. CSV starts with a BOM so Excel reads UTF-8.
 
+A workbook can carry a second sheet, "Parameters", saying what the report is (the pairs
+given as `about`: report, range, who asked, when...) and its totals (the rows written and
+the totals row's figures), so a file read later still says what it holds.
+
 `write_csv` and `write_xlsx` take any iterable of rows (a streamed query result, a
 generator) and never hold more than one batch of them: memory stays flat however many
 rows there are (XLSX through openpyxl's write-only mode). Each batch is converted column
@@ -29,6 +33,8 @@ from core.errors import InvalidInput
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CURRENCY_FORMAT = '"$"#,##0.00'
 DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+PARAMETERS_SHEET = "Parameters"
 HEADER_COLOUR = "635BFF"
 BOM = "\ufeff".encode()  # makes Excel read the CSV as UTF-8
 XLSX_MAX_ROWS = 1_048_576  # one sheet, header and totals row included
@@ -57,6 +63,7 @@ class Sums:
 
 
 Total = Sequence[Any] | Sums | None
+About = Sequence[tuple[str, Any]]  # (name, value) pairs for the parameters sheet
 
 
 class TooManyRows(InvalidInput):
@@ -284,11 +291,13 @@ def write_xlsx(
     title: str = "Report",
     currency_format: str = CURRENCY_FORMAT,
     progress: Progress | None = None,
+    about: About = (),
 ) -> int:
     """Write one sheet (a bold header on the brand colour, frozen; `rows` as they come; a
     bold totals row) to the binary stream `out` in openpyxl's write-only mode, so memory
-    stays flat; returns the number of rows written, totals row excluded. More rows than a
-    sheet holds raise `TooManyRows`."""
+    stays flat; returns the number of rows written, totals row excluded. With `about`, a
+    second sheet lists those parameters and the totals. More rows than a sheet holds raise
+    `TooManyRows`."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
@@ -306,6 +315,11 @@ def write_xlsx(
             made.number_format = currency_format if column.money else DATE_FORMAT
         return made
 
+    header: dict[str, Any] = {
+        "font": Font(bold=True, color="FFFFFF"),
+        "fill": PatternFill("solid", fgColor=HEADER_COLOUR),
+    }
+
     source = _Rows(columns, rows, _converters(columns, _xlsx_money, _dates, _xlsx_text))
     try:
         batches = source.batches()
@@ -315,10 +329,6 @@ def write_xlsx(
             sample = [len(_shown(row[index], column)) for row in first[:WIDTH_SAMPLE_ROWS]]
             width = min(max(len(column.title), *sample, 8) + 2, 50)
             sheet.column_dimensions[get_column_letter(index + 1)].width = width
-        header: dict[str, Any] = {
-            "font": Font(bold=True, color="FFFFFF"),
-            "fill": PatternFill("solid", fgColor=HEADER_COLOUR),
-        }
         sheet.append([cell(c.title, **header) for c in columns])
 
         # One formatted cell per money or date column, refilled on every row: write-only
@@ -346,11 +356,37 @@ def write_xlsx(
                     for v, c in zip(last, columns, strict=True)
                 ]
             )
+        if about:
+            parameters = book.create_sheet(PARAMETERS_SHEET)
+            parameters.column_dimensions["A"].width = 24
+            parameters.column_dimensions["B"].width = 40
+            parameters.append([cell("Parameter", **header), cell("Value", **header)])
+            for name, value, column in _parameters(columns, about, source.count, last):
+                made = cell(value, column)
+                if isinstance(value, datetime):
+                    made.number_format = DATETIME_FORMAT
+                parameters.append([cell(name, font=Font(bold=True)), made])
     except BaseException:
-        _discard(sheet)
+        for each in book.worksheets:
+            _discard(each)
         raise
     book.save(out)
     return source.count
+
+
+def _parameters(
+    columns: Sequence[Column], about: About, count: int, totals: tuple[Any, ...] | None
+) -> Iterator[tuple[str, Any, Column]]:
+    """The parameters sheet's rows (name, value as a cell takes it, the column whose format
+    it gets): `about`, then the number of rows written and each figure of the (converted)
+    totals row under its own column's title and format."""
+    for name, value in about:
+        yield name, _xlsx_text_value(value), Column(name, date=isinstance(value, date))
+    yield "Rows", count, Column("Rows")
+    if totals is not None:
+        for column, value in zip(columns[1:], totals[1:], strict=True):
+            if value not in ("", None):
+                yield f"Total {column.title.lower()}", value, column
 
 
 def _discard(sheet: Any) -> None:
@@ -394,7 +430,10 @@ def to_xlsx(
     *,
     title: str = "Report",
     currency_format: str = CURRENCY_FORMAT,
+    about: About = (),
 ) -> bytes:
     buffer = io.BytesIO()
-    write_xlsx(buffer, columns, rows, total, title=title, currency_format=currency_format)
+    write_xlsx(
+        buffer, columns, rows, total, title=title, currency_format=currency_format, about=about
+    )
     return buffer.getvalue()

@@ -4,12 +4,13 @@ A query groups by `period_key`, a value that is the same for every moment of a p
 sorts as the periods do; `period_label` turns each key into the period's first day,
 'YYYY-MM-DD', in Python. Grouping by a text label computed per row would make PostgreSQL
 format every row and sort them all (spilling to disk on large reports); a `date_trunc`
-value groups in a hash table and is formatted once per group.
+value groups in a hash table and is formatted once per group. `period_labels` lists every
+period of a date range the same way, so that a report can show the empty ones as well.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, literal_column
@@ -42,3 +43,29 @@ def period_label(key: Any) -> str:
     if isinstance(key, datetime | date):
         return key.strftime("%Y-%m-%d")
     return str(key)
+
+
+def period_start(day: date, period: Period) -> date:
+    """The first day of the period holding `day`, as `period_key` has it (weeks start Monday)."""
+    if period == "day":
+        return day
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    raise ValueError(f"unknown period {period!r}")
+
+
+def period_labels(start: date, end: date, period: Period) -> list[str]:
+    """`period_label` of every period holding a day from `start` to `end`, in order."""
+    labels = []
+    first = period_start(start, period)
+    while first <= end:
+        labels.append(period_label(first))
+        if period == "day":
+            first += timedelta(days=1)
+        elif period == "week":
+            first += timedelta(weeks=1)
+        else:
+            first = (first + timedelta(days=31)).replace(day=1)
+    return labels

@@ -1,7 +1,9 @@
 """Finance reports: payments received by period, provider or category (aging: core.reporting.aging).
 
 Everything is aggregated in SQL, in cents. A report's rows always come with a totals row
-that equals the sum of the rows.
+that equals the sum of the rows. A report by day, week or month has a row for every period
+of its range, in order, the ones nothing was received in at zero: the database counts the
+periods that have payments, and the rest are filled in from the calendar here.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from core.db.models import Job, Payment, Service, ServiceProvider
 from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
-from core.reporting.periods import period_key, period_label
+from core.reporting.periods import period_key, period_label, period_labels
 
 Basis = Literal["paid", "completed"]
 Grouping = Literal["day", "week", "month", "provider", "category"]
 GROUPINGS: tuple[Grouping, ...] = ("day", "week", "month", "provider", "category")
+BASIS_TEXT: dict[Basis, str] = {"paid": "paid date", "completed": "completed date"}
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,15 @@ def payments_received(
         query = select(key, func.count(), func.sum(Payment.amount)).select_from(Payment)
         if basis == "completed":
             query = query.join(Job, Job.id == Payment.job_id)
-        rows = session.execute(query.where(*in_range).group_by(key).order_by(key))
-        label = period_label
-    basis_text = "paid date" if basis == "paid" else "completed date"
+        counted = {
+            period_label(name): (count, amount)
+            for name, count, amount in session.execute(query.where(*in_range).group_by(key))
+        }
+        # 'YYYY-MM-DD' labels sort as their periods do; the union keeps every counted row.
+        periods = sorted(set(period_labels(start, end, group_by)) | counted.keys())
+        rows = ((name, *counted.get(name, (0, 0))) for name in periods)
+        label = str
     return Report(
-        f"Payments received by {group_by}, {start} to {end} ({basis_text})",
+        f"Payments received by {group_by}, {start} to {end} ({BASIS_TEXT[basis]})",
         [ReportRow(label(name), int(count), int(amount)) for name, count, amount in rows],
     )

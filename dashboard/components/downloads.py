@@ -12,7 +12,7 @@ hands over the file.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -24,7 +24,14 @@ from core.errors import NotFound
 from core.identity.actor import Actor
 from core.reporting import export_jobs, export_sources, exports
 from core.reporting.export_jobs import ExportStatus
-from core.reporting.export_sources import FORMATS, MIME_TYPES, DetailSpec, Format
+from core.reporting.export_sources import (
+    FORMATS,
+    MIME_TYPES,
+    UNNAMED,
+    DetailSpec,
+    Format,
+    Provenance,
+)
 from core.reporting.exports import Column, Total
 from dashboard.components.runtime import context, settings
 from dashboard.components.safe_text import md
@@ -53,8 +60,10 @@ def report_downloads(
     name: str,
     title: str,
     key: str,
+    about: Callable[[], exports.About] = tuple,
 ) -> None:
-    """CSV and XLSX buttons for a report already on the page, made from its rows on click."""
+    """CSV and XLSX buttons for a report already on the page, made from its rows on click;
+    `about` gives the workbook's parameters sheet, when the file is made."""
     a, b = st.columns(2)
     a.download_button(
         "Download CSV",
@@ -67,7 +76,7 @@ def report_downloads(
     )
     b.download_button(
         "Download XLSX",
-        data=partial(exports.to_xlsx, columns, rows, total, title=title),
+        data=lambda: exports.to_xlsx(columns, rows, total, title=title, about=about()),
         file_name=f"{name}.xlsx",
         mime=MIME_TYPES["xlsx"],
         key=f"{key}_xlsx",
@@ -76,7 +85,14 @@ def report_downloads(
     )
 
 
-def detail_downloads(actor: Actor, spec: DetailSpec, rows: int, *, key: str) -> None:
+def detail_downloads(
+    actor: Actor,
+    spec: DetailSpec,
+    rows: int,
+    *,
+    key: str,
+    provenance: Provenance = UNNAMED,
+) -> None:
     """The detail export of `spec` (about `rows` rows): made on click when small, else
     prepared in the background with its progress shown, then downloaded."""
     if not export_jobs.in_background(rows):
@@ -84,7 +100,14 @@ def detail_downloads(actor: Actor, spec: DetailSpec, rows: int, *, key: str) -> 
         for column, fmt in zip(st.columns(2), FORMATS, strict=True):
             column.download_button(
                 f"Download {fmt.upper()}",
-                data=partial(export_sources.build, readers, actor=actor, spec=spec, fmt=fmt),
+                data=partial(
+                    export_sources.build,
+                    readers,
+                    actor=actor,
+                    spec=spec,
+                    fmt=fmt,
+                    provenance=provenance,
+                ),
                 file_name=spec.file_name(fmt),
                 mime=MIME_TYPES[fmt],
                 key=f"{key}_{fmt}",
@@ -101,14 +124,14 @@ def detail_downloads(actor: Actor, spec: DetailSpec, rows: int, *, key: str) -> 
             "Prepare CSV",
             key=f"{key}_prepare_csv",
             on_click=_start,
-            args=(actor, spec, "csv", key),
+            args=(actor, spec, "csv", key, provenance),
             icon=":material/hourglass_top:",
         )
         b.button(
             "Prepare XLSX",
             key=f"{key}_prepare_xlsx",
             on_click=_start,
-            args=(actor, spec, "xlsx", key),
+            args=(actor, spec, "xlsx", key, provenance),
             icon=":material/hourglass_top:",
             disabled=not exports.fits_xlsx(rows),
             help=None if exports.fits_xlsx(rows) else "More rows than one XLSX sheet holds",
@@ -157,9 +180,9 @@ def _current(actor: Actor, key: str) -> ExportStatus | None:
         return None
 
 
-def _start(actor: Actor, spec: DetailSpec, fmt: Format, key: str) -> None:
+def _start(actor: Actor, spec: DetailSpec, fmt: Format, key: str, provenance: Provenance) -> None:
     directory = _directory()
-    job = export_jobs.queue(directory, actor=actor, spec=spec, fmt=fmt)
+    job = export_jobs.queue(directory, actor=actor, spec=spec, fmt=fmt, provenance=provenance)
     _workers().submit(export_jobs.run, directory, job.id, context().readers, actor=actor)
     st.session_state[_job_key(key)] = job.id
 

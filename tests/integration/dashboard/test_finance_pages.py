@@ -36,6 +36,7 @@ from core.reporting import export_jobs, export_sources, exports, reports
 from core.reporting.export_jobs import ExportStatus
 from core.reporting.export_sources import DetailSpec
 from core.reporting.exports import Column, to_csv, to_xlsx
+from core.reporting.periods import period_labels
 from tests.integration.dashboard.conftest import (
     FINANCE_EMAIL,
     FINANCE_PASSWORD,
@@ -45,6 +46,7 @@ from tests.integration.dashboard.conftest import (
     add_job,
     errors,
     metrics,
+    open_page,
     signed_in,
     small_marketplace,
     titles,
@@ -61,16 +63,29 @@ def default_range() -> tuple[date, date]:
     return today.replace(day=1) - timedelta(days=365), today
 
 
+def reports_page() -> AppTest:
+    """Finance signed in, on the Reports page."""
+    return open_page(signed_in(FINANCE_EMAIL, FINANCE_PASSWORD), "reports.py")
+
+
 def received_frame(at: AppTest) -> pd.DataFrame:
     return at.tabs[0].dataframe[0].value
 
 
-def report_rows(report: reports.Report) -> list[tuple[str, int, str]]:
-    return [(r.label, r.payments, format_cents(r.amount)) for r in [*report.rows, report.total]]
+def report_rows(report: reports.Report) -> list[tuple[str, int, int]]:
+    return [(r.label, r.payments, r.amount) for r in report.rows]
 
 
-def shown_rows(frame: pd.DataFrame) -> list[tuple[str, int, str]]:
-    return [(str(a), int(b), str(c)) for a, b, c in frame.itertuples(index=False)]
+def shown_rows(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """A table's rows, its amounts (dollars, numeric) back in cents."""
+    assert pd.api.types.is_float_dtype(frame["Amount"])  # numeric, so it sorts as numbers
+    return [(str(a), int(b), round(c * 100)) for a, b, c in frame.itertuples(index=False)]
+
+
+def received_totals(at: AppTest) -> tuple[int, str]:
+    """The report's totals, shown above its table (outside the sortable grid)."""
+    shown = {m.label: m.value for m in at.tabs[0].metric}
+    return int(shown["Payments received"].replace(",", "")), shown["Amount received"]
 
 
 def received_in_db(ctx: AppContext, start: date, end: date) -> tuple[int, int]:
@@ -154,7 +169,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[DownloadReader]:
 def test_payments_by_month_with_a_total_equal_to_the_database(
     demo: Demo, dashboard: AppContext
 ) -> None:
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     assert titles(at) == ["Reports"]
     assert [t.label for t in at.tabs] == ["Payments received", "Receivables aging"]
     start, end = default_range()
@@ -168,15 +183,17 @@ def test_payments_by_month_with_a_total_equal_to_the_database(
     assert shown_rows(frame) == report_rows(expected)
     count, amount = received_in_db(dashboard, start, end)
     assert count > 0
-    assert shown_rows(frame)[-1] == ("Total", count, format_cents(amount))
-    # The months are the months of the payments, in order.
-    assert [r[0] for r in shown_rows(frame)[:-1]] == sorted(r[0] for r in shown_rows(frame)[:-1])
+    assert "Total" not in list(frame["Month"])  # the totals are outside the sortable grid
+    assert received_totals(at) == (count, format_cents(amount))
+    assert sum(r[2] for r in shown_rows(frame)) == amount
+    # Every month of the range, in order, the ones without payments at zero.
+    assert [r[0] for r in shown_rows(frame)] == period_labels(start, end, "month")
 
 
 def test_grouping_basis_and_dates_change_the_rows(demo: Demo, dashboard: AppContext) -> None:
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     start, end = default_range()
-    by_month = shown_rows(received_frame(at))
+    by_month_totals = received_totals(at)
 
     at.selectbox(key="report_grouping").set_value("provider").run()
     assert not at.exception
@@ -186,12 +203,14 @@ def test_grouping_basis_and_dates_change_the_rows(demo: Demo, dashboard: AppCont
     assert shown_rows(frame) == report_rows(expected)
     with session_scope(dashboard.sessions) as session:
         names = set(session.scalars(select(ServiceProvider.name)))
-    assert {r[0] for r in shown_rows(frame)[:-1]} == names
-    assert shown_rows(frame)[-1] == by_month[-1]  # same payments, grouped otherwise
+    assert {r[0] for r in shown_rows(frame)} == names
+    assert received_totals(at) == by_month_totals  # same payments, grouped otherwise
 
     at.selectbox(key="report_grouping").set_value("week").run()
     paid_weeks = shown_rows(received_frame(at))
     assert paid_weeks == report_rows(payments_report(dashboard, start, end, "week", "paid"))
+    assert [r[0] for r in paid_weeks] == period_labels(start, end, "week")
+    assert any(r[1] == 0 for r in paid_weeks)  # the demo has weeks without payments
     at.radio(key="report_basis").set_value("completed").run()
     assert not at.exception
     completed_weeks = shown_rows(received_frame(at))
@@ -206,8 +225,29 @@ def test_grouping_basis_and_dates_change_the_rows(demo: Demo, dashboard: AppCont
     narrow = (end - timedelta(days=60), end - timedelta(days=10))
     at.date_input(key="report_dates").set_value(narrow).run()
     count, amount = received_in_db(dashboard, *narrow)
-    assert shown_rows(received_frame(at))[-1] == ("Total", count, format_cents(amount))
-    assert count < by_month[-1][1]
+    assert received_totals(at) == (count, format_cents(amount))
+    assert count < by_month_totals[0]
+
+
+def test_a_range_with_no_end_yet_leaves_the_aging_tab_alone(
+    demo: Demo, dashboard: AppContext
+) -> None:
+    at = reports_page()
+    aging_before = at.tabs[1].dataframe[0].value
+    at.date_input(key="report_dates").set_value((date.today() - timedelta(days=30),)).run()
+    assert not at.exception
+    received, aging_tab = at.tabs
+    assert [i.value for i in received.info] == [
+        "Pick the end date too: the report covers the start date to the end date."
+    ]
+    assert not received.dataframe and not received.metric
+    # The aging tab is drawn all the same, with its table, totals and downloads.
+    assert aging_tab.dataframe[0].value.equals(aging_before)
+    assert {m.label for m in aging_tab.metric} == {"Owed by customers", "Unpaid jobs"}
+    assert [b.key for b in aging_tab.download_button] == ["aging_csv", "aging_xlsx"]
+
+    at.date_input(key="report_dates").set_value(default_range()).run()
+    assert not at.tabs[0].info and at.tabs[0].dataframe
 
 
 # ---------------------------------------------------------------------------------------
@@ -224,7 +264,7 @@ def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
         send_invoice(dashboard, job_id=job_id, actor=SYSTEM)
     buckets, details = aging(dashboard)
     by_bucket = {b.label: b.payments for b in buckets}
-    assert by_bucket["not yet due"] == 2
+    assert by_bucket[aging_report.NOT_YET_DUE] == 2
     assert by_bucket[aging_report.NOT_INVOICED] == len(details) - 2
     assert {d.job_id for d in details if d.invoiced} == set(unbilled)
     with session_scope(dashboard.sessions) as session:
@@ -237,20 +277,23 @@ def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
     owed, jobs = int(owed), int(jobs)  # PostgreSQL sums bigints as numeric
     assert jobs > 0
 
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     tab = at.tabs[1]
-    assert {m.label: m.value for m in tab.metric} == {"Owed by customers": format_cents(owed)}
+    assert {m.label: m.value for m in tab.metric} == {
+        "Owed by customers": format_cents(owed),
+        "Unpaid jobs": f"{jobs:,}",
+    }
     summary = tab.dataframe[0].value
-    assert list(summary.columns) == ["Days past due", "Jobs", "Amount"]
-    assert shown_rows(summary) == [
-        *((b.label, b.payments, format_cents(b.amount)) for b in buckets),
-        ("Total", jobs, format_cents(owed)),
-    ]
-    assert [r[0] for r in shown_rows(summary)] == [*aging_report.AGING_BUCKETS, "Total"]
+    assert list(summary.columns) == ["Bucket", "Jobs", "Amount"]
+    assert shown_rows(summary) == [(b.label, b.payments, b.amount) for b in buckets]
+    assert [r[0] for r in shown_rows(summary)] == list(aging_report.AGING_BUCKETS)
     assert sum(1 for b in buckets if b.payments) >= 2  # more than one bucket is in use
     unpaid = tab.expander[0]
     assert unpaid.label == f"The {jobs} unpaid jobs"
-    assert list(unpaid.dataframe[0].value["Job #"]) == [d.job_id for d in details]
+    listed = unpaid.dataframe[0].value
+    assert list(listed["Job #"]) == [d.job_id for d in details]
+    assert [round(v * 100) for v in listed["Amount"]] == [d.amount for d in details]
+    assert pd.api.types.is_float_dtype(listed["Amount"])
     assert metrics(at)["Owed by customers"] == format_cents(owed)
 
 
@@ -267,16 +310,24 @@ def read_xlsx(data: bytes) -> Any:
     return load_workbook(io.BytesIO(data)).active
 
 
+def parameters(data: bytes) -> dict[Any, Any]:
+    """A workbook's parameters sheet (its second) as {name: value}."""
+    book = load_workbook(io.BytesIO(data))
+    assert book.sheetnames[1] == "Parameters"
+    rows: Any = book["Parameters"].iter_rows(min_row=2, values_only=True)
+    return dict(rows)
+
+
 def test_downloads_read_back_equal_the_database(
     demo: Demo, dashboard: AppContext, downloads: DownloadReader
 ) -> None:
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     start, end = default_range()
     report = payments_report(dashboard, start, end, "month", "paid")
     count, amount = received_in_db(dashboard, start, end)
 
     csv_file = downloads(at, "received_csv")
-    assert csv_file.filename == f"payments-by-month-{start}-{end}.csv"
+    assert csv_file.filename == f"payments-by-month-paid-{start}-to-{end}.csv"
     assert csv_file.mimetype.startswith("text/csv")
     table = read_csv(csv_file.data)
     assert list(table.columns) == ["Month", "Payments", "Amount"]
@@ -287,7 +338,7 @@ def test_downloads_read_back_equal_the_database(
     assert all(len(v.split(".")[1]) == 2 for v in table["Amount"])  # always cents
 
     xlsx_file = downloads(at, "received_xlsx")
-    assert xlsx_file.filename == f"payments-by-month-{start}-{end}.xlsx"
+    assert xlsx_file.filename == f"payments-by-month-paid-{start}-to-{end}.xlsx"
     sheet = read_xlsx(xlsx_file.data)
     assert sheet.title == "Payments received"
     rows = list(sheet.iter_rows(values_only=True))
@@ -305,6 +356,22 @@ def test_downloads_read_back_equal_the_database(
         assert cell.number_format == MONEY_FORMAT
         assert cell.data_type == "n"
     assert sheet.cell(row=2, column=2).data_type == "n"
+    # The second sheet says what the workbook holds, for whom and when, and its totals.
+    about = parameters(xlsx_file.data)
+    generated = about.pop("Generated at (UTC)")
+    assert abs(generated - datetime.now(UTC).replace(tzinfo=None)) < timedelta(minutes=5)
+    assert about == {
+        "Report": "Payments received",
+        "Grouping": "month",
+        "Date basis": "paid date",
+        "From": datetime.combine(start, time()),
+        "To": datetime.combine(end, time()),
+        "Generated by": "Fran Finance (finance)",
+        "Currency": "USD",
+        "Rows": len(report.rows),
+        "Total payments": count,
+        "Total amount": pytest.approx(amount / 100),
+    }
 
     # Receivables aging: every unpaid job, and its total.
     _, details = aging(dashboard)
@@ -326,18 +393,35 @@ def test_downloads_read_back_equal_the_database(
 
     # Every payment in the report's range: one row each, and the report's total.
     payments_csv = downloads(at, "payments_csv")
-    assert payments_csv.filename == f"payments-{start}-{end}.csv"
+    assert payments_csv.filename == f"every-payment-paid-{start}-to-{end}.csv"
     every = read_csv(payments_csv.data)
     assert list(every.columns) == [c.title for c in export_sources.PAYMENT_COLUMNS]
     assert len(every) - 1 == count
     assert sum(cents(v) for v in every["Amount"][:-1]) == cents(every["Amount"].iloc[-1]) == amount
     assert all(start <= date.fromisoformat(v) <= end for v in every["Paid on"][:-1])
-    payments_sheet = read_xlsx(downloads(at, "payments_xlsx").data)
+    payments_xlsx = downloads(at, "payments_xlsx").data
+    payments_sheet = read_xlsx(payments_xlsx)
     assert payments_sheet.max_row == 1 + count + 1
     assert all(
         cell.is_date
         for (cell,) in payments_sheet.iter_rows(min_row=2, max_row=count + 1, max_col=1)
     )
+    about = parameters(payments_xlsx)
+    assert (about["Report"], about["Rows"], about["Generated by"]) == (
+        "Every payment received",
+        count,
+        "Fran Finance (finance)",
+    )
+
+    # On the completed date, the files are named so: never the paid date's names.
+    at.radio(key="report_basis").set_value("completed").run()
+    assert downloads(at, "received_xlsx").filename == (
+        f"payments-by-month-completed-{start}-to-{end}.xlsx"
+    )
+    assert downloads(at, "payments_csv").filename == (
+        f"every-payment-completed-{start}-to-{end}.csv"
+    )
+    assert downloads(at, "aging_csv").filename == f"receivables-aging-{utcnow().date()}.csv"
 
 
 def _formula_data(ctx: AppContext) -> dict[str, int]:
@@ -397,7 +481,7 @@ def test_formula_like_text_stays_text_in_csv_and_xlsx(
     dashboard: AppContext, downloads: DownloadReader
 ) -> None:
     jobs = _formula_data(dashboard)
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     # On screen the names are shown as they are.
     unpaid = at.tabs[1].expander[0].dataframe[0].value
     assert set(unpaid["Customer"]) == set(DANGEROUS_NAMES)
@@ -472,7 +556,7 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 def test_the_page_builds_no_file_until_one_is_clicked(
     demo: Demo, dashboard: AppContext, downloads: DownloadReader, builds: Counter[str]
 ) -> None:
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     for _ in range(3):  # the first run and plain reruns
         assert not at.exception
         assert builds == Counter()
@@ -566,7 +650,7 @@ def test_a_big_export_is_prepared_in_the_background_then_downloaded(
     count, amount = received_in_db(dashboard, start, end)
     finance = Actor("finance", demo.account_ids[FINANCE_EMAIL])
     held = gate(25)
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     tab = at.tabs[0]
     assert not [b for b in tab.download_button if b.key in ("payments_csv", "payments_xlsx")]
     assert f"{count:,} rows: prepared as a file in the background, then downloaded." in [
@@ -603,7 +687,7 @@ def test_a_failed_background_export_says_so(
     demo: Demo, dashboard: AppContext, background: Path, gate: Callable[..., Gate]
 ) -> None:
     held = gate(15, fail=True)
-    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    at = reports_page()
     at.button(key="payments_prepare_xlsx").click().run()
     job_id = at.session_state["payments_export_job"]
     held.release()
