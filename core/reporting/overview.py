@@ -55,6 +55,7 @@ class MarketplaceOverview:
     now: datetime
     this_month: Figure  # collected since the first of this month
     last_month: Figure  # collected in the whole of last month
+    last_month_so_far: Figure  # collected last month up to this moment's day and time
     outstanding: Figure  # completed jobs not paid yet
     overdue: Figure
     failed_invoicing: Figure  # completed jobs whose last invoicing attempt failed
@@ -78,6 +79,7 @@ class ProviderHome:
     now: datetime
     this_month: Figure
     last_month: Figure
+    last_month_so_far: Figure
     awaiting_payment: Figure  # completed jobs not paid yet
     overdue: Figure
     recent_payments: list[RecentPayment]  # newest first
@@ -139,6 +141,30 @@ def _overdue(now: datetime, *scope: ColumnElement[bool]) -> Any:
     )
 
 
+def same_moment_last_month(now: datetime) -> datetime:
+    """`now`'s day and time in the month before (its last day when that month is shorter)."""
+    start = month_start(now, 1)
+    days = (month_start(now) - start).days
+    return now.replace(year=start.year, month=start.month, day=min(now.day, days))
+
+
+def _collected_between(
+    session: Session, start: datetime, end: datetime, *scope: ColumnElement[bool]
+) -> Figure:
+    return _figure(
+        session,
+        select(func.coalesce(func.sum(Payment.amount), 0), func.count())
+        .select_from(Payment)
+        .join(Job, Job.id == Payment.job_id)
+        .where(
+            *scope,
+            Payment.status == "received",
+            Payment.marked_at >= start,
+            Payment.marked_at < end,
+        ),
+    )
+
+
 def _months_figures(by_month: list[Bucket]) -> tuple[Figure, Figure]:
     this, last = by_month[-1], by_month[-2]
     return Figure(this.amount, this.count), Figure(last.amount, last.count)
@@ -187,6 +213,9 @@ def marketplace(
         now=now,
         this_month=this_month,
         last_month=last_month,
+        last_month_so_far=_collected_between(
+            session, month_start(now, 1), same_moment_last_month(now)
+        ),
         outstanding=_figure(session, _unpaid()),
         overdue=_figure(session, _overdue(now)),
         failed_invoicing=failed,
@@ -232,6 +261,9 @@ def provider_home(
         now=now,
         this_month=this_month,
         last_month=last_month,
+        last_month_so_far=_collected_between(
+            session, month_start(now, 1), same_moment_last_month(now), mine
+        ),
         awaiting_payment=_figure(session, _unpaid(mine)),
         overdue=_figure(session, _overdue(now, mine)),
         recent_payments=_recent_payments(session, provider_id),

@@ -15,7 +15,7 @@ from core.reporting.overview import MarketplaceOverview
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import ago, money, when
-from dashboard.components.home_tiles import collected_chart, count_of, link, sparkline
+from dashboard.components.home_tiles import collected_chart, count_of, link, tile
 from dashboard.components.live import live_section
 from dashboard.components.runtime import context, data_changed
 from dashboard.components.safe_text import md
@@ -38,53 +38,43 @@ def _seconds_since(moment: datetime | None, now: datetime) -> int | None:
 
 def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
     manages_jobs = allowed(actor, "jobs.manage")
-    this, last = figures.this_month, figures.last_month
+    this, last, so_far = figures.this_month, figures.last_month, figures.last_month_so_far
     collected, outstanding, overdue, failed = st.columns(4)
-    with collected:
+    with tile(collected):
         st.metric(
             "Collected this month",
             money(this.amount),
-            delta=money(this.amount - last.amount),
-            delta_description="vs last month",
-            help=f"{count_of(this.count, 'payment')} so far this month; "
-            f"last month {money(last.amount)} from {count_of(last.count, 'payment')}",
-            chart_data=sparkline(figures.by_month),
-            chart_type="bar",
-            border=True,
+            delta=money(this.amount - so_far.amount),
+            delta_description="vs this time last month",
+            help=f"{count_of(this.count, 'payment')} so far this month",
         )
+        st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
         link(REPORTS, "Payments report")
-    with outstanding:
+    with tile(outstanding):
         st.metric(
-            "Outstanding",
-            money(figures.outstanding.amount),
-            help="Completed jobs not paid yet",
-            border=True,
+            "Outstanding", money(figures.outstanding.amount), help="Completed jobs not paid yet"
         )
         st.caption(count_of(figures.outstanding.count, "job"))
         if manages_jobs:
             link(ALL_JOBS, "Completed jobs", status="completed")
         else:
             link(REPORTS, "Receivables aging")
-    with overdue:
+    with tile(overdue):
         st.metric(
-            "Overdue",
-            money(figures.overdue.amount),
-            help="Invoices open past their due date",
-            border=True,
+            "Overdue", money(figures.overdue.amount), help="Invoices open past their due date"
         )
         st.caption(count_of(figures.overdue.count, "invoice"))
         if manages_jobs:
             link(ALL_JOBS, "Overdue invoices", status="overdue")
         else:
             link(REPORTS, "Receivables aging")
-    with failed:
+    with tile(failed):
         st.metric(
             "Failed invoicing",
             figures.failed_invoicing.count,
             help="Completed jobs whose last attempt to send the invoice failed",
-            border=True,
         )
-        st.caption(f"{money(figures.failed_invoicing.amount)} not billed")
+        st.caption(f"{md(money(figures.failed_invoicing.amount))} not billed")
         if manages_jobs:
             for job_id in figures.failed_job_ids:
                 link(ALL_JOBS, f"Job #{job_id}", job=str(job_id))
@@ -92,7 +82,7 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
 
 def drift_tile(drift: DriftCheck | None, now: datetime) -> None:
     if drift is None:
-        st.metric("Drift with Stripe", "not checked", border=True)
+        st.metric("Drift with Stripe", "not checked")
         st.caption("No reconciliation check has run yet.")
     else:
         scope = f"jobs completed since {when(drift.since)}" if drift.since else "every job"
@@ -100,7 +90,6 @@ def drift_tile(drift: DriftCheck | None, now: datetime) -> None:
             "Drift with Stripe",
             drift.drifts,
             help=f"From the last check: {count_of(drift.jobs_checked, 'job')} ({scope})",
-            border=True,
         )
         seconds = _seconds_since(drift.checked_at, now)
         st.caption(f"Checked {ago(seconds)} by {md(drift.by)}")
@@ -129,17 +118,17 @@ def health_tiles(figures: MarketplaceOverview) -> None:
     if figures.webhooks is None:
         return
     hooks, drift, _, _ = st.columns(4)
-    with hooks:
+    with tile(hooks):
         seconds = _seconds_since(figures.webhooks.last_received_at, figures.now)
         st.metric(
-            "Webhook events needing attention",
+            "Webhook events to review",
             figures.webhooks.needing_attention,
-            border=True,
+            help="Events that were not applied as they came and need a person",
         )
         st.caption(f"Last event received {ago(seconds)}")
         link(WEBHOOKS, "Webhook activity")
     if allowed(actor, "reconcile"):
-        with drift:
+        with tile(drift):
             drift_tile(figures.drift, figures.now)
 
 

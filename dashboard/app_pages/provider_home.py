@@ -9,8 +9,9 @@ import streamlit as st
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import money, when
-from dashboard.components.home_tiles import collected_chart, count_of, link, sparkline
+from dashboard.components.home_tiles import collected_chart, count_of, link, tile
 from dashboard.components.live import live_section
+from dashboard.components.safe_text import md
 
 MY_JOBS = "app_pages/my_jobs.py"
 EARNINGS = "app_pages/earnings.py"
@@ -24,37 +25,28 @@ st.title("Home")
 
 def render() -> None:
     home = reads.provider_home(actor, provider_id)
-    this, last = home.this_month, home.last_month
+    this, last, so_far = home.this_month, home.last_month, home.last_month_so_far
     earned, awaiting, overdue = st.columns(3)
-    with earned:
+    with tile(earned):
         st.metric(
             "Earned this month",
             money(this.amount),
-            delta=money(this.amount - last.amount),
-            delta_description="vs last month",
-            help=f"{count_of(this.count, 'payment')} so far this month; "
-            f"last month {money(last.amount)} from {count_of(last.count, 'payment')}",
-            chart_data=sparkline(home.by_month),
-            chart_type="bar",
-            border=True,
+            delta=money(this.amount - so_far.amount),
+            delta_description="vs this time last month",
+            help=f"{count_of(this.count, 'payment')} so far this month",
         )
+        st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
         link(EARNINGS, "Earnings")
-    with awaiting:
+    with tile(awaiting):
         st.metric(
             "Awaiting payment",
             money(home.awaiting_payment.amount),
             help="Completed jobs the customer has not paid yet",
-            border=True,
         )
         st.caption(count_of(home.awaiting_payment.count, "job"))
         link(MY_JOBS, "Completed jobs", status="completed")
-    with overdue:
-        st.metric(
-            "Overdue",
-            money(home.overdue.amount),
-            help="Invoices open past their due date",
-            border=True,
-        )
+    with tile(overdue):
+        st.metric("Overdue", money(home.overdue.amount), help="Invoices open past their due date")
         st.caption(count_of(home.overdue.count, "invoice"))
         link(MY_JOBS, "Overdue invoices", status="overdue")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.reporting.earnings import Bucket
 from dashboard.components.formatting import BRAND
@@ -20,9 +21,12 @@ def link(page: str, label: str, **query: str) -> None:
     st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query or None)
 
 
-def sparkline(months: list[Bucket]) -> list[float]:
-    """Dollars per month, for a tile's small chart."""
-    return [m.amount / 100 for m in months]
+TILE_HEIGHT = 210  # px: every tile of a row the same size, whatever it holds
+
+
+def tile(column: DeltaGenerator) -> DeltaGenerator:
+    """A bordered card in `column` for one figure, its words and its links."""
+    return column.container(border=True, height=TILE_HEIGHT)
 
 
 def collected_chart(months: list[Bucket], *, key: str) -> None:

@@ -84,7 +84,8 @@ def _check(actor: Actor, *, rerun_on_news: bool) -> None:
     news = [] if seen is None else [item for item in feed.items if item.key not in seen]
     if news:
         data_changed()  # the cached reads predate what just happened
-    badge_moved = feed.unread is not None and feed.unread != shown_unread()
+    shown = shown_unread()  # None when no navigation drew it (a page run on its own)
+    badge_moved = None not in (feed.unread, shown) and feed.unread != shown
     if badge_moved:
         forget_unread(actor)
     if badge_moved or (news and rerun_on_news):

@@ -156,6 +156,7 @@ def test_the_overview_counts_each_figure_from_the_rows(ctx: AppContext, shop: Sh
         figures = overview.marketplace(session, actor=ADMIN, now=NOW)
     assert figures.this_month == overview.Figure(10000 + 1500, 2)
     assert figures.last_month == overview.Figure(5000, 1)
+    assert figures.last_month_so_far == overview.Figure(0, 0)  # paid on the 31st, now the 20th
     # Completed and unpaid: overdue, open_not_due, failed, failed_then_sent, others_overdue.
     assert figures.outstanding == overview.Figure(7000 + 3000 + 4000 + 6000 + 8000, 5)
     assert figures.overdue == overview.Figure(7000 + 8000, 2)
@@ -290,3 +291,15 @@ def test_a_reconcile_run_from_the_command_line_is_the_last_check(
         run.data["jobs_checked"],
         SYSTEM.label,
     )
+
+
+@pytest.mark.parametrize(
+    ("now", "then"),
+    [
+        (datetime(2026, 11, 20, 12, 30, tzinfo=UTC), datetime(2026, 10, 20, 12, 30, tzinfo=UTC)),
+        (datetime(2026, 3, 31, 23, 0, tzinfo=UTC), datetime(2026, 2, 28, 23, 0, tzinfo=UTC)),
+        (datetime(2026, 1, 15, tzinfo=UTC), datetime(2025, 12, 15, tzinfo=UTC)),
+    ],
+)
+def test_this_time_last_month(now: datetime, then: datetime) -> None:
+    assert overview.same_moment_last_month(now) == then

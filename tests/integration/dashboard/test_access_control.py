@@ -75,7 +75,7 @@ def test_admin_filter_state_does_not_widen_a_providers_jobs(
     with session_scope(dashboard.sessions) as session:
         own = provider_job_ids(session, maria)
         devs = set(provider_job_ids(session, dev))
-    at = signed_in(MARIA, PROVIDER_PASSWORD)
+    at = open_page(signed_in(MARIA, PROVIDER_PASSWORD), "my_jobs.py")
     assert all_shown_job_ids(at) == own
 
     # The admin-only filters, set in the page state as a crafted client could.
@@ -103,7 +103,7 @@ def test_searching_another_providers_job_number_finds_nothing(
 ) -> None:
     maria = demo.provider_id(MARIA)
     other = other_providers_job(dashboard, maria)
-    at = signed_in(MARIA, PROVIDER_PASSWORD)
+    at = open_page(signed_in(MARIA, PROVIDER_PASSWORD), "my_jobs.py")
     for text in (f"#{other}", str(other)):
         at.text_input(key="filter_search").input(text).run()
         assert not at.exception
@@ -111,7 +111,7 @@ def test_searching_another_providers_job_number_finds_nothing(
         assert "No jobs match these filters." in [i.value for i in at.info]
 
     # An admin searching the same number finds it, so the search itself works.
-    admin = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = open_page(signed_in(ADMIN_EMAIL, ADMIN_PASSWORD), "all_jobs.py")
     admin.text_input(key="filter_search").input(f"#{other}").run()
     assert shown_job_ids(admin) == [other]
 
@@ -156,16 +156,17 @@ def test_a_providers_earnings_are_their_own(demo: Demo, dashboard: AppContext) -
 
 def test_finance_has_no_jobs_page(demo: Demo) -> None:
     at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
-    assert nav_titles(at) == ["Reports"]
+    assert nav_titles(at) == ["Overview", "Reports"]
     for page in ("app_pages/my_jobs.py", "app_pages/all_jobs.py", "app_pages/earnings.py"):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(page)
 
-    # Asking for a jobs page by its address (a new tab of the same session) gets Reports.
+    # Asking for a jobs page by its address (a new tab of the same session) gets the
+    # overview, finance's first page.
     for page in ("app_pages/my_jobs.py", "app_pages/all_jobs.py"):
         tab = same_session(at).switch_page(page).run()
         assert not tab.exception
-        assert titles(tab) == ["Reports"] and nav_titles(tab) == ["Reports"]
+        assert titles(tab) == ["Overview"] and nav_titles(tab) == ["Overview", "Reports"]
         assert jobs_table(tab) is None
 
     # Each jobs page also refuses finance on its own, drawing nothing, while the page
@@ -216,9 +217,8 @@ def test_a_provider_reaches_no_admin_or_finance_page(demo: Demo) -> None:
     for page in ("app_pages/all_jobs.py", "app_pages/reports.py"):
         tab = same_session(at).switch_page(page).run()
         assert not tab.exception
-        assert titles(tab) == ["My jobs"]
-        frame = jobs_table(tab)
-        assert frame is not None and "Provider" not in frame.columns
+        assert titles(tab) == ["Home"]  # the provider's first page
+        assert not [f for f in tab.dataframe if "Provider" in f.value.columns]
         assert not tab.tabs and not tab.download_button
 
     # Run on their own with the provider's session, the staff pages draw nothing, while

@@ -58,7 +58,7 @@ def test_all_jobs_shows_every_provider_and_filters_by_provider(
         provider_id = demo.provider_ids[list(demo.provider_ids)[2]]
         theirs = provider_job_ids(session, provider_id)
 
-    at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    at = open_page(signed_in(ADMIN_EMAIL, ADMIN_PASSWORD), "all_jobs.py")
     assert titles(at) == ["All jobs"]
     assert f"{len(newest)} jobs" in captions(at)
     frame = jobs_table(at)
@@ -136,7 +136,7 @@ def test_overdue_toggle_and_bulk_resend(dashboard: AppContext, sandbox: SandboxC
             password=ADMIN_PASSWORD,
         )
 
-    at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    at = open_page(signed_in(ADMIN_EMAIL, ADMIN_PASSWORD), "all_jobs.py")
     assert sorted(shown_job_ids(at)) == sorted([*made.overdue, made.current])
     at.toggle(key="filter_overdue").set_value(True).run()
     assert not at.exception

@@ -73,7 +73,7 @@ def test_admins_land_on_the_overview_with_cores_figures_and_filtered_links(
     assert shown["Overdue"] == money(figures.overdue.amount)
     assert shown["Failed invoicing"] == str(figures.failed_invoicing.count)
     assert figures.webhooks is not None
-    assert shown["Webhook events needing attention"] == str(figures.webhooks.needing_attention)
+    assert shown["Webhook events to review"] == str(figures.webhooks.needing_attention)
     assert shown["Drift with Stripe"] == "not checked"
     links = page_links(at)
     assert links["Overdue invoices"][1] == "status=overdue"
@@ -95,7 +95,7 @@ def test_finance_gets_the_overview_and_reports_without_admin_tiles(
     assert shown["Collected this month"] == money(figures.this_month.amount)
     assert shown["Outstanding"] == money(figures.outstanding.amount)
     assert shown["Overdue"] == money(figures.overdue.amount)
-    assert "Webhook events needing attention" not in shown and "Drift with Stripe" not in shown
+    assert "Webhook events to review" not in shown and "Drift with Stripe" not in shown
     # Finance cannot open All jobs, so the money tiles open the Reports page.
     assert {page for page, _ in page_links(at).values()} == {"reports"}
 

@@ -61,11 +61,14 @@ def test_a_providers_pages_only_read(demo: Demo, dashboard: AppContext) -> None:
             .limit(1)
         )
     at = signed_in(MARIA, PROVIDER_PASSWORD)  # signing in writes; what follows only reads
+    with dashboard_begins() as begins:
+        open_page(at, "my_jobs.py")
+    assert begins and all(begins), ("my_jobs.py", begins)
 
     rerun_reads_only(at)  # My jobs: the table
     at.selectbox(key="selected_job").set_value(job_id)
     rerun_reads_only(at)  # the job's detail and timeline
-    for page in ("earnings.py", "notifications.py"):
+    for page in ("earnings.py", "notifications.py", "provider_home.py"):
         with dashboard_begins() as begins:
             open_page(at, page)
         assert begins and all(begins), (page, begins)
@@ -74,7 +77,13 @@ def test_a_providers_pages_only_read(demo: Demo, dashboard: AppContext) -> None:
 def test_an_admins_pages_only_read(demo: Demo, dashboard: AppContext) -> None:
     at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
 
-    for page in ("all_jobs.py", "webhook_activity.py", "reports.py", "reconciliation.py"):
+    for page in (
+        "all_jobs.py",
+        "webhook_activity.py",
+        "reports.py",
+        "reconciliation.py",
+        "overview.py",
+    ):
         with dashboard_begins() as begins:
             open_page(at, page)
         assert begins and all(begins), (page, begins)

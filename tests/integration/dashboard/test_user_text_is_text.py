@@ -96,11 +96,11 @@ def test_the_provider_pages_show_markup_from_every_field_as_text(
     small: Small, dashboard: AppContext
 ) -> None:
     poison(dashboard, small)
-    at = signed_in(small.email, small.password)
+    at = open_page(signed_in(small.email, small.password), "my_jobs.py")
     at.selectbox(key="selected_job").set_value(small.job_id).run()
     assert not at.exception
     pages = [at]
-    for page in ("notifications.py", "earnings.py"):
+    for page in ("notifications.py", "earnings.py", "provider_home.py"):
         other = open_page(signed_in(small.email, small.password), page)
         assert not other.exception
         pages.append(other)
