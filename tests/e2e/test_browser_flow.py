@@ -155,7 +155,7 @@ def sign_in(page: Page, dashboard: str) -> None:
     page.get_by_role("textbox", name="E-mail").fill(PROVIDER_EMAIL)
     page.get_by_role("textbox", name="Password").fill(PROVIDER_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="My jobs", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Home", exact=True)).to_be_visible()
     expect(page.get_by_text("Signed in as Rivera Plumbing & Heating")).to_be_visible()
 
 

@@ -3,19 +3,23 @@ wait after repeated failures, and sessions that were tampered with."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from streamlit.testing.v1 import AppTest
 
 from core.context import AppContext
-from core.db.models import LoginFailure, Notification
+from core.db.models import Account, LoginFailure, Notification, utcnow
 from core.db.session import session_scope
 from core.identity import accounts
 from core.identity.accounts import WRONG_CREDENTIALS, SignInRefused, authenticate
+from core.identity.dashboard_sessions import DISABLED, start_session
 from core.notify.notifications import notify
+from dashboard.components.runtime import settings as dashboard_settings
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -265,3 +269,66 @@ def test_tampered_session_is_signed_out(demo: Demo) -> None:
     assert not at.exception
     assert titles(at) == ["Home"]
     assert nav_titles(at)[:3] == ["Home", "My jobs", "Earnings"]
+
+
+def browser_sent_to(at: AppTest) -> str:
+    """The address the page's script sends the browser to (the one html element with one)."""
+    found = [
+        re.search(r"(?:replace\(|form\.action = )\"([^\"]*)\"", str(element.proto.body))
+        for element in at.get("html")
+    ]
+    targets = [match.group(1) for match in found if match is not None]
+    assert len(targets) == 1, targets
+    return targets[0]
+
+
+def test_a_sign_in_sends_the_browser_to_trade_its_ticket_for_the_cookie_and_keep_the_link(
+    demo: Demo, dashboard: AppContext
+) -> None:
+    at = new_app()
+    at.query_params["job"] = "12"
+    at.query_params["status"] = ["open", "paid"]
+    at = sign_in(at.run(), ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert not at.exception and titles(at) == ["Overview"]
+
+    target = urlsplit(browser_sent_to(at))
+    assert target.path == "/session/start"
+    query = parse_qs(target.query)
+    assert query["next"] == ["/?job=12&status=open&status=paid"]
+    # The ticket is real: traded once, it signs the admin in.
+    with session_scope(dashboard.sessions) as session:
+        started = start_session(session, dashboard_settings(), query["ticket"][0])
+    assert started.user.account_id == demo.account_ids[ADMIN_EMAIL]
+    # The redirect is sent once, not on every run.
+    at.run()
+    assert not [e for e in at.get("html") if "/session/" in str(e.proto.body)]
+
+
+def test_signing_out_sends_the_browser_to_clear_the_cookie(demo: Demo) -> None:
+    at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+    at.run()  # past the sign-in's redirect
+    at.button(key="sign_out").click().run()
+    assert_signed_out(at)
+    assert browser_sent_to(at) == "/session/end"
+    assert "form.method = 'post'" in str(at.get("html")[0].proto.body)
+
+
+def test_a_disabled_account_cannot_sign_in(demo: Demo, dashboard: AppContext) -> None:
+    with session_scope(dashboard.sessions) as session:
+        session.execute(
+            update(Account).where(Account.username == FINANCE_EMAIL).values(disabled_at=utcnow())
+        )
+    at = sign_in(new_app(), FINANCE_EMAIL, FINANCE_PASSWORD)
+    assert not at.exception
+    assert errors(at) == [DISABLED]
+    assert_signed_out(at)
+
+
+def test_a_role_change_signs_the_tab_out(demo: Demo, dashboard: AppContext) -> None:
+    at = signed_in(FINANCE_EMAIL, FINANCE_PASSWORD)
+    with session_scope(dashboard.sessions) as session:
+        session.execute(
+            update(Account).where(Account.username == FINANCE_EMAIL).values(role="admin")
+        )
+    at.run()
+    assert_signed_out(at)
