@@ -395,3 +395,60 @@ Index(
     postgresql_using="gin",
     postgresql_ops={"name_lower": "gin_trgm_ops"},
 ).ddl_if(dialect="postgresql")
+
+
+EMAIL_STATUSES = ("queued", "sending", "sent", "failed", "not_configured")
+
+
+class EmailMessage(Base):
+    """The e-mail outbox: one row per message to deliver, written in the transaction that
+    made its reason (a notification, a reminder), so a message is never lost and never made
+    twice (`message_key` is unique). The delivery worker (core.notify.delivery) claims rows,
+    renders and sends them, and records the outcome."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        CheckConstraint(_in("status", EMAIL_STATUSES), name="status_known"),
+        Index("ix_email_outbox_due", "status", "next_attempt_at"),
+        Index("ix_email_outbox_job_id", "job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_key: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    notification_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(200))  # as sent; set at delivery
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[datetime | None]  # a worker's claim on a row in `sending`
+    handed_at: Mapped[datetime | None]  # when the SMTP server accepted it
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReminderSent(Base):
+    """A reminder step done for an invoice: the unique key makes each step happen once."""
+
+    __tablename__ = "reminders_sent"
+    __table_args__ = (Index("uq_reminders_sent_invoice_step", "invoice_id", "step", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(255))
+    step: Mapped[int] = mapped_column(Integer)  # days from the due date (-3, 0, 3, ...)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReminderPause(Base):
+    """A customer an admin has asked us not to chase, and why."""
+
+    __tablename__ = "reminder_pauses"
+
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_by: Mapped[str] = mapped_column(String(80))
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
