@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import audit
@@ -92,6 +92,8 @@ def issue_ticket(session: Session, user: SignedIn, *, now: datetime | None = Non
     account = session.get(Account, user.account_id)
     if account is None or account.disabled_at is not None:
         raise SessionRefused(DISABLED)
+    # Expired tickets are of no use to anyone: each sign-in sweeps them away.
+    session.execute(delete(DashboardSignInTicket).where(DashboardSignInTicket.expires_at <= now))
     ticket = secrets.token_urlsafe(32)
     session.add(
         DashboardSignInTicket(

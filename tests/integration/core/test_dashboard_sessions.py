@@ -218,3 +218,16 @@ def test_a_disabled_account_gets_no_ticket_and_its_sessions_are_refused(ctx: App
         assert signed_in_as_issued(session, admin.account_id, "finance", None) is None
         record = session.scalars(select(DashboardSession)).one()
         assert record.revoked_because == "account_disabled"
+
+
+def test_expired_tickets_are_swept_away_by_the_next_sign_in(ctx: AppContext) -> None:
+    admin, owner = admin_and_provider(ctx)
+    with session_scope(ctx.sessions) as session:
+        old = issue_ticket(session, admin, now=T0)
+        recent = issue_ticket(session, admin, now=T0 + timedelta(seconds=30))
+    with session_scope(ctx.sessions) as session:
+        newest = issue_ticket(session, owner, now=T0 + TICKET_LIFETIME)
+    with session_scope(ctx.readers) as session:
+        stored = set(session.scalars(select(DashboardSignInTicket.id)))
+    assert stored == {hashlib.sha256(t.encode()).hexdigest() for t in (recent, newest)}
+    assert hashlib.sha256(old.encode()).hexdigest() not in stored
