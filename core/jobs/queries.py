@@ -280,6 +280,41 @@ def list_jobs(
     return JobPage(rows, int(total), page, page_size)
 
 
+def page_of_job(
+    session: Session,
+    *,
+    actor: Actor,
+    job_id: int,
+    filters: JobFilter = JobFilter(),
+    page_size: int = 25,
+    now: datetime | None = None,
+) -> int | None:
+    """The page of `list_jobs` (same filters and size) that shows `job_id`; None when the
+    filters leave it out or the actor may not read it (the same answer: not found)."""
+    now = now or utcnow()
+    page_size = max(1, min(page_size, 200))
+    require(actor, "job.read")
+    dialect = session.get_bind().dialect.name
+    itself = replace(filters, job_id=job_id)
+    found = session.execute(
+        _matching([Job.created_at, Job.id], actor, itself, now, dialect)
+    ).first()
+    if found is None:
+        return None
+    created_at, _ = found
+    # Newest first: the jobs before it are the newer ones, and those of its instant with a
+    # higher id (the order of `list_jobs`).
+    newer = session.scalar(
+        _matching([func.count()], actor, filters, now, dialect).where(
+            or_(
+                Job.created_at > created_at,
+                and_(Job.created_at == created_at, Job.id > job_id),
+            )
+        )
+    )
+    return int(newer or 0) // page_size + 1
+
+
 def provider_names(session: Session) -> dict[int, str]:
     """Every provider's name by id, in name order (for filters and pickers)."""
     query = select(ServiceProvider.id, ServiceProvider.name).order_by(ServiceProvider.name)

@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from core.money import format_cents
 
 BRAND = "#635bff"  # the theme's primary colour, for charts
 
-# Plain words read everywhere (no emoji font needed); the ones that need action stand out.
-STATUS_BADGES = {"none": "—", "overdue": "OVERDUE", "uncollectible": "UNCOLLECTIBLE"}
+# A colour for each status word of jobs, payments and invoices (the invoice words are
+# core.billing.invoice_status.SHOWN_STATUSES), as the theme names them for st.badge and
+# for coloured pills in tables: plain words on colour, no emoji font needed. Red needs
+# someone to act, orange waits on someone, green is done.
+Colour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "primary"]
+STATUS_COLOURS: dict[str, Colour] = {
+    "new": "blue",
+    "completed": "orange",
+    "cancelled": "gray",
+    "pending": "orange",
+    "received": "green",
+    "none": "gray",
+    "draft": "gray",
+    "open": "blue",
+    "overdue": "red",
+    "paid": "green",
+    "void": "gray",
+    "uncollectible": "red",
+}
+# The words people read where a status value is not a word by itself.
+STATUS_WORDS = {"none": "not invoiced"}
 
 
 def money(cents: int) -> str:
@@ -22,8 +42,17 @@ def when(value: datetime | None, with_time: bool = False) -> str:
     return value.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def badge(status: str) -> str:
-    return STATUS_BADGES.get(status, status)
+def status_word(status: str) -> str:
+    return STATUS_WORDS.get(status, status)
+
+
+def status_colour(status: str) -> Colour:
+    return STATUS_COLOURS.get(status, "gray")
+
+
+def dollars(cents: int | None) -> float | None:
+    """Cents as dollars for a numeric table column (formatted there, sorted as numbers)."""
+    return None if cents is None else cents / 100
 
 
 def ago(seconds: int | None) -> str:

@@ -28,6 +28,14 @@ def jobs_page(actor: Actor, filters: JobFilter, page: int, page_size: int) -> Jo
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def job_page_number(actor: Actor, filters: JobFilter, job_id: int, page_size: int) -> int | None:
+    with read_session() as session:
+        return queries.page_of_job(
+            session, actor=actor, job_id=job_id, filters=filters, page_size=page_size
+        )
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
 def job_detail(actor: Actor, job_id: int) -> dict[str, object]:
     return job_details(context().reading(), job_id=job_id, actor=actor, with_invoice=False)
 

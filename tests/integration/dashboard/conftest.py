@@ -273,6 +273,15 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+def badges(at: AppTest) -> list[str]:
+    """The words of the coloured badges (`:colour-badge[words]`) on the page, in order."""
+    return [
+        shown(found)
+        for m in at.markdown
+        for found in re.findall(r":[a-z]+-badge\[(.*?)\]", str(m.value))
+    ]
+
+
 def button_keys(at: AppTest) -> list[str | None]:
     return [b.key for b in at.button]
 
@@ -292,18 +301,28 @@ def shown_job_ids(at: AppTest) -> list[int]:
 
 
 def all_shown_job_ids(at: AppTest) -> list[int]:
-    """Every job of the current filter, page by page through the paging input."""
+    """Every job of the current filter, page by page through "Next", then back to the
+    first page."""
     ids = shown_job_ids(at)
-    pager = [n for n in at.number_input if n.key == "filter_page"]
-    if not pager:
-        return ids
-    pages = int(pager[0].max or 1)
-    for number in range(2, pages + 1):
-        at.number_input(key="filter_page").set_value(number).run()
-        assert not at.exception
+    turned = 0
+    while [b for b in at.button if b.key == "page_next" and not b.disabled]:
+        at.button(key="page_next").click().run()
+        assert not at.exception, [e.value for e in at.exception]
         ids += shown_job_ids(at)
-    at.number_input(key="filter_page").set_value(1).run()
+        turned += 1
+    if turned:
+        at.session_state["filter_page"] = 1
+        at.run()
     return ids
+
+
+def open_job(at: AppTest, job_id: int) -> AppTest:
+    """Click the job's row in the jobs table (it must be on the page shown)."""
+    row = shown_job_ids(at).index(job_id)
+    at.session_state["jobs_table"] = {"selection": {"rows": [row]}}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 def run_fragments(at: AppTest) -> AppTest:

@@ -94,8 +94,7 @@ def test_admin_filter_state_does_not_widen_a_providers_jobs(
     tab.session_state["selected_job"] = other
     tab.run()
     assert not tab.exception
-    assert tab.selectbox(key="selected_job").value == own[0]  # back to the provider's own
-    assert [h.value.split(" · ")[0] for h in tab.subheader] == [f"Job #{own[0]}"]
+    assert not [h for h in tab.subheader if h.value.startswith("Job #")]  # none of it shown
 
 
 def test_searching_another_providers_job_number_finds_nothing(

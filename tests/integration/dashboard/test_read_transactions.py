@@ -21,6 +21,7 @@ from tests.integration.dashboard.conftest import (
     PROVIDER_PASSWORD,
     Demo,
     open_page,
+    shown_job_ids,
     signed_in,
 )
 
@@ -66,7 +67,9 @@ def test_a_providers_pages_only_read(demo: Demo, dashboard: AppContext) -> None:
     assert begins and all(begins), ("my_jobs.py", begins)
 
     rerun_reads_only(at)  # My jobs: the table
-    at.selectbox(key="selected_job").set_value(job_id)
+    assert job_id is not None
+    row = shown_job_ids(at).index(job_id)
+    at.session_state["jobs_table"] = {"selection": {"rows": [row]}}  # its row clicked
     rerun_reads_only(at)  # the job's detail and timeline
     for page in ("earnings.py", "notifications.py", "provider_home.py"):
         with dashboard_begins() as begins:
