@@ -45,8 +45,9 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
             "Collected this month",
             money(this.amount),
             delta=money(this.amount - so_far.amount),
-            delta_description="vs this time last month",
-            help=f"{count_of(this.count, 'payment')} so far this month",
+            delta_description="vs last month",
+            help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
+            "last month up to the same day and time",
         )
         st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
         link(REPORTS, "Payments report")

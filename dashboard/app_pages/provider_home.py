@@ -32,8 +32,9 @@ def render() -> None:
             "Earned this month",
             money(this.amount),
             delta=money(this.amount - so_far.amount),
-            delta_description="vs this time last month",
-            help=f"{count_of(this.count, 'payment')} so far this month",
+            delta_description="vs last month",
+            help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
+            "last month up to the same day and time",
         )
         st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
         link(EARNINGS, "Earnings")
@@ -69,7 +70,7 @@ def render() -> None:
     else:
         st.caption("No payments received yet.")
     st.subheader("Earned by month")
-    collected_chart(home.by_month, key="home_earned")
+    collected_chart(home.by_month, key="home_earned", title="Earned")
 
 
 live_section(actor, render)

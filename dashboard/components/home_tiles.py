@@ -21,7 +21,7 @@ def link(page: str, label: str, **query: str) -> None:
     st.page_link(page, label=label, icon=":material/arrow_forward:", query_params=query or None)
 
 
-TILE_HEIGHT = 210  # px: every tile of a row the same size, whatever it holds
+TILE_HEIGHT = 250  # px: every tile of a row the same size, whatever it holds
 
 
 def tile(column: DeltaGenerator) -> DeltaGenerator:
@@ -29,19 +29,20 @@ def tile(column: DeltaGenerator) -> DeltaGenerator:
     return column.container(border=True, height=TILE_HEIGHT)
 
 
-def collected_chart(months: list[Bucket], *, key: str) -> None:
-    """Collected per month as bars; dollars numeric so the axis and hover read as money."""
+def collected_chart(months: list[Bucket], *, key: str, title: str = "Collected") -> None:
+    """Money received per month as bars, dollars numeric so the axis and hover read as money;
+    `title` names it ("Collected", "Earned")."""
     frame = pd.DataFrame(
         {
             "Month": [m.label[:7] for m in months],
-            "Collected ($)": [m.amount / 100 for m in months],
+            f"{title} ($)": [m.amount / 100 for m in months],
             "Payments": [m.count for m in months],
         }
     )
     chart = px.bar(
         frame,
         x="Month",
-        y="Collected ($)",
+        y=f"{title} ($)",
         hover_data=["Payments"],
         color_discrete_sequence=[BRAND],
     )
