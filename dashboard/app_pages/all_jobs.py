@@ -13,12 +13,14 @@ from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import money, when
 from dashboard.components.job_browser import job_browser
+from dashboard.components.live import watch
 from dashboard.components.runtime import context, data_changed
 
 user = current_user()
 if user is None or not allowed(user.actor, "jobs.manage"):
     st.stop()
 st.title("All jobs")
+watch(user.actor)  # toasts of failures as they happen
 job_browser(user.actor, for_admin=True)
 
 st.divider()

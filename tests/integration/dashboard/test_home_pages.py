@@ -192,6 +192,9 @@ def test_admins_hear_of_a_failed_payment_without_the_page_running_again(
     run_fragments(at)
     assert toasts(at) == [f"A payment failed for job #{small.job_id}"]
     assert titles(at) == [] and metrics(at)["Overdue"] == "$0.00"  # the fragment alone
+    # Told once, whichever page is open next.
+    open_page(at, "all_jobs.py")
+    assert toasts(run_fragments(at)) == []
 
 
 def test_the_job_list_runs_again_when_one_of_its_jobs_is_paid(
