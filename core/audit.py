@@ -105,8 +105,12 @@ ACTION_TEXT = {
     "payment.manual": "Payment recorded by hand",
     "payment.manual.stripe": "Stripe told of a payment by hand",
     "payment.attach": "Paid invoice attached to the job",
+    "dashboard.sign_in": "Signed in to the dashboard",
+    "dashboard.sign_out": "Signed out of the dashboard",
+    "dashboard.session_revoked": "Dashboard session ended",
+    "drift.check": "Compared with Stripe",
 }
-RESULT_TEXT = {"ok": "Done", "failed": "Failed"}
+RESULT_TEXT = {"ok": "Done", "failed": "Failed", "drift": "Drift found"}
 SYSTEM_NAME = "The system (automatic)"
 FIELD_TEXT = {
     "job_status": "Job",
@@ -152,8 +156,11 @@ def describe_value(field: str, value: Any) -> str:
         if field in ("method", "status", "job_status", "payment_status"):
             return VALUE_TEXT.get(value, value)
         return value.replace("_", " ") if _WORD.fullmatch(value) else value
-    if isinstance(value, Mapping | list):
-        return as_json(value)
+    if isinstance(value, Mapping):
+        parts = [f"{describe_value('', k)} {describe_value(str(k), v)}" for k, v in value.items()]
+        return ", ".join(parts) or "none"
+    if isinstance(value, list):
+        return ", ".join(describe_value(field, item) for item in value) or "none"
     return str(value)
 
 

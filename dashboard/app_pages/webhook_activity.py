@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.billing.outcome_text import describe_outcome
 from core.identity.permissions import allowed
 from dashboard.components import reads
 from dashboard.components.auth import current_user
@@ -24,7 +25,10 @@ st.subheader("Last 24 hours, by type and outcome")
 counts = overview.by_type_and_outcome
 if counts:
     st.dataframe(
-        pd.DataFrame(counts, columns=["Type", "Outcome", "Events"]),
+        pd.DataFrame(
+            [(kind, describe_outcome(outcome), n) for kind, outcome, n in counts],
+            columns=["Type", "Outcome", "Events"],
+        ),
         hide_index=True,
         width="stretch",
     )
@@ -38,6 +42,17 @@ st.caption(
     "reconciliation lists what to do with each invoice."
 )
 if problems:
-    st.dataframe(pd.DataFrame(problems), hide_index=True, width="stretch")
+    frame = pd.DataFrame(problems).astype({"Job #": "Int64"})
+    frame["Outcome"] = frame["Outcome"].map(describe_outcome)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Received": st.column_config.DatetimeColumn(
+                "Received (UTC)", format="YYYY-MM-DD HH:mm:ss"
+            )
+        },
+    )
 else:
     st.success("No event needs attention.")

@@ -1,4 +1,5 @@
-"""The buttons that change a job: mark complete, send invoice, resend invoice.
+"""The buttons that change a job: mark complete, send invoice, resend invoice, and for
+admins cancel a job that was not paid.
 
 Each runs core under a visible status, shows the invoice link or the error in words, and
 clears the cached reads so the table shows the new state.
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.billing.admin_actions import CANCELLABLE, cancel_unpaid_job
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.errors import AppError, InvoicingFailed
 from core.identity.actor import Actor
+from core.identity.permissions import allowed
 from core.jobs.lifecycle import complete_job
 from core.jobs.queries import JobRow
+from dashboard.components.formatting import money
 from dashboard.components.runtime import context, data_changed
 from dashboard.components.safe_text import md
 
@@ -29,6 +33,11 @@ def _remember(job_id: int, kind: str, text: str, invoice: InvoiceResult | None =
         "url": invoice.hosted_invoice_url if invoice else None,
         "pdf": invoice.invoice_pdf if invoice else None,
     }
+
+
+def remember_result(job_id: int, text: str) -> None:
+    """A success told on the job's detail after the rerun (e.g. a job just booked)."""
+    _remember(job_id, "success", text)
 
 
 def last_action_job() -> int | None:
@@ -98,21 +107,91 @@ def send(actor: Actor, job_id: int, *, again: bool) -> None:
             data_changed()
 
 
+def cancel(actor: Actor, job_id: int, reason: str) -> None:
+    with st.status(f"Cancelling job #{job_id}…", expanded=True) as box:
+        try:
+            result = cancel_unpaid_job(context(), job_id=job_id, actor=actor, reason=reason)
+        except AppError as error:
+            box.update(label="Not cancelled", state="error")
+            _remember(job_id, "error", error.message)
+            return
+        finally:
+            data_changed()
+        if result.finished:
+            box.update(label="Job cancelled", state="complete")
+            _remember(job_id, "success", result.message)
+        else:
+            box.update(label="Cancelled, but its invoice can still be paid", state="error")
+            _remember(job_id, "error", result.message)
+
+
+def can_cancel(actor: Actor, row: JobRow) -> bool:
+    return (
+        allowed(actor, "job.cancel_unpaid")
+        and row.job_status in CANCELLABLE
+        and row.payment_status == "pending"
+    )
+
+
+def cancel_button(actor: Actor, row: JobRow) -> None:
+    """Cancel asks first: what happens to the invoice, and a reason for the audit log."""
+    asked_key = f"confirm_cancel_{row.job_id}"
+    if not st.session_state.get(asked_key):
+        if st.button("Cancel job…", key=f"cancel_{row.job_id}", icon=":material/block:"):
+            st.session_state[asked_key] = True
+            st.rerun()
+        return
+    invoice = (
+        "Its invoice is voided in Stripe, so the customer can no longer pay it."
+        if row.invoice_status in ("open", "overdue", "uncollectible", "draft")
+        else "No invoice of it is open."
+    )
+    st.warning(
+        f"Cancel job #{row.job_id} ({md(row.service)} for {md(row.customer)}, "
+        f"{md(money(row.price))})? {invoice} This cannot be undone."
+    )
+    reason = st.text_input(
+        "Reason (kept in the audit log)",
+        key=f"cancel_reason_{row.job_id}",
+        placeholder="Customer cancelled the visit",
+    )
+    yes, no = st.columns(2)
+    if yes.button(
+        f"Yes, cancel job #{row.job_id}",
+        type="primary",
+        key=f"cancel_yes_{row.job_id}",
+        disabled=not reason.strip(),
+    ):
+        st.session_state[asked_key] = False
+        cancel(actor, row.job_id, reason)
+        st.rerun()
+    if no.button("Keep the job", key=f"cancel_no_{row.job_id}"):
+        st.session_state[asked_key] = False
+        st.rerun()
+
+
 def action_buttons(actor: Actor, row: JobRow) -> None:
     """The actions that make sense for this job now; finance never gets here."""
+    primary(actor, row)
+    if can_cancel(actor, row):
+        cancel_button(actor, row)
+
+
+def primary(actor: Actor, row: JobRow) -> None:
+    """Complete, send or resend: the one next step of the job's flow."""
     confirm_key = f"confirm_complete_{row.job_id}"
     if row.job_status == "new":
         if st.session_state.get(confirm_key):
             st.warning(
                 f"Mark job #{row.job_id} complete and send the customer an invoice for "
-                f"${row.price / 100:,.2f}?"
+                f"{money(row.price)}?"
             )
             yes, no = st.columns(2)
             if yes.button("Yes, complete and invoice", type="primary", key=f"yes_{row.job_id}"):
                 st.session_state[confirm_key] = False
                 mark_complete(actor, row.job_id)
                 st.rerun()
-            if no.button("Cancel", key=f"no_{row.job_id}"):
+            if no.button("Not now", key=f"no_{row.job_id}"):
                 st.session_state[confirm_key] = False
                 st.rerun()
         elif st.button(

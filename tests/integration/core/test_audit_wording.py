@@ -52,6 +52,10 @@ def test_a_change_reads_as_lines_with_money_formatted() -> None:
         "Amount due: $0.01",
     ]
     assert describe_change({"a": 1}, {"a": 1}) == []
+    assert describe_change(None, {"kinds": {"missed_payment": 2}, "since": None}) == [
+        "Kinds: missed payment 2",
+        "Since: none",
+    ]
 
 
 def test_actions_and_outcomes_read_as_words() -> None:

@@ -11,6 +11,7 @@ import streamlit as st
 from sqlalchemy import func, select, update
 
 from core.billing.customers import remember_stripe_customer
+from core.billing.outcome_text import describe_outcome
 from core.billing.stripe_gateway import API_VERSION
 from core.billing.stripe_objects import EventInfo
 from core.billing.webhooks import process_event
@@ -39,6 +40,7 @@ from tests.integration.dashboard.conftest import (
     metrics,
     open_page,
     provider_job_ids,
+    shown,
     shown_job_ids,
     signed_in,
     small_marketplace,
@@ -157,16 +159,30 @@ def test_overdue_toggle_and_bulk_resend(dashboard: AppContext, sandbox: SandboxC
     sandbox.fault(f"/v1/invoices/{made.invoices[fails]}/send", method="POST", status=500, count=10)
     at.multiselect(key="bulk_resend_jobs").set_value([sent_ok, fails]).run()
     assert at.button(key="bulk_resend").label == "Resend 2 invoices"
+    # The first click only says who will be e-mailed; "Not now" sends nothing.
     at.button(key="bulk_resend").click().run()
+    assert [shown(w.value) for w in at.warning] == [
+        "This e-mails 1 customer again: 2 invoices sent again, each to its customer. "
+        "Nothing else changes."
+    ]
+    assert at.button(key="bulk_resend_yes").label == "Yes, e-mail 1 customer"
+    at.button(key="bulk_resend_no").click().run()
+    assert not at.warning
+    assert not [d for d in at.dataframe if "Result" in d.value.columns]
+    at.button(key="bulk_resend").click().run()
+    at.button(key="bulk_resend_yes").click().run()
     assert not at.exception
     results = [d.value for d in at.dataframe if "Result" in d.value.columns]
     assert len(results) == 1
     table = results[0]
     assert list(table["Job #"]) == [sent_ok, fails]
-    assert list(table["Result"]) == ["sent", "failed"]
+    assert list(table["Result"]) == ["Sent again", "Failed"]
     ok_number = sandbox.client.v1.invoices.retrieve(made.invoices[sent_ok]).number
-    assert table.iloc[0]["Detail"] == ok_number
+    assert table.iloc[0]["Detail"] == f"Invoice {ok_number} was sent again."
     assert "Stripe could not be reached or failed (send)" in table.iloc[1]["Detail"]
+    assert "1 of 2 invoices sent again; 1 failed (see the detail)." in [
+        shown(m.value) for m in at.markdown
+    ]
 
     sent = sandbox.client.v1.events.list(params={"type": "invoice.sent", "limit": 100})
     sent_for = [e.data.object["id"] for e in sent.data]
@@ -291,22 +307,32 @@ def test_webhook_activity_shows_last_event_and_problems(dashboard: AppContext) -
     st.cache_data.clear()  # the page's reads are cached for 10 seconds
     at.run()
     assert not at.exception
-    shown = metrics(at)
-    assert shown["Last event received"] == last.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
-    assert shown["How long ago"].endswith("ago")
+    figures = metrics(at)
+    assert figures["Last event received"] == last.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+    assert figures["How long ago"].endswith("ago")
     frames = [d.value for d in at.dataframe]
     by_type = next(f for f in frames if list(f.columns) == ["Type", "Outcome", "Events"])
     assert sorted(map(tuple, by_type.itertuples(index=False))) == sorted(
-        (t, o, c) for t, o, c in counts
+        (t, describe_outcome(o), c) for t, o, c in counts
+    )
+    assert ("invoice.paid", "Amount does not match", 1) in set(
+        map(tuple, by_type.itertuples(index=False))
     )
     needs_attention = next(f for f in frames if "Event" in f.columns)
     assert [(r["Event"], r["Outcome"]) for _, r in needs_attention.iterrows()] == [
-        tuple(p) for p in problems
+        (event_id, describe_outcome(outcome)) for event_id, outcome in problems
     ]
+    assert set(needs_attention["Outcome"]) == {
+        "Failed (Stripe retries it)",
+        "Names no job of ours",
+        "Amount does not match",
+    }
     assert set(needs_attention["Event"]) == {"evt_orphan", "evt_mismatch", "evt_failed"}
     details = dict(zip(needs_attention["Event"], needs_attention["Detail"], strict=True))
     assert details["evt_failed"] == "OperationalError: database is locked"
-    assert "Stripe received 100 cents" in details["evt_mismatch"]
+    assert details["evt_mismatch"] == (
+        f"Stripe received $1.00; payment #{payments[second]} is for $150.00"
+    )
     assert "job_id=9999" in details["evt_orphan"]
     jobs = dict(zip(needs_attention["Event"], needs_attention["Job #"], strict=True))
     assert jobs["evt_mismatch"] == second and jobs["evt_failed"] == second

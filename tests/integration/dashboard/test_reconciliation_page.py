@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from sqlalchemy import func, select
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
+from core.audit import describe_action
 from core.billing.admin_actions import record_manual_payment, void_and_reissue
+from core.billing.outcome_text import describe_outcome
 from core.billing.reconcile import KINDS, drift_report
 from core.billing.repairs import repair
 from core.billing.replay import replay_events
@@ -193,10 +196,10 @@ def fix_results(at: AppTest) -> list[tuple[int, str, str]]:
     return [(int(r["Job #"]), r["Kind"], r["Result"]) for _, r in frame.iterrows()]
 
 
-def before_after(at: AppTest) -> dict[str, tuple[str, str]]:
-    frame = frame_with(at, "Field")
-    assert frame is not None, "no before/after table"
-    return {r["Field"]: (r["Before"], r["After"]) for _, r in frame.iterrows()}
+def change_lines(at: AppTest) -> list[str]:
+    """The list of what an action changes (or would), as the page shows it."""
+    [text] = [shown(m.value) for m in at.markdown if "What chang" in shown(m.value)]
+    return [line.removeprefix("- ") for line in text.splitlines()[1:]]
 
 
 def infos(at: AppTest) -> list[str]:
@@ -284,8 +287,8 @@ def test_drift_report_lists_real_drifts_and_repairs_them(
     ran(at)
     click(at, "drift_apply_one")
 
-    assert fix_results(at) == [(missed, KINDS["missed_payment"], "fixed")]
-    assert frame_with(at, "Detail").iloc[0]["Detail"] == "payment applied"
+    assert fix_results(at) == [(missed, KINDS["missed_payment"], "Fixed")]
+    assert frame_with(at, "Detail").iloc[0]["Detail"] == "Payment applied."
     assert "Last fixes" in [h.value for h in at.subheader]
     assert drift_rows(at) == []  # the report is gone until compared again
     assert job_state(ctx, missed) == JobState("paid", 15000, "received", 15000, "stripe")
@@ -307,14 +310,25 @@ def test_drift_report_lists_real_drifts_and_repairs_them(
     at.text_input(key="drift_reason").input(rest)
     ran(at)
     assert progress_calls == []
+    # The first click only says what will happen: two invoices e-mailed to the customer.
     click(at, "drift_apply_all")
+    assert [shown(w.value) for w in at.warning] == [
+        "Applying 2 fixes e-mails 1 customer (2 invoices sent) and changes 2 invoices in Stripe."
+    ]
+    assert at.button(key="drift_confirm_all").label == "Yes, apply and e-mail 1 customer"
+    assert progress_calls == [] and stripe_invoices(sandbox, no_invoice) == []
+    click(at, "drift_confirm_no")  # "Not now" changes nothing
+    assert not at.warning and stripe_invoices(sandbox, no_invoice) == []
+    click(at, "drift_apply_all")
+    click(at, "drift_confirm_all")
     assert sorted(fix_results(at)) == sorted(
         [
-            (no_invoice, KINDS["missing_invoice"], "fixed"),
-            (closed, KINDS["closed_in_stripe"], "fixed"),
+            (no_invoice, KINDS["missing_invoice"], "Fixed"),
+            (closed, KINDS["closed_in_stripe"], "Fixed"),
         ]
     )
     assert progress_calls == [(0.0, "Repairing…"), (0.5, "1 of 2"), (1.0, "2 of 2")]
+    assert "2 fixes applied." in [shown(m.value) for m in at.markdown]
 
     assert [(s, amount) for _, s, amount in statuses(sandbox, no_invoice)] == [("open", 15000)]
     assert [(s, amount) for _, s, amount in statuses(sandbox, closed)] == [
@@ -356,18 +370,21 @@ def test_manual_payment_previews_then_records_and_refuses_an_unfinished_job(
     reason = "Cash received on site"
     at.text_input(key="manual_reason").input(reason)
     click(at, "manual_preview")
-    assert "preview: nothing changed" in infos(at)
-    changes = before_after(at)
-    assert changes["job_status"] == ("completed", "paid")
-    assert changes["payment_status"] == ("pending", "received")
-    assert changes["method"] == ("None", "manual")
-    assert changes["invoice"] == ("", f"{invoice_id} marked paid outside Stripe")
+    assert "Preview only: nothing was changed." in infos(at)
+    assert change_lines(at) == [
+        "Job: completed → paid",
+        "Payment: pending → received",
+        "Paid through: none → by hand (cash or cheque)",
+        f"Invoice: {invoice_id} marked paid outside Stripe",
+    ]
     assert job_state(ctx, job_id) == pending
     assert statuses(sandbox, job_id) == [(invoice_id, "open", 15000)]
     assert audit_rows(ctx, "payment.manual") == []
 
     click(at, "manual_apply")
-    assert any(message.startswith("payment recorded") for message in successes(at))
+    assert successes(at) == [
+        f"Payment recorded. Invoice {invoice_id} was marked paid outside Stripe."
+    ]
     assert job_state(ctx, job_id) == JobState("paid", 15000, "received", 15000, "manual")
     # Paid outside Stripe: paid, with no charge attempted and no payment_succeeded event.
     [invoice] = stripe_invoices(sandbox, job_id)
@@ -403,7 +420,7 @@ def test_manual_payment_previews_then_records_and_refuses_an_unfinished_job(
     at.number_input(key="manual_job").set_value(other)
     at.text_input(key="manual_reason").input("")
     click(at, "manual_apply")
-    assert errors(at) == ["a reason is required"]
+    assert errors(at) == ["A reason is required; it is kept in the audit log."]
     assert job_state(ctx, other) == pending
     assert statuses(sandbox, other) == [(other_invoice, "open", 15000)]
 
@@ -425,11 +442,12 @@ def test_void_and_reissue_previews_refuses_a_bad_price_then_reissues(
     at.text_input(key="reissue_price").input("175.50")
     at.text_input(key="reissue_reason").input(reason)
     click(at, "reissue_preview")
-    assert "preview: nothing changed" in infos(at)
-    changes = before_after(at)
-    assert changes["price"] == ("15000", "17550")
-    assert changes["payment_amount"] == ("15000", "17550")
-    assert changes["invoice"] == ("", f"void {invoice_id}, send a new one")
+    assert "Preview only: nothing was changed." in infos(at)
+    assert change_lines(at) == [
+        "Price: $150.00 → $175.50",
+        "Amount owed: $150.00 → $175.50",
+        f"Invoice: void {invoice_id}, send a new one",
+    ]
     assert job_state(ctx, job_id) == unchanged
     assert statuses(sandbox, job_id) == [(invoice_id, "open", 15000)]
     assert audit_rows(ctx, "invoice.reissue") == []
@@ -448,7 +466,7 @@ def test_void_and_reissue_previews_refuses_a_bad_price_then_reissues(
     invoices = stripe_invoices(sandbox, job_id)
     assert [(i["status"], i["amount_due"]) for i in invoices] == [("void", 15000), ("open", 17550)]
     assert invoices[0]["id"] == invoice_id
-    assert message == f"new invoice {invoices[1]['number']} sent"
+    assert message == f"New invoice {invoices[1]['number']} was sent."
     assert job_state(ctx, job_id) == JobState("completed", 17550, "pending", 17550, None)
     [entry] = audit_rows(ctx, "invoice.reissue")
     assert (entry.job_id, entry.actor, entry.reason, entry.result) == (
@@ -486,7 +504,7 @@ def test_reissue_of_a_draft_left_by_failed_invoicing_bills_the_new_price(
     at.text_input(key="reissue_reason").input("Quoted the wrong rate")
     click(at, "reissue_preview")
     # A draft cannot be voided in Stripe: it is deleted.
-    assert before_after(at)["invoice"] == ("", f"delete {draft_id}, send a new one")
+    assert change_lines(at)[-1] == f"Invoice: delete {draft_id}, send a new one"
     click(at, "reissue_apply")
     assert not errors(at) and successes(at)
     assert job_state(ctx, job_id) == JobState("completed", 17550, "pending", 17550, None)
@@ -530,17 +548,18 @@ def test_replay_applies_lost_events_once_and_shows_the_counts(
         "invoice.paid",
         "invoice.payment_succeeded",
     }
-    counts = ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items()))
+    counts = ", ".join(f"{n} {describe_outcome(o).lower()}" for o, n in sorted(outcomes.items()))
+    assert "1 payment applied" in counts and "1 already applied" in counts
     [message] = successes(at)
     assert message.startswith(f"{len(handled)} events since ")
-    assert message.endswith(f": {counts}.")
+    assert message.endswith(f" UTC: {counts}.")
     assert job_state(ctx, paid) == JobState("paid", 15000, "received", 15000, "stripe")
     assert job_state(ctx, waiting).payment_status == "pending"
 
     # Replayed again, every event is a duplicate: nothing applies twice.
     click(at, "replay")
     [again] = successes(at)
-    assert again.endswith(f": {len(handled)} duplicate.")
+    assert again.endswith(f": {len(handled)} duplicate (handled before).")
     with session_scope(ctx.sessions) as session:
         assert session.scalar(select(func.count()).select_from(StripeEvent)) == len(handled)
     assert job_state(ctx, paid).payment_status == "received"
@@ -556,7 +575,7 @@ def test_replay_since_shows_the_start_it_used(shop: Shop, sandbox: SandboxContro
     at.text_input(key="replay_since").input("2020-01-02")
     click(at, "replay")
     [message] = successes(at)
-    assert " events since 2020-01-02 00:00: " in message and "1 applied" in message
+    assert " since 2020-01-02 00:00 UTC: " in message and "1 payment applied" in message
     assert job_state(shop.ctx, paid).payment_status == "received"
 
 
@@ -565,7 +584,7 @@ def test_replay_since_shows_the_start_it_used(shop: Shop, sandbox: SandboxContro
 
 
 def audit_table(at: AppTest) -> list[dict[str, Any]]:
-    frame = frame_with(at, "Action")
+    frame = frame_with(at, "What")
     assert frame is not None
     return [dict(row) for _, row in frame.iterrows()]
 
@@ -585,60 +604,83 @@ def test_audit_log_filters_by_job_and_action_and_downloads_as_csv(
     at = admin_page()
     rows = audit_table(at)
     assert len(rows) == len(everything)
-    assert [r["Action"] for r in rows] == [
-        a.action for a in sorted(everything, key=lambda a: (a.created_at, a.id), reverse=True)
+    assert [r["What"] for r in rows] == [
+        describe_action(a.action)
+        for a in sorted(everything, key=lambda a: (a.created_at, a.id), reverse=True)
     ]
+    # Who by name, never an id; the change in words, never a Python dict.
+    assert {r["Who"] for r in rows} == {"Alex Admin", "The system (automatic)"}
+    reissue = next(r for r in rows if r["What"] == "Invoice voided and re-issued")
+    assert reissue["Changes"] == "Price: $150.00 → $99.00; Amount owed: $150.00 → $99.00"
+    assert reissue["Result"] == "Done"
+    assert not any("{" in str(value) for row in rows for value in row.values())
 
     at.number_input(key="audit_job").set_value(cash)
     ran(at)
     rows = audit_table(at)
     assert {int(r["Job #"]) for r in rows} == {cash}
-    assert sorted(r["Action"] for r in rows) == sorted(
-        a.action for a in everything if a.job_id == cash
+    assert sorted(r["What"] for r in rows) == sorted(
+        describe_action(a.action) for a in everything if a.job_id == cash
     )
 
-    at.selectbox(key="audit_action").set_value("payment.manual")
+    at.selectbox(key="audit_action").set_value("payment.")
     ran(at)
     rows = audit_table(at)
-    assert [(r["Action"], int(r["Job #"]), r["Who"], r["Reason"], r["Result"]) for r in rows] == [
-        ("payment.manual", cash, shop.admin, "=cash on site", "ok")
+    assert [(r["What"], int(r["Job #"]), r["Who"], r["Reason"], r["Result"]) for r in rows] == [
+        ("Payment recorded by hand", cash, "Alex Admin", "=cash on site", "Done")
     ]
     download = downloads(at, "audit_csv")
     assert download.filename == "audit-log.csv" and download.mimetype == "text/csv"
-    table = list(csv.reader(io.StringIO(download.data.decode("utf-8-sig"))))
-    assert table[0] == [
-        "When",
+    table = list(csv.DictReader(io.StringIO(download.data.decode("utf-8-sig"))))
+    assert list(table[0]) == [
+        "When (UTC)",
         "Who",
-        "Action",
+        "What",
         "Job #",
         "Reason",
         "Result",
-        "Before",
-        "After",
+        "Changes",
         "Error",
+        "Actor",
+        "Action",
+        "Before (JSON)",
+        "After (JSON)",
     ]
-    assert [row[1:6] for row in table[1:]] == [
-        [shop.admin, "payment.manual", str(cash), "'=cash on site", "ok"]
-    ]
+    [row] = table
+    assert (row["Who"], row["Actor"], row["Action"], row["Job #"], row["Reason"]) == (
+        "Alex Admin",
+        shop.admin,
+        "payment.manual",
+        str(cash),
+        "'=cash on site",  # a spreadsheet reads it as text, not as a formula
+    )
+    [entry] = audit_rows(ctx, "payment.manual")
+    assert json.loads(row["Before (JSON)"]) == entry.before
+    assert json.loads(row["After (JSON)"]) == entry.after
+    assert json.loads(row["Before (JSON)"])["method"] is None  # JSON null, not Python's None
 
     # The other job's re-issue only shows under its own number; "invoice." is a prefix.
     at.selectbox(key="audit_action").set_value("invoice.")
     ran(at)
-    assert {r["Action"] for r in audit_table(at)} == {"invoice.send"}
+    assert {r["What"] for r in audit_table(at)} == {"Invoice sent"}
     at.number_input(key="audit_job").set_value(rerated)
     ran(at)
-    assert sorted(r["Action"] for r in audit_table(at)) == sorted(
-        a.action for a in everything if a.job_id == rerated and a.action.startswith("invoice.")
+    assert sorted(r["What"] for r in audit_table(at)) == sorted(
+        describe_action(a.action)
+        for a in everything
+        if a.job_id == rerated and a.action.startswith("invoice.")
     )
-    assert "invoice.reissue" in {r["Action"] for r in audit_table(at)}
+    assert "Invoice voided and re-issued" in {r["What"] for r in audit_table(at)}
 
-    # Who: only the admin's entries, across jobs.
+    # Who: only the admin's entries, across jobs, chosen by name.
     at.number_input(key="audit_job").set_value(0)
     at.selectbox(key="audit_action").set_value("")
-    at.text_input(key="audit_actor").input(shop.admin)
+    who = at.selectbox(key="audit_actor")
+    assert who.options == ["anyone", "Alex Admin", "The system (automatic)"]
+    who.set_value(shop.admin)
     ran(at)
-    assert sorted((r["Action"], int(r["Job #"])) for r in audit_table(at)) == sorted(
-        (a.action, a.job_id) for a in everything if a.actor == shop.admin
+    assert sorted((r["What"], int(r["Job #"])) for r in audit_table(at)) == sorted(
+        (describe_action(a.action), a.job_id) for a in everything if a.actor == shop.admin
     )
     table = list(csv.reader(io.StringIO(downloads(at, "audit_csv").data.decode("utf-8-sig"))))
     assert len(table) - 1 == sum(1 for a in everything if a.actor == shop.admin)
