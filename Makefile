@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run advance-clock test lint typecheck pytest bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -15,6 +15,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)
 	$(BIN)/python scripts/run_system.py
+
+# Move the running demo's clock forward (DAYS=7 by default), for Stripe and the app alike.
+advance-clock: $(STAMP)
+	$(BIN)/python scripts/advance_clock.py --days $(or $(DAYS),7)
 
 test: lint typecheck pytest
 

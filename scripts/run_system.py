@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT))
 from core.billing.webhooks import subscribed_event_types  # noqa: E402
 from core.config import SANDBOX_URL, Settings, get_settings  # noqa: E402
 from core.context import AppContext  # noqa: E402
+from core.db.clock import CLOCK_FILE_VARIABLE  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.session import session_scope  # noqa: E402
-from core.seed import has_data, seed_demo  # noqa: E402
+from core.seed import SandboxClock, has_data, invoice_demo, seed_demo  # noqa: E402
 
 DEFAULT_SANDBOX_PORT = int(SANDBOX_URL.rsplit(":", 1)[1])
 DEFAULT_SERVICE_PORT = 8000
@@ -73,6 +74,12 @@ class Layout:
     @property
     def on_sandbox(self) -> bool:
         return self.settings.stripe_api_base == self.sandbox_url
+
+    @property
+    def clock_file(self) -> Path | None:
+        """Where the sandbox publishes the demo's clock, which every process of the run
+        keeps (core.db.clock); a run on real Stripe keeps real time."""
+        return self.data_dir / "clock.json" if self.on_sandbox else None
 
 
 def _port(environ: Mapping[str, str], name: str, default: int) -> int:
@@ -116,6 +123,8 @@ def child_environment(
     if layout.settings.stripe_api_base is not None:
         environment["STRIPE_API_BASE"] = layout.settings.stripe_api_base
     environment["STRIPE_WEBHOOK_SECRET"] = webhook_secret
+    if layout.clock_file is not None:
+        environment[CLOCK_FILE_VARIABLE] = str(layout.clock_file)
     return environment
 
 
@@ -127,6 +136,8 @@ def cli_settings(layout: Layout) -> dict[str, str]:
         settings["STRIPE_API_BASE"] = base
     if layout.settings.database_url != DEFAULT_DATABASE_URL:
         settings["DATABASE_URL"] = layout.settings.database_url
+    if layout.clock_file is not None:  # the CLI keeps the demo's time too
+        settings[CLOCK_FILE_VARIABLE] = str(layout.clock_file)
     return settings
 
 
@@ -195,15 +206,10 @@ def main() -> None:
     require_free(layout.dashboard_port, "dashboard")
     if layout.on_sandbox:
         require_free(layout.sandbox_port, "Stripe sandbox")
-    upgrade(settings.database_url)
-    context = AppContext.create(settings)
-    with session_scope(context.sessions) as session:
-        if not has_data(session):
-            summary = seed_demo(session)
-            print(f"Seeded demo data: {summary.jobs} jobs, {summary.providers} providers.")
 
     sandbox_state = layout.data_dir / "sandbox.json"
-    if layout.on_sandbox:
+    if layout.clock_file is not None:
+        # Started first, so that it comes up while the database is migrated and seeded.
         sandbox = subprocess.Popen(
             [
                 sys.executable,
@@ -213,17 +219,37 @@ def main() -> None:
                 str(layout.sandbox_port),
                 "--data",
                 str(sandbox_state),
+                "--clock-file",
+                str(layout.clock_file),
                 "--log-level",
                 "warning",
             ],
             cwd=ROOT,
         )
         children.append(sandbox)
+        os.environ[CLOCK_FILE_VARIABLE] = str(layout.clock_file)  # seeding keeps it too
+    upgrade(settings.database_url)
+    context = AppContext.create(settings)
+    with session_scope(context.sessions) as session:
+        fresh = not has_data(session)
+        if fresh:
+            summary = seed_demo(session)
+    if layout.on_sandbox:
         wait_for(f"{layout.sandbox_url}/_sandbox/health", sandbox, "The Stripe sandbox")
+        if fresh:
+            demo_clock = SandboxClock(layout.sandbox_url)
+            invoiced = invoice_demo(context, demo_clock)
+            demo_clock.close()
+            print(
+                f"Seeded demo data: {summary.jobs} jobs, {summary.providers} providers; "
+                f"{invoiced} unpaid jobs invoiced in the sandbox on the days they were done."
+            )
         secret = context.gateway.replace_webhook_endpoint(
             layout.webhook_url, subscribed_event_types()
         )
     elif settings.stripe_webhook_secret is not None:
+        if fresh:  # nothing is invoiced in real Stripe for the demo: its jobs show as owed
+            print(f"Seeded demo data: {summary.jobs} jobs, {summary.providers} providers.")
         secret = settings.stripe_webhook_secret.get_secret_value()
     else:
         sys.exit(
@@ -249,7 +275,6 @@ def main() -> None:
         env=environment,
     )
     children.append(service)
-    wait_for(f"{layout.service_url}/healthz", service, "The webhook service")
     dashboard = subprocess.Popen(
         [
             sys.executable,
@@ -270,6 +295,8 @@ def main() -> None:
         env=environment,
     )
     children.append(dashboard)
+    # Both start side by side; neither needs the other to come up.
+    wait_for(f"{layout.service_url}/healthz", service, "The webhook service")
     wait_for(f"{layout.dashboard_url}/_stcore/health", dashboard, "The dashboard")
 
     if layout.on_sandbox:

@@ -47,6 +47,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--data", type=Path, help="keep state in this JSON file across restarts")
     parser.add_argument(
+        "--clock-file",
+        type=Path,
+        help='publish the clock\'s offset from real time here ({"offset": seconds}) whenever '
+        "it moves, for processes that keep the sandbox's time (DEMO_CLOCK_FILE)",
+    )
+    parser.add_argument(
         "--public-url", help="base of hosted invoice links (default http://HOST:PORT)"
     )
     parser.add_argument("--account-name", default="Home Services Marketplace")
@@ -82,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         retry_schedule=args.retry_schedule,
         webhook_timeout=args.webhook_timeout,
         chaos=args.chaos,
+        clock_file=args.clock_file,
     )
     sandbox = Sandbox(config, Store(args.data))
     print(f"Stripe sandbox listening on http://{args.host}:{args.port}", flush=True)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import collections
 import contextvars
 import copy
+import json
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import stripe
@@ -58,6 +61,9 @@ class SandboxConfig:
     retry_schedule: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0, 600.0)
     webhook_timeout: float = 10.0
     chaos: Chaos = field(default_factory=Chaos)
+    # Where the clock's offset from real time is published, so that the processes of a
+    # demo run can keep the same time as the sandbox (`{"offset": seconds}`).
+    clock_file: Path | None = None
 
 
 class Sandbox:
@@ -80,12 +86,30 @@ class Sandbox:
     def now(self) -> int:
         return int(time.time()) + self.store.clock_offset
 
+    def set_clock(self, offset: int) -> None:
+        """Run the clock `offset` seconds ahead of real time (behind, when negative)."""
+        with self.store.lock:
+            self.store.clock_offset = offset
+            self.store.touch()
+            self.publish_clock()
+
+    def publish_clock(self) -> None:
+        """Write the clock's offset to the clock file, whole or not at all."""
+        target = self.config.clock_file
+        if target is None:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"offset": self.store.clock_offset}))
+        os.replace(temporary, target)
+
     def reset(self) -> None:
         self.dispatcher.clear()
         self.dispatcher.set_chaos(self.config.chaos)
         self.store.reset()
         self.faults.clear()
         self.request_counts.clear()
+        self.publish_clock()
 
     def emit(
         self,

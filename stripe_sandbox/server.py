@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -278,12 +279,30 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         sandbox.dispatcher.set_chaos(chaos)
         return JSONResponse(vars(chaos))
 
-    async def advance_clock(request: Request) -> Response:
-        data = await request.json()
-        with sandbox.store.lock:
-            sandbox.store.clock_offset += int(data.get("seconds", 0))
-            sandbox.store.touch()
+    def clock() -> Response:
         return JSONResponse({"now": sandbox.now(), "offset": sandbox.store.clock_offset})
+
+    async def move_clock(request: Request) -> Response:
+        """`{"seconds": N}` moves the clock forward N seconds; `{"at": T}` sets it to the
+        Unix time T, earlier or later (a demo loads its history at the times it happened)."""
+        try:
+            data = await request.json()
+            if not isinstance(data, dict) or len(data.keys() & {"seconds", "at"}) != 1:
+                raise ValueError('give one of "seconds" or "at"')
+            with sandbox.store.lock:
+                if "at" in data:
+                    sandbox.set_clock(int(data["at"]) - int(time.time()))
+                else:
+                    seconds = int(data["seconds"])
+                    if seconds < 0:
+                        raise ValueError('"seconds" moves the clock forward; use "at" to go back')
+                    sandbox.set_clock(sandbox.store.clock_offset + seconds)
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
+        return clock()
+
+    async def read_clock(_: Request) -> Response:
+        return clock()
 
     async def deliveries(_: Request) -> Response:
         with sandbox.dispatcher.condition:
@@ -311,7 +330,8 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/chaos", set_chaos, methods=["POST"]),
-        Route("/_sandbox/clock", advance_clock, methods=["POST"]),
+        Route("/_sandbox/clock", move_clock, methods=["POST"]),
+        Route("/_sandbox/clock", read_clock, methods=["GET"]),
         Route("/_sandbox/deliveries", deliveries, methods=["GET"]),
         Route("/_sandbox/webhooks/drain", drain, methods=["POST"]),
         Route("/_sandbox/requests", request_counts, methods=["GET"]),
@@ -333,6 +353,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
         saver = threading.Thread(target=_autosave, args=(sandbox, stop), daemon=True)
+        sandbox.publish_clock()  # the clock as saved, for the run's other processes
         sandbox.dispatcher.start()
         saver.start()
         try:

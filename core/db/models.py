@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from core.db.clock import clock_offset
+
 JOB_STATUSES = ("new", "completed", "paid", "cancelled")
 PAYMENT_STATUSES = ("pending", "received")
 PAYMENT_METHODS = ("stripe", "manual")
@@ -38,7 +40,8 @@ RECIPIENT_KINDS = ("customer", "provider")
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC: real time, or the demo's clock when a run has one (core.db.clock)."""
+    return datetime.now(UTC) + clock_offset()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

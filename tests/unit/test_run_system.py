@@ -56,7 +56,12 @@ def test_defaults_change_nothing() -> None:
     assert layout.settings.database_url == DEFAULT_DATABASE_URL
     assert layout.sandbox_url == SANDBOX_URL and layout.on_sandbox
     assert layout.webhook_url == "http://127.0.0.1:8000/payments/stripe/webhook"
-    assert cli_command(layout, "show-job 1") == ".venv/bin/python -m core.cli show-job 1"
+    # The one setting a default run's CLI needs: the demo's clock, which the sandbox keeps.
+    clock_file = run_system.ROOT / "data" / "clock.json"
+    assert layout.clock_file == clock_file
+    assert cli_command(layout, "show-job 1") == (
+        f"DEMO_CLOCK_FILE={clock_file} .venv/bin/python -m core.cli show-job 1"
+    )
 
 
 def test_data_dir_holds_the_database_when_none_is_set(tmp_path: Path) -> None:
@@ -88,6 +93,7 @@ def test_every_process_gets_the_runs_database_and_sandbox(tmp_path: Path) -> Non
         "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
         "STRIPE_API_BASE": "http://127.0.0.1:12999",
         "STRIPE_WEBHOOK_SECRET": "whsec_test",
+        "DEMO_CLOCK_FILE": str(tmp_path / "clock.json"),
     }
 
 
@@ -120,7 +126,7 @@ def test_real_stripe_starts_no_sandbox_and_prints_no_key() -> None:
     layout = plan(
         MOVED, settings(stripe_secret_key=SecretStr(key), stripe_webhook_secret="whsec_x")
     )
-    assert not layout.on_sandbox
+    assert not layout.on_sandbox and layout.clock_file is None  # real Stripe, real time
     assert layout.settings.stripe_base is None
     text = try_it(layout)
     assert key not in text and "STRIPE_API_BASE" not in text

@@ -1,8 +1,9 @@
-"""The demo seed on SQLite and PostgreSQL: a year of believable, self-consistent data.
+"""The demo seed on SQLite and PostgreSQL: a year of believable, self-consistent data, and
+its owed jobs really invoiced in a sandbox, so that a fresh install reconciles cleanly and
+the overdue filter, the aging and our invoice copies agree, now and as the clock moves.
 
-Seeding 200 jobs takes a few seconds, so each database kind is seeded once per module and
-the rows are read into memory for the checks; tests that seed differently use their own
-database.
+Each database kind is seeded once per module and the rows are read into memory for the
+checks; tests that seed differently use their own database.
 """
 
 from __future__ import annotations
@@ -15,10 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.billing.invoice_status import is_overdue
+from core.billing.reconcile import drift_report
+from core.config import Settings
+from core.context import AppContext
+from core.db import clock
+from core.db.clock import CLOCK_FILE_VARIABLE
 from core.db.models import (
     JOB_STATUSES,
     Base,
@@ -28,12 +36,18 @@ from core.db.models import (
     Payment,
     Service,
     ServiceProvider,
+    StripeInvoice,
+    utcnow,
 )
 from core.db.session import make_engine, make_session_factory, session_scope
+from core.identity.actor import SYSTEM
+from core.jobs.queries import JobFilter, list_jobs
 from core.money import format_cents
+from core.reporting.aging import NOT_INVOICED, NOT_YET_DUE, aging_details
 from core.reporting.earnings import ledger_mismatches, received_by_provider
-from core.seed import SeedSummary, has_data, seed_demo
+from core.seed import SandboxClock, SeedSummary, has_data, invoice_demo, seed_demo
 from tests.support.database import empty_postgres, fresh_sqlite
+from tests.support.sandbox import SandboxControl, running_sandbox
 
 # One worker seeds each database kind once for the whole module (see `seeded`).
 pytestmark = pytest.mark.xdist_group("seeded_demo")
@@ -253,15 +267,17 @@ def test_every_paid_job_has_one_notification_for_each_side(seeded: Seeded) -> No
             assert format_cents(job.price) in note.body
 
 
-def test_completed_jobs_tell_the_customer_an_invoice_is_waiting(seeded: Seeded) -> None:
-    jobs = {job.id: job for job in seeded.jobs}
-    waiting = [note for note in seeded.notifications if note.kind == "invoice_sent"]
-    completed = {job_id for job_id, job in jobs.items() if job.status == "completed"}
-    assert Counter(note.job_id for note in waiting) == Counter(completed)
-    for note in waiting:
-        assert note.job_id is not None
-        job = jobs[note.job_id]
-        assert (note.recipient_kind, note.recipient_id) == ("customer", job.customer_id)
+def test_the_rows_alone_claim_no_invoice(seeded: Seeded) -> None:
+    """Only a real invoice (`invoice_demo`) tells a customer an invoice is waiting."""
+    assert [note for note in seeded.notifications if note.kind == "invoice_sent"] == []
+
+
+def test_owed_jobs_are_recent_but_for_a_few(seeded: Seeded) -> None:
+    owed = [job for job in seeded.jobs if job.status == "completed"]
+    assert 5 <= len(owed) <= 30
+    recent = [job for job in owed if job.completed_at and NOW - job.completed_at < timedelta(21)]
+    assert len(recent) >= len(owed) - 3
+    assert all(job.completed_at and NOW - job.completed_at < timedelta(days=92) for job in owed)
 
 
 def test_old_notifications_are_read_and_recent_ones_are_not(seeded: Seeded) -> None:
@@ -317,3 +333,104 @@ def test_job_and_customer_counts_are_parameters(sessions: sessionmaker[Session])
         assert len(session.scalars(select(Payment.id)).all()) == 25
         assert len(session.scalars(select(Customer.id)).all()) == 5
         assert ledger_mismatches(session) == []
+
+
+# The demo's invoices, in a sandbox of their own whose clock this process keeps
+
+
+@pytest.fixture
+def demo(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[AppContext, SandboxControl]]:
+    """A seeded demo invoiced by `invoice_demo`, as `make run` loads it: the sandbox
+    publishes its clock to a file, and this process keeps that clock (DEMO_CLOCK_FILE)."""
+    clock_file = tmp_path / "clock.json"
+    with running_sandbox("--clock-file", str(clock_file)) as base:
+        monkeypatch.setenv(CLOCK_FILE_VARIABLE, str(clock_file))
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            database_url=database_url,
+            stripe_secret_key=SecretStr("sk_test_demo"),
+            stripe_api_base=base,
+        )
+        ctx = AppContext.create(settings)
+        sandbox = SandboxControl(base)
+        demo_clock = SandboxClock(base)
+        try:
+            with session_scope(ctx.sessions) as session:
+                seed_demo(session)
+            invoice_demo(ctx, demo_clock)
+            yield ctx, sandbox
+        finally:
+            demo_clock.close()
+            sandbox.http.close()
+            ctx.close()
+            monkeypatch.delenv(CLOCK_FILE_VARIABLE)
+            clock.forget()
+
+
+def overdue_everywhere(ctx: AppContext) -> tuple[set[int], set[int], set[int]]:
+    """Overdue jobs as the admin's filter, the aging and our invoice copies see them, now."""
+    now = utcnow()
+    with session_scope(ctx.sessions) as session:
+        listed = list_jobs(
+            session, actor=SYSTEM, filters=JobFilter(overdue_only=True), page_size=200, now=now
+        )
+        aged = aging_details(session, actor=SYSTEM, now=now)
+        copies = session.scalars(select(StripeInvoice).where(StripeInvoice.is_current))
+        by_copy = {c.job_id for c in copies if is_overdue(c.status, c.due_date, now)}
+    late = {row.job_id for row in aged if row.bucket not in (NOT_INVOICED, NOT_YET_DUE)}
+    return {row.job_id for row in listed.rows}, late, {job for job in by_copy if job}
+
+
+def test_every_owed_job_is_invoiced_on_the_day_it_was_done(
+    demo: tuple[AppContext, SandboxControl],
+) -> None:
+    ctx, sandbox = demo
+    with session_scope(ctx.sessions) as session:
+        owed = {
+            job.id: job for job in session.scalars(select(Job).where(Job.status == "completed"))
+        }
+        waiting = list(
+            session.scalars(select(Notification).where(Notification.kind == "invoice_sent"))
+        )
+    listing = sandbox.client.v1.invoices.list(params={"limit": 100})
+    invoices = {int(i.to_dict()["metadata"]["job_id"]): i for i in listing.auto_paging_iter()}
+    assert set(invoices) == set(owed) and owed
+    for job_id, invoice in invoices.items():
+        job = owed[job_id]
+        assert job.completed_at is not None
+        assert invoice.status == "open" and invoice.amount_due == job.price
+        assert abs(invoice.created - job.completed_at.timestamp()) < 5
+        finalized_at = invoice.status_transitions.finalized_at
+        assert finalized_at is not None and invoice.due_date == finalized_at + 7 * 86400
+        assert ("Job", f"#{job_id}") in [(f.name, f.value) for f in invoice.custom_fields or []]
+    # The customers were told through the webhook handlers, with the real due date and link.
+    assert Counter(note.job_id for note in waiting) == Counter(set(owed))
+    for note in waiting:
+        invoice = invoices[note.job_id or 0]
+        assert invoice.hosted_invoice_url and invoice.hosted_invoice_url in note.body
+    # And the clock is back at the present.
+    assert sandbox.http.get("/_sandbox/clock").json()["offset"] == 0
+    assert abs((utcnow() - datetime.now(UTC)).total_seconds()) < 5
+
+
+def test_a_fresh_demo_reconciles_and_agrees_on_what_is_overdue(
+    demo: tuple[AppContext, SandboxControl],
+) -> None:
+    ctx, sandbox = demo
+    assert drift_report(ctx, actor=SYSTEM).drifts == []
+    listed, aged, copies = overdue_everywhere(ctx)
+    assert listed == aged == copies
+    assert 3 <= len(listed) <= 10  # a few
+    with session_scope(ctx.sessions) as session:
+        owed = set(session.scalars(select(Job.id).where(Job.status == "completed")))
+    assert listed < owed  # and some are not due yet
+
+    # A week later on the demo's clock, more are overdue, and everything still agrees.
+    sandbox.advance_clock(7 * 86400)
+    assert (utcnow() - datetime.now(UTC)).total_seconds() > 7 * 86400 - 5
+    later_listed, later_aged, later_copies = overdue_everywhere(ctx)
+    assert later_listed == later_aged == later_copies
+    assert listed < later_listed
+    assert drift_report(ctx, actor=SYSTEM).drifts == []
