@@ -682,8 +682,8 @@ def test_audit_log_filters_by_job_and_action_and_downloads_as_csv(
     assert sorted((r["What"], int(r["Job #"])) for r in audit_table(at)) == sorted(
         (describe_action(a.action), a.job_id) for a in everything if a.actor == shop.admin
     )
-    table = list(csv.reader(io.StringIO(downloads(at, "audit_csv").data.decode("utf-8-sig"))))
-    assert len(table) - 1 == sum(1 for a in everything if a.actor == shop.admin)
+    lines = list(csv.reader(io.StringIO(downloads(at, "audit_csv").data.decode("utf-8-sig"))))
+    assert len(lines) - 1 == sum(1 for a in everything if a.actor == shop.admin)
 
 
 # ---------------------------------------------------------------------------------------
