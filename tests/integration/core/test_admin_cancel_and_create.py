@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from core.billing.admin_actions import cancel_unpaid_job, record_manual_payment
+from core.billing.admin_actions import attach_invoice, cancel_unpaid_job, record_manual_payment
 from core.billing.reconcile import drift_report
 from core.billing.repairs import repair_all
 from core.context import AppContext
@@ -191,6 +191,13 @@ def test_a_cancelled_jobs_invoice_paid_later_is_never_paid_into_earnings(
     assert "refund it in Stripe" in drift.fix
     with pytest.raises(Conflict, match="already paid in Stripe"):
         cancel_unpaid_job(ctx, job_id=job_id, actor=ADMIN, reason="no show")
+    # Nor can the money reach the cancelled job by hand.
+    with pytest.raises(Conflict, match="is cancelled"):
+        record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="cash")
+    with pytest.raises(Conflict, match="is cancelled"):
+        attach_invoice(ctx, invoice_id=invoice_id, job_id=job_id, actor=ADMIN, reason="mine")
+    assert state(ctx, job_id) == ("cancelled", "pending", PRICE)
+    assert provider_totals(ctx, market.provider_id) == (0, 0)
 
 
 # Booking on a customer's behalf
