@@ -6,7 +6,8 @@ paid time) in whole seconds, our own rows to the microsecond. Something Stripe s
 12:00:05 happened somewhere in 12:00:05.000-.999, so sorting on the raw times puts it
 before anything of ours in that second, even what caused it. So entries are ordered by
 their second first, and within a second by when we recorded them (our clock: a Stripe
-event when we received it), then by kind and row id, which keeps the order stable.
+event when we received it), then by kind and row id, which keeps the order stable; our
+record of a step that waited for Stripe's answer comes after what Stripe did in it.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ AUDIT_TEXT = {
 # Within one second and one recording time: the job's own dates, then what we did, then
 # what Stripe told us, then whom we told.
 SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "notification": 3}
+# Audit rows written once Stripe has answered: they close the step, so within their second
+# they follow what Stripe did for it (whose events may reach us after the row is written).
+AFTER_STRIPE = ("invoice.send", "invoice.resend", "invoice.reissue", "payment.attach")
 
 
 @dataclass(frozen=True)
@@ -87,10 +91,12 @@ class _Recorded:
     entry: TimelineEntry
     recorded: datetime  # when we wrote it down, by our own clock
     row_id: int
+    closes_step: bool = False
 
-    def order(self) -> tuple[datetime, datetime, int, int]:
+    def order(self) -> tuple[datetime, bool, datetime, int, int]:
         second = self.entry.at.replace(microsecond=0)
-        return (second, self.recorded, SOURCE_ORDER[self.entry.source], self.row_id)
+        source = SOURCE_ORDER[self.entry.source]
+        return (second, self.closes_step, self.recorded, source, self.row_id)
 
 
 def plain(words: str) -> str:
@@ -120,7 +126,8 @@ def job_timeline(session: Session, *, job_id: int, actor: Actor) -> list[Timelin
     for entry in audits:
         if entry in completions:
             continue
-        made.append(_Recorded(_audit_entry(entry, names), entry.created_at, entry.id))
+        closes = entry.action in AFTER_STRIPE or entry.action.startswith("reconcile.")
+        made.append(_Recorded(_audit_entry(entry, names), entry.created_at, entry.id, closes))
     for event in events:
         made.append(_Recorded(_event_entry(event), event.received_at, event.id))
     for note in notes:

@@ -136,6 +136,30 @@ def test_paid_comes_after_the_payment_failure_that_came_first(
     ]
 
 
+def test_our_record_of_a_send_follows_what_stripe_did_for_it(
+    ctx: AppContext, market: Market
+) -> None:
+    """The send's audit row is written once Stripe answered (12:00:05.600); the webhooks
+    for what Stripe did meanwhile, stamped 12:00:05, arrive after it."""
+    job_id = job_for(ctx, market)
+    with session_scope(ctx.sessions) as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        job.created_at, job.status, job.completed_at = at(-60), "completed", at(0.1)
+        sent = record(session, actor=market.provider, action="invoice.send", job_id=job_id)
+        sent.created_at = at(0.6)
+        session.flush()
+        session.add(event(job_id, 1, "invoice.finalized", T, at(0.7), outcome="recorded"))
+        session.add(event(job_id, 2, "invoice.sent", T, at(0.8), outcome="customer_notified"))
+    assert whats(ctx, job_id) == [
+        "Job created",
+        "Completed",
+        "Invoice finalized",
+        "Invoice sent to the customer",
+        "Invoice sent",
+    ]
+
+
 def test_the_order_within_a_second_is_stable(ctx: AppContext, market: Market) -> None:
     """Two events stamped the same second and received at the same instant keep the order
     we recorded them in, however the database returns them."""
