@@ -59,13 +59,9 @@ def test_admins_land_on_the_overview_with_cores_figures_and_filtered_links(
 ) -> None:
     at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
     assert titles(at) == ["Overview"]
-    assert nav_titles(at) == [
-        "Overview",
-        "All jobs",
-        "Webhook activity",
-        "Reconciliation",
-        "Reports",
-    ]
+    nav = nav_titles(at)
+    assert nav[0] == "Overview"
+    assert {"All jobs", "Webhook activity", "Reconciliation", "Reports"} <= set(nav)
     figures = marketplace_figures(dashboard, actor_for(dashboard, ADMIN_EMAIL))
     shown = metrics(at)
     assert shown["Collected this month"] == money(figures.this_month.amount)
