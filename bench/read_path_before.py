@@ -22,9 +22,9 @@ from core.errors import InvalidInput, NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import jobs_visible_to, require, require_provider_scope
 from core.jobs.queries import JobFilter, JobPage, JobRow
-from core.reporting.aging import AGING_BUCKETS, NOT_INVOICED, AgingRow, aging_bucket
+from core.reporting.aging import AGING_BUCKETS, NOT_INVOICED, AgingRow, aging_bucket, days_late
 from core.reporting.earnings import Bucket, EarningsSummary
-from core.reporting.periods import Period
+from core.reporting.periods import Period, period_labels
 from core.reporting.reports import GROUPINGS, Basis, Grouping, Report, ReportRow
 
 EVERY_JOB = JobFilter()
@@ -268,10 +268,13 @@ def payments_received(
         .order_by(label)
     )
     basis_text = "paid date" if basis == "paid" else "completed date"
-    return Report(
-        f"Payments received by {group_by}, {start} to {end} ({basis_text})",
-        [ReportRow(str(name), int(count), int(amount)) for name, count, amount in rows],
-    )
+    found = [ReportRow(str(name), int(count), int(amount)) for name, count, amount in rows]
+    if group_by in ("day", "week", "month"):
+        # Reports now list every period, the empty ones at zero: the same answer from here.
+        counted = {row.label: row for row in found}
+        labels = sorted(set(period_labels(start, end, group_by)) | counted.keys())
+        found = [counted.get(label, ReportRow(label, 0, 0)) for label in labels]
+    return Report(f"Payments received by {group_by}, {start} to {end} ({basis_text})", found)
 
 
 def receivables_aging(
@@ -299,7 +302,8 @@ def receivables_aging(
     details = []
     for job_id, customer, provider, amount, status, due_date in rows:
         open_due = due_date if status == "open" else None
-        late = (now - open_due).days if open_due and is_overdue(status, open_due, now) else -1
+        # Lateness as the aging now counts it (days begun), so both give the same answer.
+        late = days_late(open_due, now) if open_due and is_overdue(status, open_due, now) else -1
         details.append(
             AgingRow(
                 job_id,
