@@ -181,6 +181,19 @@ def test_the_filters_live_in_the_link(demo: Demo, dashboard: AppContext) -> None
     assert other.multiselect(key="filter_status").value == ["paid", "completed"]
     assert other.text_input(key="filter_search").value == "e"
 
+    # Dates too: the link's range is the date filter's.
+    with session_scope(dashboard.sessions) as session:
+        created = sorted(
+            session.scalars(
+                select(Job.created_at).where(Job.provider_id == demo.provider_id(MARIA))
+            )
+        )
+    start, end = created[5].date(), created[15].date()
+    ranged = follow(other, **{"from": start.isoformat(), "to": end.isoformat()})
+    assert ranged.date_input(key="filter_dates").value == (start, end)
+    assert ranged.query_params == {"from": start.isoformat(), "to": end.isoformat()}
+    assert 10 <= len(shown_job_ids(ranged)) < len(created)
+
 
 def test_an_admins_provider_and_overdue_filters_live_in_the_link(
     demo: Demo, dashboard: AppContext
