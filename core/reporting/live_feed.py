@@ -23,6 +23,7 @@ from core.notify import notifications
 
 Kind = Literal["paid", "payment_failed", "webhook_problem", "invoicing_failed"]
 PAYMENT_FAILED = "invoice.payment_failed"
+CUSTOMER_TOLD = "customer_notified"  # the outcome core.billing.webhook_handlers records
 # Failed invoicing is looked for among this many newest audit entries (read from the
 # primary key backwards, so the cost stays the same however long the log grows).
 AUDIT_TAIL = 200
@@ -74,8 +75,12 @@ def _events(session: Session, since: datetime, provider_id: int | None) -> list[
         StripeEvent.detail,
     ).where(StripeEvent.received_at >= since)
     if provider_id is not None:
+        # Only a failure the handler took in as the job's (its customer was told to retry):
+        # an event our checks refused, or one for a job already paid, is not the provider's.
         query = query.join(Job, Job.id == StripeEvent.job_id).where(
-            Job.provider_id == provider_id, StripeEvent.type == PAYMENT_FAILED
+            Job.provider_id == provider_id,
+            StripeEvent.type == PAYMENT_FAILED,
+            StripeEvent.outcome == CUSTOMER_TOLD,
         )
     else:
         query = query.where(
