@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.audit import plural
 from core.billing.admin_actions import attach_invoice, cancel_unpaid_job
 from core.billing.drift_checks import record_check
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
+from core.billing.outcome_text import describe_outcome, sentence
 from core.billing.reconcile import drift_report, parse_since
 from core.billing.repairs import repair_all
 from core.billing.replay import replay_events, replay_stored
@@ -224,18 +226,23 @@ def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
             for d in report.drifts
         ],
     }
-    lines = [f"Checked {report.jobs_checked} jobs against {report.invoices_read} invoices."]
+    lines = [
+        f"Checked {plural(report.jobs_checked, 'job')} against "
+        f"{plural(report.invoices_read, 'invoice')}."
+    ]
     lines += [
-        f"  repaired job #{r.drift.job_id} ({r.drift.kind}): {r.message}"
-        if r.ok
-        else f"  NOT repaired job #{r.drift.job_id} ({r.drift.kind}): {r.message}"
+        f"  {'Fixed' if r.ok else 'NOT fixed'} job #{r.drift.job_id} ({r.drift.title}): "
+        + sentence(r.message)
         for r in results
     ]
     lines += [
         f"  job #{d.job_id}: {d.title}. Ours: {d.ours}. Stripe: {d.stripes}. Fix: {d.fix}"
         for d in report.drifts
     ]
-    lines.append("No drift." if not report.drifts else f"{len(report.drifts)} drift(s) remain.")
+    left = len(report.drifts)
+    lines.append(
+        "No drift." if not left else f"{plural(left, 'drift')} remain{'s' if left == 1 else ''}."
+    )
     _print(data, args.json, "\n".join(lines))
     return 0 if not report.drifts else 3
 
@@ -248,11 +255,15 @@ def cmd_replay_events(args: argparse.Namespace, ctx: AppContext) -> int:
     else:
         since = parse_since(args.since) if args.since else None
         result = replay_events(ctx, actor=SYSTEM, since=since)
-    outcomes = ", ".join(f"{n} {o}" for o, n in sorted(result.outcomes.items())) or "none"
+    outcomes = (
+        ", ".join(f"{n} {describe_outcome(o).lower()}" for o, n in sorted(result.outcomes.items()))
+        or "none"
+    )
     _print(
         {"since": result.since.isoformat(), "events": result.events, "outcomes": result.outcomes},
         args.json,
-        f"Replayed {result.events} events since {result.since:%Y-%m-%d %H:%M} UTC: {outcomes}.",
+        f"Replayed {plural(result.events, 'event')} since {result.since:%Y-%m-%d %H:%M} UTC: "
+        f"{outcomes}.",
     )
     return 0
 
