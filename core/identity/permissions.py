@@ -41,6 +41,7 @@ Action = Literal[
     "reconcile",
     "events.replay",
     "audit.read",
+    "emails.preview",
 ]
 
 _EVERYONE: frozenset[Role] = frozenset({"customer", "provider", "admin", "finance", "system"})
@@ -74,6 +75,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "reconcile": _STAFF,
     "events.replay": _STAFF,
     "audit.read": _STAFF,
+    "emails.preview": _STAFF,
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -90,6 +92,7 @@ _REFUSALS: dict[Action, str] = {
     "reconcile": "Reconciliation is for admins",
     "events.replay": "Replaying events is for admins",
     "audit.read": "The audit log is for admins",
+    "emails.preview": "E-mail previews are for admins",
 }
 
 

@@ -1,0 +1,142 @@
+"""What an e-mail says, read from the database when it is sent: the job (number, service,
+provider, date), the amount, and the pay link of the job's current invoice, so a message
+queued hours ago still carries today's link and balance."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.config import get_settings
+from core.db.models import (
+    Customer,
+    EmailMessage,
+    Job,
+    Notification,
+    Payment,
+    Service,
+    ServiceProvider,
+    StripeInvoice,
+)
+
+# The reminder's outbox key names the schedule step: "reminder:<invoice id>:<days>".
+_REMINDER_KEY = re.compile(r"^reminder:[^:]+:(-?[0-9]+)$")
+# Kinds whose amount is what the customer still owes on the current invoice.
+_OWED_KINDS = frozenset({"invoice_sent", "payment_failed", "reminder"})
+PROVIDER_KINDS = frozenset({"payment_received"})
+
+
+@dataclass(frozen=True)
+class EmailFacts:
+    """Everything a template may show. Names are single lines; `pay_url` is http(s) or
+    None; `days` (reminders) counts from the due date, negative before it."""
+
+    recipient_name: str
+    job_number: int
+    service: str
+    provider: str
+    customer: str
+    job_date: date | None
+    description: str | None
+    amount: int  # cents
+    currency: str
+    pay_url: str | None = None
+    due_date: date | None = None
+    invoice_number: str | None = None
+    days: int | None = None
+    reason: str | None = None
+    title: str = ""
+    body: str = ""
+
+
+def one_line(text: str | None) -> str:
+    """Text fit for a header or a name: control characters and line breaks of any kind
+    (CR, LF, U+2028, ...) become single spaces, so no one can start a new header line."""
+    if not text:
+        return ""
+    visible = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    return " ".join(visible.split())
+
+
+def safe_url(url: str | None) -> str | None:
+    """A link we may put in an e-mail: http or https only (never javascript: or data:)."""
+    if not url or one_line(url) != url or " " in url:
+        return None
+    return url if urlsplit(url).scheme in ("http", "https") else None
+
+
+def _day(moment: datetime | None) -> date | None:
+    return moment.date() if moment is not None else None
+
+
+def reminder_days(message: EmailMessage, due: date | None) -> int | None:
+    """The reminder's step: from its outbox key, else the days from the due date to when
+    the message was queued."""
+    found = _REMINDER_KEY.match(message.message_key or "")
+    if found:
+        return int(found.group(1))
+    if due is None or message.created_at is None:
+        return None
+    return (message.created_at.date() - due).days
+
+
+def facts_for(session: Session, message: EmailMessage) -> tuple[str, EmailFacts]:
+    """The kind to render and its facts, for an outbox row; LookupError when the row
+    names no notification or job we hold."""
+    note = session.get(Notification, message.notification_id) if message.notification_id else None
+    kind = message.kind or (note.kind if note else "")
+    job_id = message.job_id or (note.job_id if note else None)
+    row = (
+        session.execute(
+            select(Job, Service.name, ServiceProvider.name, Customer.name)
+            .join(Service, Service.id == Job.service_id)
+            .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
+            .join(Customer, Customer.id == Job.customer_id)
+            .where(Job.id == job_id)
+        ).first()
+        if job_id is not None
+        else None
+    )
+    if row is None:
+        raise LookupError(f"outbox message {message.id} names no job")
+    job, service, provider, customer = row
+    payment_amount = session.scalar(select(Payment.amount).where(Payment.job_id == job.id))
+    invoice = session.scalar(
+        select(StripeInvoice).where(
+            StripeInvoice.job_id == job.id, StripeInvoice.is_current.is_(True)
+        )
+    )
+    amount = payment_amount or job.price
+    if kind in _OWED_KINDS and invoice is not None and invoice.amount_remaining > 0:
+        amount = invoice.amount_remaining
+    to_provider = note.recipient_kind == "provider" if note else kind in PROVIDER_KINDS
+    due = _day(invoice.due_date) if invoice is not None else None
+    return kind, EmailFacts(
+        recipient_name=one_line(provider if to_provider else customer),
+        job_number=job.id,
+        service=one_line(service),
+        provider=one_line(provider),
+        customer=one_line(customer),
+        job_date=_day(job.completed_at or job.created_at),
+        description=job.description,
+        amount=amount,
+        currency=invoice.currency if invoice is not None else get_settings().currency,
+        # Only an open invoice can be paid; a paid or voided one's page asks nothing.
+        pay_url=(
+            safe_url(invoice.hosted_invoice_url)
+            if invoice is not None and invoice.status == "open"
+            else None
+        ),
+        due_date=due,
+        invoice_number=(one_line(invoice.number) or None) if invoice is not None else None,
+        days=reminder_days(message, due) if kind == "reminder" else None,
+        reason=note.body if note is not None and kind == "refund" else None,
+        title=one_line(note.title) if note else "",
+        body=note.body if note else "",
+    )
