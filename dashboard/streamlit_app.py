@@ -72,6 +72,10 @@ else:
         )
     if allowed(user.actor, "reports.read"):
         pages.append(st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"))
+    if allowed(user.actor, "emails.preview"):
+        pages.append(
+            st.Page("app_pages/email_preview.py", title="E-mail previews", icon=":material/mail:")
+        )
     page = st.navigation(pages)
     with st.sidebar:
         st.caption(f"Signed in as **{md(user.display_name)}** ({role})")
