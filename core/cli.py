@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from core.audit import plural
+from core.billing import reminders
 from core.billing.admin_actions import attach_invoice, cancel_unpaid_job
 from core.billing.drift_checks import record_check
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
@@ -30,6 +34,7 @@ from core.jobs.lifecycle import complete_job, create_job
 from core.jobs.view import job_details
 from core.money import format_cents
 from core.notify import notifications
+from core.notify.delivery import DeliveryReport, DeliveryWorker
 from core.seed import has_data, seed_demo
 
 
@@ -295,6 +300,128 @@ def cmd_cancel_job(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0 if result.finished else 1
 
 
+def _reminder_line(reminder: reminders.DueReminder) -> str:
+    passed = (
+        f"; passing over {', '.join(reminders.timing(s) for s in reminder.passed_over)}"
+        if reminder.passed_over
+        else ""
+    )
+    return (
+        f"job #{reminder.job_id} (customer #{reminder.customer_id}), invoice "
+        f"{reminder.invoice_id}: {format_cents(reminder.amount, reminder.currency)} "
+        f"{reminder.timing}{passed}"
+    )
+
+
+def cmd_remind(args: argparse.Namespace, ctx: AppContext) -> int:
+    """Dry run by default; with --apply exits 1 while a Stripe send failed (the step is
+    tried again on the next run)."""
+    run = reminders.run_due_reminders(ctx, apply=args.apply)
+    if not args.apply:
+        lines = [f"{plural(len(run.due), 'reminder')} due (dry run: nothing sent)."]
+        lines += [f"  {_reminder_line(r)}" for r in run.due]
+    else:
+        counts = run.counts
+        lines = [
+            f"{plural(counts.get('sent', 0), 'reminder')} sent, {counts.get('failed', 0)} failed, "
+            f"{counts.get('stopped', 0) + counts.get('already_sent', 0)} no longer due."
+        ]
+        lines += [f"  {_reminder_line(o.reminder)}: {o.message}" for o in run.outcomes]
+    _print(run.to_dict(), args.json, "\n".join(lines))
+    return 1 if run.counts.get("failed") else 0
+
+
+def _pause_text(state: reminders.PauseState) -> str:
+    if not state.paused:
+        return f"Reminders to customer #{state.customer_id} resumed."
+    return f"Reminders to customer #{state.customer_id} paused: {state.reason}"
+
+
+def _pause_data(state: reminders.PauseState) -> dict[str, Any]:
+    return {
+        "customer_id": state.customer_id,
+        "paused": state.paused,
+        "reason": state.reason,
+        "paused_by": state.paused_by,
+        "paused_at": state.paused_at.isoformat() if state.paused_at else None,
+    }
+
+
+def cmd_pause_reminders(args: argparse.Namespace, ctx: AppContext) -> int:
+    state = reminders.pause_reminders(
+        ctx, customer_id=args.customer_id, actor=SYSTEM, reason=args.reason
+    )
+    _print(_pause_data(state), args.json, _pause_text(state))
+    return 0
+
+
+def cmd_resume_reminders(args: argparse.Namespace, ctx: AppContext) -> int:
+    state = reminders.resume_reminders(
+        ctx, customer_id=args.customer_id, actor=SYSTEM, reason=args.reason
+    )
+    _print(_pause_data(state), args.json, _pause_text(state))
+    return 0
+
+
+def run_due_reminders(ctx: AppContext, now: datetime) -> dict[str, Any] | None:
+    """The payment reminders due at `now`, queued before each delivery pass so that they
+    go out in it; None while there is nothing to run here. This is the place where
+    `core.billing.reminders.run_due_reminders(ctx, now=now)` is called."""
+    run = reminders.run_due_reminders(ctx, now=now)
+    return run.to_dict() if run.due else None
+
+
+def _delivery_pass(
+    ctx: AppContext, worker: DeliveryWorker, stop: threading.Event
+) -> tuple[dict[str, Any], DeliveryReport]:
+    reminders = run_due_reminders(ctx, worker.clock())
+    report = worker.deliver_due(should_stop=stop.is_set)
+    return {"reminders": reminders, **report.to_dict()}, report
+
+
+def _delivery_text(summary: dict[str, Any], report: DeliveryReport) -> str:
+    parts = [
+        f"{report.sent} sent",
+        f"{report.retrying} to retry",
+        f"{report.failed} failed",
+    ]
+    if report.not_configured:
+        parts.append(f"{report.not_configured} waiting for SMTP_URL")
+    if report.recovered:
+        parts.append(f"{report.recovered} found handed over before a stop")
+    if report.released:
+        parts.append(f"{report.released} left for the next pass")
+    return "E-mail: " + ", ".join(parts) + "."
+
+
+def cmd_deliver(args: argparse.Namespace, ctx: AppContext) -> int:
+    """Send due e-mail: once (`--once`, for cron), or every `--interval` seconds until
+    SIGTERM or SIGINT, which end the pass between two messages."""
+    try:
+        smtp = ctx.settings.smtp
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    worker = DeliveryWorker(
+        ctx.sessions, ctx.readers, smtp, ctx.settings.mail_from, batch_size=args.batch
+    )
+    stop = threading.Event()
+    previous = {}
+    if not args.once:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous[number] = signal.signal(number, lambda *_: stop.set())
+    try:
+        while True:
+            summary, report = _delivery_pass(ctx, worker, stop)
+            if args.once or report.did_anything or summary["reminders"]:
+                text = _delivery_text(summary, report)
+                print(json.dumps(summary, sort_keys=True) if args.json else text, flush=True)
+            if args.once or stop.wait(args.interval):
+                return 0
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
 def cmd_token(args: argparse.Namespace, ctx: AppContext) -> int:
     token = issue_token(ctx.settings, role=args.role, subject_id=args.id, ttl=parse_ttl(args.ttl))
     _print({"token": token, "role": args.role, "id": args.id, "ttl": args.ttl}, args.json, token)
@@ -394,6 +521,24 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job_id", type=_positive)
     cancel.add_argument("--reason", required=True, help="written to the audit log")
     cancel.add_argument("--preview", action="store_true", help="show what changes; change nothing")
+    remind = add("remind", cmd_remind, "list the payment reminders due now; --apply sends them")
+    remind.add_argument("--apply", action="store_true", help="send them (default: dry run)")
+    pause_reminders = add(
+        "pause-reminders", cmd_pause_reminders, "stop payment reminders to a customer"
+    )
+    pause_reminders.add_argument("customer_id", type=_positive)
+    pause_reminders.add_argument("--reason", required=True, help="written to the audit log")
+    resume_reminders = add(
+        "resume-reminders", cmd_resume_reminders, "send a customer payment reminders again"
+    )
+    resume_reminders.add_argument("customer_id", type=_positive)
+    resume_reminders.add_argument("--reason", help="written to the audit log")
+    deliver = add("deliver", cmd_deliver, "send the queued e-mail over SMTP, in a loop or --once")
+    deliver.add_argument("--once", action="store_true", help="send what is due, then exit")
+    deliver.add_argument(
+        "--interval", type=_positive, default=10, help="seconds between passes (default 10)"
+    )
+    deliver.add_argument("--batch", type=_positive, default=50, help="messages claimed at a time")
     token = add("token", cmd_token, "issue a bearer token for the REST API")
     token.add_argument("--role", required=True, choices=list(API_ROLES))
     token.add_argument("--id", type=_positive, help="the customer's or provider's id")

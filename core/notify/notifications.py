@@ -1,4 +1,5 @@
-"""Notifications are rows shown in the dashboard; these are their texts and queries."""
+"""Notifications are rows shown in the dashboard; these are their texts and queries. Those
+of an e-mailed kind (core.notify.outbox) also queue an e-mail in the same transaction."""
 
 from __future__ import annotations
 
@@ -13,23 +14,27 @@ from sqlalchemy.orm import Session
 from core.db.dml import Precompiled, plain
 from core.db.models import Base, Notification, utcnow
 from core.money import format_cents
+from core.notify.outbox import is_emailed, queue_for_notifications
 
 _NOTIFICATIONS = Base.metadata.tables["notifications"]
 _COLUMNS = ("recipient_kind", "recipient_id", "kind", "title", "body", "job_id", "created_at")
-_INSERTS: dict[int, Precompiled] = {}
+_INSERTS: dict[tuple[int, bool], Precompiled] = {}
 
 
-def _insert_of(count: int) -> Precompiled:
+def _insert_of(count: int, returning: bool) -> Precompiled:
     """INSERT ... VALUES (...), (...) for `count` rows, built once per count: one
     statement (one round trip) whatever the driver does with executemany. Written as
     text with typed parameters, since SQLAlchemy compiles a multi-row `values()` anew on
-    every execution."""
-    statement = _INSERTS.get(count)
+    every execution. `returning` adds the new ids and kinds, for queueing e-mail."""
+    statement = _INSERTS.get((count, returning))
     if statement is None:
         rows = ", ".join(
             "(" + ", ".join(f":n{row}_{name}" for name in _COLUMNS) + ")" for row in range(count)
         )
-        sql = text(f"INSERT INTO notifications ({', '.join(_COLUMNS)}) VALUES {rows}")
+        sql = text(
+            f"INSERT INTO notifications ({', '.join(_COLUMNS)}) VALUES {rows}"
+            + (" RETURNING id, kind" if returning else "")
+        )
         typed = sql.bindparams(
             *(
                 bindparam(f"n{row}_{name}", type_=_NOTIFICATIONS.c[name].type)
@@ -37,7 +42,7 @@ def _insert_of(count: int) -> Precompiled:
                 for name in _COLUMNS
             )
         )
-        statement = _INSERTS[count] = Precompiled(plain(typed))
+        statement = _INSERTS[count, returning] = Precompiled(plain(typed))
     return statement
 
 
@@ -62,7 +67,10 @@ def notify(
     title: str,
     body: str,
     job_id: int | None,
+    email: bool = True,
 ) -> Notification:
+    """One notification, and its e-mail when its kind is e-mailed (`email=False` leaves
+    that out, for history loaded after the fact, such as the demo's)."""
     notification = Notification(
         recipient_kind=recipient_kind,
         recipient_id=recipient_id,
@@ -72,13 +80,18 @@ def notify(
         job_id=job_id,
     )
     session.add(notification)
+    if email and is_emailed(kind):
+        session.flush()  # the outbox row names the notification's id
+        queue_for_notifications(session, [notification.id], utcnow())
     return notification
 
 
 def notify_all(session: Session, notes: Sequence[Note]) -> None:
-    """Write these notifications in one statement (a plain insert: no objects are loaded)."""
+    """Write these notifications in one statement (a plain insert: no objects are loaded),
+    and, when any is of an e-mailed kind, their e-mails in one more."""
     if not notes:
         return
+    emailed = any(is_emailed(note.kind) for note in notes)
     now = utcnow()
     values: dict[str, Any] = {}
     for row, note in enumerate(notes):
@@ -93,7 +106,11 @@ def notify_all(session: Session, notes: Sequence[Note]) -> None:
                 f"n{row}_created_at": now,
             }
         )
-    _insert_of(len(notes)).execute(session.connection(), values)
+    result = _insert_of(len(notes), emailed).execute(session.connection(), values)
+    if emailed:
+        written: list[Any] = list(result.all())  # (id, kind) of each new row
+        ids = [int(id_) for id_, kind in written if is_emailed(str(kind))]
+        queue_for_notifications(session, ids, now)
 
 
 def payment_confirmed(amount: int, currency: str, service_name: str) -> tuple[str, str]:

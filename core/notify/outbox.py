@@ -1,0 +1,66 @@
+"""Queueing e-mail: an `email_outbox` row for each notification that should reach a person's
+inbox, written in the transaction that writes the notification, so a committed
+notification always has its message and a rolled-back one never does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.orm import Session
+
+from core.db.dml import Precompiled, plain
+from core.db.models import Base
+
+# Which notification kinds are also e-mailed. A kind not listed is not: a new kind is
+# e-mailed only once someone decides it should be.
+EMAILED_KINDS: dict[str, bool] = {
+    "payment_confirmed": True,  # the customer's receipt
+    "payment_received": True,  # the provider learns the money came in
+    "payment_failed": True,  # the customer can try again from the link
+    "invoice_sent": False,  # Stripe e-mails the invoice itself when it is sent
+}
+
+_OUTBOX = Base.metadata.tables["email_outbox"]
+_QUEUES: dict[int, Precompiled] = {}
+
+
+def is_emailed(kind: str) -> bool:
+    return EMAILED_KINDS.get(kind, False)
+
+
+def _queue_of(count: int) -> Precompiled:
+    """INSERT ... SELECT for `count` notification ids, built once per count. The address
+    comes from the recipient's row; a recipient we do not find gets an empty address, which
+    the worker fails as such, rather than a constraint error that would roll back the
+    payment that wrote the notification."""
+    statement = _QUEUES.get(count)
+    if statement is None:
+        ids = ", ".join(f":id{n}" for n in range(count))
+        sql = text(
+            "INSERT INTO email_outbox (message_key, kind, notification_id, job_id, to_address,"
+            " status, attempts, next_attempt_at, created_at)"
+            " SELECT 'notification:' || CAST(n.id AS VARCHAR(20)), n.kind, n.id, n.job_id,"
+            " COALESCE(CASE n.recipient_kind WHEN 'customer' THEN c.email ELSE p.email END, ''),"
+            " 'queued', 0, :now, :now"
+            " FROM notifications n"
+            " LEFT JOIN customers c ON n.recipient_kind = 'customer' AND c.id = n.recipient_id"
+            " LEFT JOIN service_providers p"
+            " ON n.recipient_kind = 'provider' AND p.id = n.recipient_id"
+            f" WHERE n.id IN ({ids})"
+        ).bindparams(
+            bindparam("now", type_=_OUTBOX.c.created_at.type),
+            *(bindparam(f"id{n}", type_=_OUTBOX.c.notification_id.type) for n in range(count)),
+        )
+        statement = _QUEUES[count] = Precompiled(plain(sql))
+    return statement
+
+
+def queue_for_notifications(session: Session, ids: Sequence[int], now: datetime) -> None:
+    """One outbox row per notification id given (the caller passes those of e-mailed kinds),
+    in one statement."""
+    if not ids:
+        return
+    values: dict[str, object] = {"now": now, **{f"id{n}": id_ for n, id_ in enumerate(ids)}}
+    _queue_of(len(ids)).execute(session.connection(), values)

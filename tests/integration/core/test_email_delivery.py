@@ -1,0 +1,425 @@
+"""E-mail through the outbox, end to end: a signed payment webhook queues the messages in its
+own transaction, and the delivery worker hands them to a real SMTP server (aiosmtpd, on a
+free port) exactly once, through duplicates, outages, crashes, two workers and a missing
+configuration. Time is a clock the test moves; nothing waits but the SMTP exchanges."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from core.billing.webhooks import receive
+from core.config import Settings
+from core.context import AppContext
+from core.db.models import Customer, EmailMessage, Notification, utcnow
+from core.db.session import session_scope
+from core.notify import notifications
+from core.notify.delivery import LEASE, DeliveryWorker, message_id
+from tests.support.smtp import SmtpServer, free_port, running_smtp
+from tests.support.webhook_events import (
+    SECRET,
+    Billed,
+    billed_job,
+    invoice_object,
+    signed,
+    stripe_event,
+)
+
+MAIL_FROM = "Marketplace <no-reply@marketplace.example>"
+CUSTOMER, PROVIDER = "ann@example.com", "maria@example.com"
+
+
+class Clock:
+    """The worker's time, moved by the test; it starts a minute ahead, so that what the
+    test queues is due."""
+
+    def __init__(self) -> None:
+        self.now = utcnow() + timedelta(minutes=1)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def ctx(database_url: str) -> Iterator[AppContext]:
+    """The database alone: these tests need no Stripe (webhooks come signed from here)."""
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        stripe_secret_key=SecretStr("sk_test_email"),
+        stripe_webhook_secret=SecretStr(SECRET),
+    )
+    context = AppContext.create(settings)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with running_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def worker_for(ctx: AppContext, clock: Clock, url: str | None, **options: Any) -> DeliveryWorker:
+    ctx.settings.smtp_url = SecretStr(url) if url else None
+    return DeliveryWorker(
+        ctx.sessions, ctx.readers, ctx.settings.smtp, MAIL_FROM, clock=clock, **options
+    )
+
+
+def webhook(ctx: AppContext, event: dict[str, Any]) -> str:
+    payload = json.dumps(event)
+    delivery = receive(
+        ctx.sessions,
+        payload.encode(),
+        signed(payload)["Stripe-Signature"],
+        secret=SECRET,
+        currency="usd",
+    )
+    assert delivery.status == 200, delivery.body
+    return str(delivery.body["outcome"])
+
+
+def paid(ctx: AppContext) -> Billed:
+    billed = billed_job(ctx)
+    assert webhook(ctx, stripe_event("invoice.paid", invoice_object(billed))) == "applied"
+    return billed
+
+
+def outbox(ctx: AppContext) -> list[EmailMessage]:
+    with session_scope(ctx.readers) as session:
+        return list(session.scalars(select(EmailMessage).order_by(EmailMessage.id)))
+
+
+def recipients(smtp: SmtpServer) -> list[str]:
+    return sorted(str(message["To"]) for message in smtp.messages)
+
+
+# Queued with the notification, sent once
+
+
+def test_a_paid_invoice_queues_and_sends_one_email_to_each_side(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    billed = paid(ctx)
+
+    rows = outbox(ctx)
+    with session_scope(ctx.readers) as session:
+        notes = {
+            n.id: n
+            for n in session.scalars(
+                select(Notification).where(Notification.job_id == billed.job_id)
+            )
+        }
+    assert sorted((r.kind, r.to_address, r.status, r.job_id) for r in rows) == [
+        ("payment_confirmed", CUSTOMER, "queued", billed.job_id),
+        ("payment_received", PROVIDER, "queued", billed.job_id),
+    ]
+    assert {r.message_key for r in rows} == {f"notification:{i}" for i in notes}
+    assert all(notes[r.notification_id or 0].kind == r.kind for r in rows)
+
+    report = worker_for(ctx, clock, smtp.url).deliver_due()
+
+    assert (report.claimed, report.sent, report.retrying, report.failed) == (2, 2, 0, 0)
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    by_id = {str(m["Message-ID"]): m for m in smtp.messages}
+    for row in outbox(ctx):
+        assert row.status == "sent" and row.attempts == 1
+        assert row.handed_at is not None and row.sent_at is not None and row.lease_until is None
+        sent = by_id[message_id(row.id, row.message_key, MAIL_FROM)]
+        assert sent["To"] == row.to_address and sent["From"] == MAIL_FROM
+        assert sent["Subject"] == row.subject and row.subject
+        assert sent.get_body(("plain",)) is not None and sent.get_body(("html",)) is not None
+    assert [envelope[0] for envelope in smtp.envelopes] == ["no-reply@marketplace.example"] * 2
+
+    assert worker_for(ctx, clock, smtp.url).deliver_due().claimed == 0
+    assert len(smtp.messages) == 2
+
+
+def test_duplicate_and_reordered_webhooks_send_nothing_twice(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    billed = billed_job(ctx)
+    obj = invoice_object(billed)
+    first = stripe_event("invoice.paid", obj)
+    worker = worker_for(ctx, clock, smtp.url)
+
+    assert webhook(ctx, first) == "applied"
+    worker.deliver_due()
+    assert webhook(ctx, first) == "duplicate"
+    assert webhook(ctx, stripe_event("invoice.payment_succeeded", obj)) == "already_applied"
+    sent_late = invoice_object(billed, status="open")
+    assert webhook(ctx, stripe_event("invoice.sent", sent_late)) != "customer_notified"
+    assert webhook(ctx, stripe_event("invoice.payment_failed", sent_late)) != "customer_notified"
+    worker.deliver_due()
+
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    assert len(outbox(ctx)) == 2
+
+
+def test_only_the_kinds_in_the_table_are_emailed(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    """The invoice itself is e-mailed by Stripe; a failed payment is e-mailed by us."""
+    billed = billed_job(ctx)
+    waiting = invoice_object(billed, status="open")
+    assert webhook(ctx, stripe_event("invoice.sent", waiting)) == "customer_notified"
+    assert webhook(ctx, stripe_event("invoice.payment_failed", waiting)) == "customer_notified"
+
+    worker_for(ctx, clock, smtp.url).deliver_due()
+
+    assert [(r.kind, r.to_address, r.status) for r in outbox(ctx)] == [
+        ("payment_failed", CUSTOMER, "sent")
+    ]
+    assert recipients(smtp) == [CUSTOMER]
+
+
+def test_notify_queues_an_email_too_unless_told_not_to(ctx: AppContext) -> None:
+    billed = billed_job(ctx)
+    with session_scope(ctx.sessions) as session:
+        for email in (True, False):
+            notifications.notify(
+                session,
+                recipient_kind="provider",
+                recipient_id=billed.provider_id,
+                kind="payment_received",
+                title="Payment Received",
+                body="Paid",
+                job_id=billed.job_id,
+                email=email,
+            )
+    assert [(r.kind, r.to_address) for r in outbox(ctx)] == [("payment_received", PROVIDER)]
+
+
+def test_a_rolled_back_notification_leaves_no_email(ctx: AppContext) -> None:
+    billed = billed_job(ctx)
+    with pytest.raises(RuntimeError), session_scope(ctx.sessions) as session:
+        notifications.notify_all(
+            session,
+            [
+                notifications.Note(
+                    "customer", billed.customer_id, "payment_confirmed", "t", "b", None
+                )
+            ],
+        )
+        raise RuntimeError("the webhook's transaction fails after notifying")
+    assert outbox(ctx) == []
+
+
+# Failures
+
+
+def test_smtp_down_then_up_delivers_every_message_once(ctx: AppContext, clock: Clock) -> None:
+    port = free_port()  # nothing listens there yet
+    paid(ctx)
+    worker = worker_for(ctx, clock, f"smtp://127.0.0.1:{port}")
+
+    report = worker.deliver_due()
+
+    assert (report.claimed, report.retrying, report.sent) == (2, 2, 0)
+    rows = outbox(ctx)
+    assert {(r.status, r.attempts) for r in rows} == {("queued", 1)}
+    assert all("could not reach smtp://127.0.0.1" in (r.last_error or "") for r in rows)
+    assert all(r.next_attempt_at > clock.now for r in rows)
+    assert worker.deliver_due().claimed == 0  # not due again before its backoff
+
+    with running_smtp(port) as smtp:
+        clock.advance(timedelta(minutes=5))
+        report = worker.deliver_due()
+        assert worker.deliver_due().claimed == 0
+
+    assert (report.sent, report.retrying) == (2, 0)
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    assert {(r.status, r.attempts) for r in outbox(ctx)} == {("sent", 2)}
+
+
+def test_a_temporary_refusal_is_retried_until_the_attempts_run_out(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    smtp.refuse(CUSTOMER, "450 4.2.1 Mailbox busy, try later")
+    paid(ctx)
+    worker = worker_for(ctx, clock, smtp.url, max_attempts=3)
+
+    for _ in range(3):
+        worker.deliver_due()
+        clock.advance(timedelta(hours=3))
+    assert worker.deliver_due().claimed == 0
+
+    state = {r.to_address: (r.status, r.attempts, r.last_error) for r in outbox(ctx)}
+    assert state[PROVIDER][:2] == ("sent", 1)
+    assert state[CUSTOMER][:2] == ("failed", 3)
+    assert "gave up after 3 attempts" in str(state[CUSTOMER][2])
+    assert "450 4.2.1 Mailbox busy" in str(state[CUSTOMER][2])
+    assert recipients(smtp) == [PROVIDER]
+
+
+def test_a_permanent_550_fails_the_message_with_the_reason(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    smtp.refuse(CUSTOMER, "550 5.1.1 No such mailbox")
+    paid(ctx)
+    worker = worker_for(ctx, clock, smtp.url)
+
+    report = worker.deliver_due()
+    clock.advance(timedelta(days=1))
+    assert worker.deliver_due().claimed == 0  # never tried again
+
+    assert (report.sent, report.failed) == (1, 1)
+    state = {r.to_address: (r.status, r.attempts, r.last_error) for r in outbox(ctx)}
+    assert state[CUSTOMER] == ("failed", 1, "recipient refused: 550 5.1.1 No such mailbox")
+    assert state[PROVIDER][0] == "sent"
+    assert recipients(smtp) == [PROVIDER]
+
+
+def test_an_address_that_is_none_fails_without_reaching_the_server(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    billed = billed_job(ctx)
+    with session_scope(ctx.sessions) as session:
+        customer = session.get(Customer, billed.customer_id)
+        assert customer is not None
+        customer.email = "ann at example dot com"
+    webhook(ctx, stripe_event("invoice.paid", invoice_object(billed)))
+
+    worker_for(ctx, clock, smtp.url).deliver_due()
+
+    state = {r.kind: (r.status, r.last_error) for r in outbox(ctx)}
+    assert state["payment_confirmed"] == (
+        "failed",
+        "not an e-mail address: 'ann at example dot com'",
+    )
+    assert state["payment_received"][0] == "sent"
+    assert recipients(smtp) == [PROVIDER]
+
+
+def test_the_login_is_used_and_a_wrong_password_is_never_written_down(
+    ctx: AppContext, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    paid(ctx)
+    with running_smtp(login=("mailer", "right-password")) as smtp:
+        wrong = smtp.url.replace("right-password", "wrong-password")
+        report = worker_for(ctx, clock, wrong).deliver_due()
+        assert report.retrying == 2
+        errors = " ".join(r.last_error or "" for r in outbox(ctx))
+        assert "535" in errors and "wrong-password" not in errors
+        assert "wrong-password" not in caplog.text
+        assert "wrong-password" not in repr(ctx.settings) + repr(ctx.settings.smtp)
+
+        clock.advance(timedelta(minutes=5))
+        assert worker_for(ctx, clock, smtp.url).deliver_due().sent == 2
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+
+
+# Crashes and concurrency
+
+
+def test_a_worker_that_died_after_claiming_is_replaced_once_its_lease_ends(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    paid(ctx)
+    crashed = worker_for(ctx, clock, smtp.url)
+    assert len(crashed.claim()) == 2  # ... and the process dies before handing anything over
+
+    successor = worker_for(ctx, clock, smtp.url)
+    assert successor.deliver_due().claimed == 0  # the lease still holds
+    clock.advance(LEASE + timedelta(seconds=1))
+    report = successor.deliver_due()
+
+    assert (report.claimed, report.sent) == (2, 2)
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    assert {(r.status, r.attempts) for r in outbox(ctx)} == {("sent", 2)}
+
+
+def test_a_worker_that_died_after_the_hand_over_is_not_sent_again(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    paid(ctx)
+    crashed = worker_for(ctx, clock, smtp.url)
+    handed = crashed.hand_over(crashed.claim())  # ... and the process dies before `sent`
+    assert len(handed) == 2 and len(smtp.messages) == 2
+    assert {(r.status, r.handed_at is not None) for r in outbox(ctx)} == {("sending", True)}
+
+    clock.advance(LEASE + timedelta(seconds=1))
+    report = worker_for(ctx, clock, smtp.url).deliver_due()
+
+    assert (report.recovered, report.claimed, report.sent) == (2, 0, 0)
+    assert len(smtp.messages) == 2
+    rows = outbox(ctx)
+    assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
+    assert all(r.sent_at == r.handed_at for r in rows)
+
+
+def test_two_workers_at_once_send_each_message_once(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    billed = billed_job(ctx)
+    count = 24
+    with session_scope(ctx.sessions) as session:
+        notifications.notify_all(
+            session,
+            [
+                notifications.Note(
+                    "customer", billed.customer_id, "payment_confirmed", "t", f"{n}", billed.job_id
+                )
+                for n in range(count)
+            ],
+        )
+    contexts = [AppContext.create(ctx.settings) for _ in range(2)]
+    workers = [worker_for(c, clock, smtp.url, batch_size=3) for c in contexts]
+    barrier = threading.Barrier(2)
+    sent: list[int] = []
+
+    def run(worker: DeliveryWorker) -> None:
+        barrier.wait(timeout=10)
+        sent.append(worker.deliver_due().sent)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for context in contexts:
+        context.close()
+
+    assert sum(sent) == count
+    ids = [str(m["Message-ID"]) for m in smtp.messages]
+    assert len(ids) == count and len(set(ids)) == count
+    assert {(r.status, r.attempts) for r in outbox(ctx)} == {("sent", 1)}
+
+
+# Configuration
+
+
+def test_without_smtp_url_messages_wait_as_not_configured_then_go_once_configured(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    paid(ctx)
+
+    report = worker_for(ctx, clock, None).deliver_due()
+
+    assert (report.not_configured, report.claimed) == (2, 0)
+    assert {(r.status, r.attempts, r.last_error) for r in outbox(ctx)} == {
+        ("not_configured", 0, "SMTP_URL is not set")
+    }
+    assert smtp.messages == []
+
+    report = worker_for(ctx, clock, smtp.url).deliver_due()
+
+    assert report.sent == 2
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    assert {r.status for r in outbox(ctx)} == {"sent"}
