@@ -362,6 +362,8 @@ def job_browser(actor: Actor, *, for_admin: bool) -> JobPage:
 
     st.caption(f"{page.total} job{'s' if page.total != 1 else ''}")
     if page.rows:
+        if selected is None:
+            st.caption("Select a row (the circle at its left) to open the job.")
         table(page, for_admin=for_admin, selected=selected)
         pager(page)
         on_page = sum(row.price for row in page.rows)
