@@ -41,6 +41,7 @@ Action = Literal[
     "reconcile",
     "events.replay",
     "audit.read",
+    "reminders.manage",
     "emails.preview",
 ]
 
@@ -75,6 +76,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "reconcile": _STAFF,
     "events.replay": _STAFF,
     "audit.read": _STAFF,
+    "reminders.manage": _STAFF,  # pausing and resuming a customer's payment reminders
     "emails.preview": _STAFF,
 }
 
@@ -92,6 +94,7 @@ _REFUSALS: dict[Action, str] = {
     "reconcile": "Reconciliation is for admins",
     "events.replay": "Replaying events is for admins",
     "audit.read": "The audit log is for admins",
+    "reminders.manage": "Pausing payment reminders is for admins",
     "emails.preview": "E-mail previews are for admins",
 }
 
