@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.audit import record_now
+from core.audit import actor_names, record_now
 from core.billing.reconcile import DriftReport, drift_report
 from core.context import AppContext
 from core.db.models import AuditLog
@@ -30,7 +30,7 @@ class DriftCheck:
     drifts: int
     jobs_checked: int
     since: datetime | None  # jobs completed since then were compared; None: every job
-    by: str  # who ran it (an actor label)
+    by: str  # who ran it, by name
 
 
 def record_check(ctx: AppContext, report: DriftReport, *, actor: Actor) -> None:
@@ -76,5 +76,5 @@ def last_check(session: Session, *, actor: Actor) -> DriftCheck | None:
         drifts=int(after.get("drifts", 0)),
         jobs_checked=int(after.get("jobs_checked", 0)),
         since=datetime.fromisoformat(since) if since else None,
-        by=entry.actor,
+        by=actor_names(session, [entry.actor])[entry.actor],
     )

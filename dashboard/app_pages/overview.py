@@ -66,7 +66,7 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
         )
         st.caption(count_of(figures.overdue.count, "invoice"))
         if manages_jobs:
-            link(ALL_JOBS, "Overdue invoices", status="overdue")
+            link(ALL_JOBS, "Overdue invoices", overdue="1")
         else:
             link(REPORTS, "Receivables aging")
     with tile(failed):

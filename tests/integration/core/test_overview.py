@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from core.audit import record
+from core.audit import SYSTEM_NAME, record
 from core.billing.drift_checks import last_check, record_check
 from core.billing.reconcile import Drift, DriftReport
 from core.context import AppContext
@@ -224,7 +224,7 @@ def test_the_last_drift_check_is_the_newest_recorded(ctx: AppContext, shop: Shop
         1,
         12,
         NOW - timedelta(days=30),
-        ADMIN.label,
+        ADMIN.label,  # no account of that id: the label as recorded
     )
     assert figures.drift == check
 
@@ -294,7 +294,7 @@ def test_a_reconcile_run_from_the_command_line_is_the_last_check(
     assert (check.drifts, check.jobs_checked, check.by) == (
         0,
         run.data["jobs_checked"],
-        SYSTEM.label,
+        SYSTEM_NAME,
     )
 
 
