@@ -159,24 +159,49 @@ def sign_in(page: Page, dashboard: str) -> None:
     expect(page.get_by_text("Signed in as Rivera Plumbing & Heating")).to_be_visible()
 
 
-def job_row(page: Page, job_id: int) -> list[str] | None:
-    """The jobs table's cells for one job (the grid keeps an accessible copy in the DOM)."""
+ROW_PX = 35  # the grid's header and each row (Streamlit's default row height)
+
+
+def job_rows(page: Page) -> list[list[str]]:
+    """The jobs table's cells, row by row (the grid keeps an accessible copy in the DOM):
+    Job #, Price (a number), Job, Invoice, Customer, Service, Payment, ..."""
     rows = page.get_by_test_id("stDataFrame").first.locator("table[role=grid] tbody tr")
-    for index in range(rows.count()):
-        cells = [text.strip() for text in rows.nth(index).locator("td").all_text_contents()]
-        if cells and cells[0] == str(job_id):
-            return cells
-    return None
+    return [
+        [text.strip() for text in rows.nth(index).locator("td").all_text_contents()]
+        for index in range(rows.count())
+    ]
+
+
+def job_row(page: Page, job_id: int) -> list[str] | None:
+    return next((cells for cells in job_rows(page) if cells[:1] == [str(job_id)]), None)
+
+
+def open_job(page: Page, job_id: int) -> None:
+    """Select the job's row by the circle at its left, as a person does; its drawer opens."""
+    index = [cells[:1] for cells in job_rows(page)].index([str(job_id)])
+    box = page.get_by_test_id("stDataFrame").first.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 16, box["y"] + ROW_PX * (index + 1) + ROW_PX / 2)
+    expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
+    settled(page)
+
+
+def badge(page: Page, words: str) -> Locator:
+    """A status badge of the open job ("Job: paid")."""
+    return page.get_by_role("dialog").get_by_text(words, exact=True)
 
 
 def eventually(page: Page, title: str, check: Callable[[], bool], what: str) -> None:
-    """Re-run `title`'s page until `check()` holds: the webhook arrives when it arrives."""
+    """Reload `title`'s page at its address until `check()` holds: the webhook arrives when
+    it arrives."""
     deadline = time.monotonic() + WEBHOOK_WAIT_S
     while not check():
         if time.monotonic() > deadline:
             pytest.fail(f"{what} within {WEBHOOK_WAIT_S:.0f} s of paying")
         page.wait_for_timeout(1_500)
-        go_to(page, title)
+        page.reload()
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
+        settled(page)
 
 
 def test_provider_completes_a_job_and_the_customer_pays_it(
@@ -198,7 +223,7 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         balance_before = cents(metric(page, "Balance").inner_text())
         steps.shot(page, "earnings-before")
 
-        # 3. A new job: filter the table to new jobs, then choose the newest in "Job details".
+        # 3. A new job: filter the table to new jobs, then open the newest from its row.
         jobs = provider_jobs(live_system, PROVIDER_EMAIL)
         # Each count waited for below differs from the one it replaces (all jobs, the new
         # ones, the one searched for), so only the finished rerun can show it.
@@ -211,12 +236,10 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         page.keyboard.press("Escape")
         expect(page.get_by_text(jobs_caption(len(jobs.new)), exact=True)).to_be_visible()
         settled(page)
-        page.get_by_role("combobox", name="Job details").click()
-        page.get_by_role("option", name=re.compile(rf"^#{job_id} · ")).click()
-        expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
-        settled(page)
-        expect(metric(page, "Job")).to_have_text("new")
-        expect(metric(page, "Invoice")).to_have_text("none")
+        open_job(page, job_id)
+        expect(page).to_have_url(re.compile(rf"[?&]job={job_id}(&|$)"))  # a link to it
+        expect(badge(page, "Job: new")).to_be_visible()
+        expect(badge(page, "Invoice: not invoiced")).to_be_visible()
         price = cents(metric(page, "Price").inner_text())
         assert price > 0
         steps.shot(page, "new-job-selected")
@@ -231,9 +254,9 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         success = page.get_by_test_id("stAlert").filter(has_text="Job completed. Invoice")
         expect(success).to_contain_text(" is open, due ")
         settled(page)
-        expect(metric(page, "Job")).to_have_text("completed")
-        expect(metric(page, "Payment")).to_have_text("pending")
-        expect(metric(page, "Invoice")).to_have_text("open")
+        expect(badge(page, "Job: completed")).to_be_visible()
+        expect(badge(page, "Payment: pending")).to_be_visible()
+        expect(badge(page, "Invoice: open")).to_be_visible()
         invoice_link = page.get_by_role("link", name="Open the invoice")
         expect(invoice_link).to_have_attribute(
             "href", re.compile(rf"^{re.escape(live_system.sandbox)}/i/in_\w+$")
@@ -264,6 +287,8 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
 
         # 6. Back on the dashboard (same tab, same session): the job is paid in the table.
         page.bring_to_front()
+        rerun(page, lambda: page.keyboard.press("Escape"))  # the job's drawer closes
+        expect(page.get_by_role("dialog")).to_have_count(0)
         page.get_by_role("combobox", name="Job status").click()
         page.keyboard.press("Backspace")  # drop the "new" filter: the job is no longer new
         page.keyboard.press("Escape")
@@ -274,19 +299,22 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         search.press("Enter")
         expect(page.get_by_text(jobs_caption(1), exact=True)).to_be_visible()
         settled(page)
-        expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
+        expect(page).to_have_url(re.compile(rf"[?&]search=%23{job_id}(&|$)"))
 
         def paid_in_table() -> bool:
             row = job_row(page, job_id)
-            return row is not None and row[5:8] == ["paid", "received", "paid"]
+            return row is not None and [row[2], row[6], row[3]] == ["paid", "received", "paid"]
 
+        # Reloading the page's address keeps the view (the search lives in it).
         eventually(page, "My jobs", paid_in_table, f"job #{job_id} not paid in the table")
         row = job_row(page, job_id)
         assert row is not None
-        assert row[4] == dollars(price), row
-        expect(metric(page, "Job")).to_have_text("paid")
-        expect(metric(page, "Payment")).to_have_text("received")
-        expect(metric(page, "Invoice")).to_have_text("paid")
+        assert round(float(row[1]) * 100) == price, row
+        open_job(page, job_id)
+        expect(badge(page, "Job: paid")).to_be_visible()
+        expect(badge(page, "Payment: received")).to_be_visible()
+        expect(badge(page, "Invoice: paid")).to_be_visible()
+        rerun(page, lambda: page.keyboard.press("Escape"))
         steps.shot(page, "job-paid-in-table")
 
         # 7. The balance went up by the job's price.
