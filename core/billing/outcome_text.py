@@ -13,6 +13,7 @@ OUTCOME_TEXT = {
     "recorded": "Recorded",
     "ignored": "Ignored",
     "ignored_already_paid": "Ignored (already paid)",
+    "ignored_job_cancelled": "Ignored (the job was cancelled)",
     "pending": "Not handled yet",
     "failed": "Failed (Stripe retries it)",
     "error": "Error while handling",

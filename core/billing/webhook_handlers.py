@@ -120,6 +120,8 @@ def tell_customer_to_retry(
     """The payment stays pending; the customer gets the link to try again."""
     if target.payment.status != "pending":
         return Outcome("ignored_already_paid")
+    if target.job.status == "cancelled":  # nothing is owed: do not ask for it
+        return Outcome("ignored_job_cancelled")
     failed = notifications.payment_failed(
         invoice.amount_remaining or target.payment.amount,
         invoice.currency,
@@ -136,6 +138,8 @@ def tell_customer_invoice_waits(
 ) -> Outcome:
     if target.payment.status != "pending":
         return Outcome("ignored_already_paid")
+    if target.job.status == "cancelled":
+        return Outcome("ignored_job_cancelled")
     waiting = notifications.invoice_waiting(
         invoice.amount_due or target.payment.amount,
         invoice.currency,

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ import core.billing.webhooks
 from core.billing.stripe_objects import EventInfo
 from core.config import Settings
 from core.context import AppContext
-from core.db.models import Notification, StripeInvoice
+from core.db.models import Job, Notification, StripeInvoice
 from core.db.session import session_scope
 from tests.support.sandbox import SandboxControl
 from tests.support.service import service_in_thread, service_process
@@ -146,6 +146,23 @@ def test_sent_and_failed_arriving_after_paid_notify_nobody_and_change_nothing(
         failed["id"]: "ignored_already_paid",
         finalized["id"]: "recorded",
     }
+
+
+def test_sent_and_failed_for_a_cancelled_job_tell_nobody(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    billed = billed_job(ctx)
+    with session_scope(ctx.sessions) as session:
+        session.execute(update(Job).where(Job.id == billed.job_id).values(status="cancelled"))
+    sent = stripe_event("invoice.sent", invoice_object(billed, status="open"))
+    failed = stripe_event("invoice.payment_failed", invoice_object(billed, status="open"))
+
+    assert outcome_of(deliver(http, sent)) == "ignored_job_cancelled"
+    assert outcome_of(deliver(http, failed)) == "ignored_job_cancelled"
+
+    with session_scope(ctx.sessions) as session:
+        told = session.scalars(select(Notification).where(Notification.job_id == billed.job_id))
+        assert list(told) == []
 
 
 def test_sent_and_failed_before_payment_tell_the_customer_and_leave_it_pending(
