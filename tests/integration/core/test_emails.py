@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from core.billing import reminders
 from core.billing.admin_actions import void_and_reissue
 from core.billing.invoice_status import PROGRESS_RANK
 from core.context import AppContext
@@ -253,3 +254,21 @@ def test_a_row_naming_no_job_is_refused(ctx: AppContext) -> None:
         session.flush()
         with pytest.raises(LookupError, match="names no job"):
             render_message(session, message)
+
+
+def test_a_reminder_the_reminder_run_queued_renders_its_step_and_the_link(
+    ctx: AppContext, market: Market
+) -> None:
+    job_id, invoice_id = invoiced_job(ctx, market)
+    with session_scope(ctx.readers) as session:
+        invoice = session.get(StripeInvoice, invoice_id)
+        assert invoice is not None and invoice.due_date is not None
+        due, link = invoice.due_date, invoice.hosted_invoice_url
+    run = reminders.run_due_reminders(ctx, now=due + timedelta(days=7, hours=1))
+    assert [(o.reminder.job_id, o.reminder.step) for o in run.outcomes] == [(job_id, 7)]
+    with session_scope(ctx.readers) as session:
+        message = session.scalars(select(EmailMessage).where(EmailMessage.kind == "reminder")).one()
+        email = render_message(session, message)
+    assert email.subject == f"Reminder: invoice for job #{job_id} (Plumbing), $150.00, 7 days late"
+    assert f"is 7 days late (it was due on {due:%B} {due.day}, {due.year})" in email.text
+    assert link and link in email.text
