@@ -425,6 +425,7 @@ def page_child(config: str, database: Path, export_dir: Path) -> dict[str, Any]:
     at.text_input(key="sign_in_password").input(password)
     at.form_submit_button[0].click()
     at.run()
+    at.switch_page("app_pages/reports.py").run()  # finance lands on the Overview
     assert [t.value for t in at.title] == ["Reports"], [t.value for t in at.title]
     assert not at.exception, [e.value for e in at.exception]
     times = []
