@@ -6,6 +6,10 @@ configuration. Time is a clock the test moves; nothing waits but the SMTP exchan
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -16,12 +20,13 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from core.billing.webhooks import receive
-from core.config import Settings
+from core.cli import main
+from core.config import PROJECT_ROOT, Settings, get_settings
 from core.context import AppContext
 from core.db.models import Customer, EmailMessage, Notification, utcnow
 from core.db.session import session_scope
 from core.notify import notifications
-from core.notify.delivery import LEASE, DeliveryWorker, message_id
+from core.notify.delivery import LEASE, OUTBOX, DeliveryWorker, message_id
 from tests.support.smtp import SmtpServer, free_port, running_smtp
 from tests.support.webhook_events import (
     SECRET,
@@ -423,3 +428,108 @@ def test_without_smtp_url_messages_wait_as_not_configured_then_go_once_configure
     assert report.sent == 2
     assert recipients(smtp) == [CUSTOMER, PROVIDER]
     assert {r.status for r in outbox(ctx)} == {"sent"}
+
+
+def test_on_postgresql_a_claim_skips_the_rows_another_worker_holds(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    if ctx.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: there is nothing to skip")
+    paid(ctx)
+    held, free = [row.id for row in outbox(ctx)]
+    worker = worker_for(ctx, clock, smtp.url)
+    claimed: list[int] = []
+    with ctx.engine.connect() as other:
+        transaction = other.begin()
+        other.execute(select(OUTBOX.c.id).where(OUTBOX.c.id == held).with_for_update())
+        # In a thread: a claim that waited for the lock instead of skipping the row would
+        # otherwise wait for ever; this way it waits only until the rollback below.
+        claiming = threading.Thread(target=lambda: claimed.extend(c.id for c in worker.claim()))
+        claiming.start()
+        claiming.join(timeout=10)
+        transaction.rollback()
+    claiming.join(timeout=10)
+    assert claimed == [free]
+
+
+# The command
+
+
+@pytest.fixture
+def cli_env(ctx: AppContext, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("SMTP_URL", "MAIL_FROM", "DEMO_CLOCK_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", ctx.settings.database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_deliver_once_reports_waiting_messages_then_sends_them_once_configured(
+    ctx: AppContext,
+    smtp: SmtpServer,
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    paid(ctx)
+
+    assert main(["deliver", "--once", "--json"]) == 0
+    waiting = json.loads(capsys.readouterr().out)
+    assert (waiting["not_configured"], waiting["sent"], waiting["reminders"]) == (2, 0, None)
+
+    monkeypatch.setenv("SMTP_URL", smtp.url)
+    monkeypatch.setenv("MAIL_FROM", "Jobs <jobs@marketplace.example>")
+    get_settings.cache_clear()
+    assert main(["deliver", "--once"]) == 0
+    assert capsys.readouterr().out == "E-mail: 2 sent, 0 to retry, 0 failed.\n"
+    assert main(["deliver", "--once", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["claimed"] == 0
+
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    assert {str(m["From"]) for m in smtp.messages} == {"Jobs <jobs@marketplace.example>"}
+
+
+def test_deliver_refuses_a_bad_smtp_url_in_one_line_without_the_password(
+    ctx: AppContext,
+    cli_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SMTP_URL", "smtp://mailer:hunter2@mail.example.com?tls=yes")
+    get_settings.cache_clear()
+
+    assert main(["deliver", "--once"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err == "error: SMTP_URL has unknown options: tls\n"
+    assert "hunter2" not in captured.out + captured.err
+
+
+def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
+    ctx: AppContext, smtp: SmtpServer
+) -> None:
+    paid(ctx)
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SMTP_URL", "MAIL_FROM", "DEMO_CLOCK_FILE")
+    }
+    environment |= {"DATABASE_URL": ctx.settings.database_url, "SMTP_URL": smtp.url}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "deliver", "--interval", "60"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "E-mail: 2 sent, 0 to retry, 0 failed.\n"
+        worker.send_signal(signal.SIGTERM)  # while it waits for its next pass
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert recipients(smtp) == [CUSTOMER, PROVIDER]
