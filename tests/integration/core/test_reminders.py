@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core import cli
 from core.billing import reminders
 from core.billing.admin_actions import cancel_unpaid_job, record_manual_payment
 from core.context import AppContext
@@ -26,6 +27,7 @@ from core.db.models import (
 from core.db.session import session_scope
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.identity.actor import Actor
+from core.notify.emails import render_message
 from tests.integration.core.conftest import CliRun
 from tests.support.factories import Market, invoiced_job
 from tests.support.sandbox import SandboxControl
@@ -380,3 +382,31 @@ def test_the_cli_pauses_and_resumes_a_customer(
     with pytest.raises(SystemExit) as missing:
         reconcile_cli("pause-reminders", customer)
     assert missing.value.code == 2
+
+
+def test_the_queued_reminder_renders_with_its_step_amount_and_pay_link(
+    ctx: AppContext, market: Market, sandbox: SandboxControl
+) -> None:
+    job_id, invoice_id = invoiced_job(ctx, market)
+    due = due_date_of(ctx, invoice_id)
+    reminders.run_due_reminders(ctx, now=on_day(due, 3))
+    with session_scope(ctx.readers) as session:
+        message = session.scalar(select(EmailMessage).where(EmailMessage.kind == "reminder"))
+        assert message is not None
+        email = render_message(session, message)
+        url = session.scalar(
+            select(StripeInvoice.hosted_invoice_url).where(StripeInvoice.invoice_id == invoice_id)
+        )
+    assert f"job #{job_id}" in email.subject and "3 days late" in email.subject
+    assert "$150.00" in email.text and url is not None and url in email.text
+
+
+def test_each_delivery_pass_queues_the_reminders_due_first(
+    ctx: AppContext, market: Market, sandbox: SandboxControl
+) -> None:
+    job_id, invoice_id = invoiced_job(ctx, market)
+    due = due_date_of(ctx, invoice_id)
+    assert cli.run_due_reminders(ctx, on_day(due, -5)) is None
+    summary = cli.run_due_reminders(ctx, on_day(due, 0))
+    assert summary is not None and summary["counts"] == {"sent": 1}
+    assert sent_steps(ctx, invoice_id) == [0]
