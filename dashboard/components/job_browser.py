@@ -234,8 +234,8 @@ def table(page: JobPage, *, for_admin: bool, selected: int | None) -> None:
         selection_mode="single-row",
         placeholder="",
         column_config={
-            "Job #": st.column_config.NumberColumn("Job #", format="%d", width=64),
-            "Price": st.column_config.NumberColumn("Price", format="dollar", width=88),
+            "Job #": st.column_config.NumberColumn("Job #", format="%d", width=56),
+            "Price": st.column_config.NumberColumn("Price", format="dollar", width=82),
             "Job": _status_column("Job", JOB_STATUSES),
             "Invoice": _status_column("Invoice", SHOWN_STATUSES),
             "Payment": _status_column("Payment", PAYMENT_STATUSES),
