@@ -22,6 +22,8 @@ from tests.integration.dashboard.conftest import (
     MARIA,
     PROVIDER_PASSWORD,
     Demo,
+    Small,
+    badges,
     captions,
     jobs_table,
     open_job,
@@ -31,6 +33,7 @@ from tests.integration.dashboard.conftest import (
     shown_job_ids,
     signed_in,
 )
+from tests.support.sandbox import SandboxControl
 
 
 def my_jobs(email: str = MARIA, password: str = PROVIDER_PASSWORD) -> AppTest:
@@ -279,3 +282,17 @@ def test_money_is_numeric_and_statuses_are_coloured_pills(
     dollars = f"${on_page / 100:,.2f}"
     assert f"{dollars} in the jobs on this page" in captions(at)
     assert set(frame["Customer"]) == {"**Bold** <b>x</b>"}
+
+
+def test_a_job_acted_on_stays_open_when_it_leaves_the_filter(
+    small: Small, dashboard: AppContext, sandbox: SandboxControl
+) -> None:
+    at = follow(my_jobs(small.email, small.password), status="new")
+    open_job(at, small.job_id)
+    at.button(key=f"complete_{small.job_id}").click().run()
+    at.button(key=f"yes_{small.job_id}").click().run()
+    assert not at.exception and not at.error
+    assert jobs_table(at) is None  # no new job is left
+    assert open_job_id(at) == small.job_id
+    assert "Job: completed" in badges(at) and "Invoice: open" in badges(at)
+    assert at.query_params == {"status": "new", "job": str(small.job_id)}
