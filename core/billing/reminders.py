@@ -26,7 +26,7 @@ transaction open, then one transaction locks the job, checks again and records t
 A crash after the Stripe call leaves the step unrecorded; the next run repeats the call
 with the same key, which Stripe answers from its idempotency store without e-mailing
 again. A failed Stripe call records nothing but an audit row, and the step is tried again
-on the next run.
+by the first run RETRY_AFTER later.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from core.billing.invoice_copies import current_copy, lock_job, remember_invoice
 from core.config import get_settings
 from core.context import AppContext
 from core.db.models import (
+    AuditLog,
     Customer,
     EmailMessage,
     Job,
@@ -63,7 +64,11 @@ from core.notify.notifications import notify
 
 KIND = "reminder"
 _LIVE_KEYS = ("sk_live_", "rk_live_")
-Result = Literal["sent", "stopped", "already_sent", "failed"]
+Result = Literal["sent", "stopped", "already_sent", "failed", "waiting"]
+ACTION = "reminder.sent"
+# After a failed Stripe send a job's reminder waits this long: `deliver` runs reminders
+# every few seconds, and Stripe (or its refusal of this invoice) would answer the same.
+RETRY_AFTER = timedelta(minutes=15)
 
 
 def stripe_emails_customers(secret_key: str) -> bool:
@@ -233,7 +238,10 @@ def due_reminders(
     return found
 
 
-def _still_due(session: Session, reminder: DueReminder) -> str | None:
+ALREADY_SENT = "already sent"
+
+
+def _why_not_due(session: Session, reminder: DueReminder) -> str | None:
     """Why this step is no longer to be sent, or None while it is."""
     copy = current_copy(session, reminder.job_id)
     if copy is None or copy.invoice_id != reminder.invoice_id:
@@ -249,8 +257,13 @@ def _still_due(session: Session, reminder: DueReminder) -> str | None:
         select(func.max(ReminderSent.step)).where(ReminderSent.invoice_id == reminder.invoice_id)
     )
     if last is not None and last >= reminder.step:
-        return "already sent"
+        return ALREADY_SENT
     return None
+
+
+def _not_sent(reminder: DueReminder, why: str) -> ReminderOutcome:
+    result: Result = "already_sent" if why == ALREADY_SENT else "stopped"
+    return ReminderOutcome(reminder, result, f"Not sent: {why}.")
 
 
 def _long_date(day: date) -> str:
@@ -276,10 +289,9 @@ def _record_step(
 ) -> ReminderOutcome:
     """In the caller's transaction, with the job locked: the step's row, the customer's
     notification and, when we e-mail, its outbox row; or why not."""
-    why_not = _still_due(session, reminder)
+    why_not = _why_not_due(session, reminder)
     if why_not is not None:
-        result: Result = "already_sent" if why_not == "already sent" else "stopped"
-        return ReminderOutcome(reminder, result, f"Not sent: {why_not}.")
+        return _not_sent(reminder, why_not)
     if not insert_ignoring_conflict(
         session,
         ReminderSent,
@@ -290,9 +302,9 @@ def _record_step(
             "sent_at": now,
         },
     ):
-        return ReminderOutcome(reminder, "already_sent", "Not sent: already sent.")
+        return _not_sent(reminder, ALREADY_SENT)
     copy = current_copy(session, reminder.job_id)
-    assert copy is not None  # _still_due found it
+    assert copy is not None  # _why_not_due found it
     service, email = session.execute(
         select(Service.name, Customer.email)
         .select_from(Job)
@@ -335,7 +347,7 @@ def _record_step(
     record(
         session,
         actor=SYSTEM,
-        action="reminder.sent",
+        action=ACTION,
         job_id=reminder.job_id,
         after={
             "invoice_id": reminder.invoice_id,
@@ -349,12 +361,31 @@ def _record_step(
     )
 
 
-def _do(ctx: AppContext, reminder: DueReminder, now: datetime) -> ReminderOutcome:
+def _failed_lately(session: Session, job_id: int, now: datetime) -> datetime | None:
+    """When a Stripe send of this job's reminder last failed, if within RETRY_AFTER."""
+    failed = session.scalar(
+        select(func.max(AuditLog.created_at)).where(
+            AuditLog.job_id == job_id, AuditLog.action == ACTION, AuditLog.result == "failed"
+        )
+    )
+    return failed if failed is not None and now - failed < RETRY_AFTER else None
+
+
+def send_reminder(ctx: AppContext, reminder: DueReminder, now: datetime) -> ReminderOutcome:
+    """Send one listed step (see the module's "Order of a step"), unless it is no longer
+    due by the time it comes up."""
     with session_scope(ctx.readers) as session:
-        why_not = _still_due(session, reminder)
+        why_not = _why_not_due(session, reminder)
+        failed = _failed_lately(session, reminder.job_id, now)
     if why_not is not None:
-        result: Result = "already_sent" if why_not == "already sent" else "stopped"
-        return ReminderOutcome(reminder, result, f"Not sent: {why_not}.")
+        return _not_sent(reminder, why_not)
+    if failed is not None:
+        return ReminderOutcome(
+            reminder,
+            "waiting",
+            f"Stripe failed to send it at {failed:%H:%M} UTC; tried again from "
+            f"{failed + RETRY_AFTER:%H:%M} UTC.",
+        )
     try:
         info = ctx.gateway.send_invoice(
             reminder.invoice_id, idempotency_key=reminder_key(reminder.invoice_id, reminder.step)
@@ -363,7 +394,7 @@ def _do(ctx: AppContext, reminder: DueReminder, now: datetime) -> ReminderOutcom
         record_now(
             ctx.sessions,
             actor=SYSTEM,
-            action="reminder.sent",
+            action=ACTION,
             job_id=reminder.job_id,
             result="failed",
             after={"invoice_id": reminder.invoice_id, "reminder": timing(reminder.step)},
@@ -392,7 +423,7 @@ def run_due_reminders(
         due = due_reminders(session, now, ctx.settings.reminder_steps)
     run = ReminderRun(now, apply, due)
     if apply:
-        run.outcomes = [_do(ctx, reminder, now) for reminder in due]
+        run.outcomes = [send_reminder(ctx, reminder, now) for reminder in due]
     return run
 
 

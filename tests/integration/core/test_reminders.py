@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -171,7 +171,7 @@ def test_a_step_listed_before_the_invoice_was_paid_is_not_sent(
     record_manual_payment(ctx, job_id=job_id, actor=ADMIN, reason="paid by cheque")
     before = sends(sandbox)
 
-    outcome = reminders._do(ctx, listed, on_day(due, 0))
+    outcome = reminders.send_reminder(ctx, listed, on_day(due, 0))
     assert (outcome.result, outcome.message) == ("stopped", "Not sent: the invoice is paid.")
     assert sends(sandbox) == before and sent_steps(ctx, invoice_id) == []
 
@@ -182,9 +182,9 @@ def test_a_step_done_by_another_run_is_not_done_again(
     job_id, invoice_id = invoiced_job(ctx, market)
     due = due_date_of(ctx, invoice_id)
     [listed] = reminders.run_due_reminders(ctx, now=on_day(due, 3), apply=False).due
-    assert reminders._do(ctx, listed, on_day(due, 3)).result == "sent"
+    assert reminders.send_reminder(ctx, listed, on_day(due, 3)).result == "sent"
     before = sends(sandbox)
-    assert reminders._do(ctx, listed, on_day(due, 3)).result == "already_sent"
+    assert reminders.send_reminder(ctx, listed, on_day(due, 3)).result == "already_sent"
     assert sends(sandbox) == before and sent_steps(ctx, invoice_id) == [3]
 
 
@@ -272,22 +272,29 @@ def test_in_live_mode_stripe_e_mails_the_reminder_and_we_queue_none(
     assert "reminder" in kinds
 
 
-def test_a_failed_stripe_send_records_nothing_and_is_tried_again(
+def test_a_failed_stripe_send_records_nothing_and_is_tried_again_a_while_later(
     ctx: AppContext, market: Market, sandbox: SandboxControl
 ) -> None:
     job_id, invoice_id = invoiced_job(ctx, market)
     due = due_date_of(ctx, invoice_id)
     sandbox.fault("/v1/invoices/*/send", method="POST", status=500, count=3)
-    run = reminders.run_due_reminders(ctx, now=on_day(due, 0))
+    failed_at = on_day(due, 0)
+    run = reminders.run_due_reminders(ctx, now=failed_at)
     assert [o.result for o in run.outcomes] == ["failed"]
     assert sent_steps(ctx, invoice_id) == []
-    with session_scope(ctx.readers) as session:
+    with session_scope(ctx.sessions) as session:
         failed = session.scalar(
             select(AuditLog).where(AuditLog.action == "reminder.sent", AuditLog.result == "failed")
         )
-    assert failed is not None and failed.job_id == job_id
+        assert failed is not None and failed.job_id == job_id
+        failed.created_at = failed_at  # the audit row keeps real time; the run's clock is ours
 
-    assert sent_in(reminders.run_due_reminders(ctx, now=on_day(due, 0))) == [(job_id, 0)]
+    before = sends(sandbox)
+    soon = reminders.run_due_reminders(ctx, now=failed_at + timedelta(minutes=5))
+    assert [o.result for o in soon.outcomes] == ["waiting"]
+    assert sends(sandbox) == before and sent_steps(ctx, invoice_id) == []
+    later = failed_at + reminders.RETRY_AFTER
+    assert sent_in(reminders.run_due_reminders(ctx, now=later)) == [(job_id, 0)]
 
 
 def test_reminder_status_names_the_last_sent_and_the_next_due(
