@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from core.audit import plural
 from core.billing import reminders
 from core.billing.admin_actions import attach_invoice, cancel_unpaid_job
@@ -314,8 +316,8 @@ def _reminder_line(reminder: reminders.DueReminder) -> str:
 
 
 def cmd_remind(args: argparse.Namespace, ctx: AppContext) -> int:
-    """Dry run by default; with --apply exits 1 while a Stripe send failed (the step is
-    tried again on the next run)."""
+    """Dry run by default; with --apply exits 1 while a Stripe send failed or waits after
+    failing (the step is tried again by a later run)."""
     run = reminders.run_due_reminders(ctx, apply=args.apply)
     if not args.apply:
         lines = [f"{plural(len(run.due), 'reminder')} due (dry run: nothing sent)."]
@@ -324,11 +326,12 @@ def cmd_remind(args: argparse.Namespace, ctx: AppContext) -> int:
         counts = run.counts
         lines = [
             f"{plural(counts.get('sent', 0), 'reminder')} sent, {counts.get('failed', 0)} failed, "
+            f"{counts.get('waiting', 0)} waiting after a failed send, "
             f"{counts.get('stopped', 0) + counts.get('already_sent', 0)} no longer due."
         ]
         lines += [f"  {_reminder_line(o.reminder)}: {o.message}" for o in run.outcomes]
     _print(run.to_dict(), args.json, "\n".join(lines))
-    return 1 if run.counts.get("failed") else 0
+    return 1 if run.counts.get("failed") or run.counts.get("waiting") else 0
 
 
 def _pause_text(state: reminders.PauseState) -> str:
@@ -374,9 +377,9 @@ def run_due_reminders(ctx: AppContext, now: datetime) -> dict[str, Any] | None:
 def _delivery_pass(
     ctx: AppContext, worker: DeliveryWorker, stop: threading.Event
 ) -> tuple[dict[str, Any], DeliveryReport]:
-    reminders = run_due_reminders(ctx, worker.clock())
+    reminder_run = run_due_reminders(ctx, worker.clock())
     report = worker.deliver_due(should_stop=stop.is_set)
-    return {"reminders": reminders, **report.to_dict()}, report
+    return {"reminders": reminder_run, **report.to_dict()}, report
 
 
 def _delivery_text(summary: dict[str, Any], report: DeliveryReport) -> str:
@@ -391,6 +394,9 @@ def _delivery_text(summary: dict[str, Any], report: DeliveryReport) -> str:
         parts.append(f"{report.recovered} found handed over before a stop")
     if report.released:
         parts.append(f"{report.released} left for the next pass")
+    counts = (summary["reminders"] or {}).get("counts") or {}
+    if counts:
+        parts.append("reminders: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))
     return "E-mail: " + ", ".join(parts) + "."
 
 
@@ -411,7 +417,17 @@ def cmd_deliver(args: argparse.Namespace, ctx: AppContext) -> int:
             previous[number] = signal.signal(number, lambda *_: stop.set())
     try:
         while True:
-            summary, report = _delivery_pass(ctx, worker, stop)
+            try:
+                summary, report = _delivery_pass(ctx, worker, stop)
+            except OperationalError as error:
+                # The database is away: said in one line; a loop tries again next pass.
+                reason = " ".join(str(error.orig).split())
+                print(f"error: the database is unavailable: {reason}", file=sys.stderr)
+                if args.once:
+                    return 1
+                if stop.wait(args.interval):
+                    return 0
+                continue
             if args.once or report.did_anything or summary["reminders"]:
                 text = _delivery_text(summary, report)
                 print(json.dumps(summary, sort_keys=True) if args.json else text, flush=True)

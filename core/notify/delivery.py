@@ -253,7 +253,7 @@ class DeliveryWorker:
                 if should_stop() or self.clock() >= item.lease_until - self._margin:
                     report.released += self._release(claimed[index:])
                     break
-                message = messages[item.id]
+                message = messages.get(item.id, SendFailure("the row is gone", temporary=False))
                 try:
                     if isinstance(message, SendFailure):
                         raise message

@@ -533,3 +533,18 @@ def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
             worker.kill()
             worker.wait()
     assert recipients(smtp) == [CUSTOMER, PROVIDER]
+
+
+def test_deliver_once_says_in_one_line_when_the_database_is_away(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()  # nothing listens: no database there
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{port}/none")
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        assert main(["deliver", "--once"]) == 1
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert err.startswith("error: the database is unavailable: ") and err.count("\n") == 1
