@@ -77,7 +77,7 @@ def _open_link(for_admin: bool, provider_ids: list[int]) -> None:
         state["filter_dates"] = ()
     if for_admin:
         state["filter_provider"] = view.provider_id
-        state["filter_overdue"] = view.overdue
+    state["filter_overdue"] = view.overdue
     state[SIZE_KEY] = view.page_size
     state[PAGE_KEY] = view.page
     state[SELECTED_KEY] = view.job_id
@@ -109,7 +109,6 @@ def filters(actor: Actor, *, for_admin: bool) -> JobFilter:
     dates = cols[1].date_input("Created between", value=[], key="filter_dates", format="YYYY-MM-DD")
     search = cols[2].text_input("Search", placeholder="Job # or customer", key="filter_search")
     provider_id = None
-    overdue = False
     if for_admin:
         names = reads.provider_names()
         if st.session_state.get("filter_provider") not in (None, *names):
@@ -121,7 +120,8 @@ def filters(actor: Actor, *, for_admin: bool) -> JobFilter:
             key="filter_provider",
         )
         provider_id = choice
-        overdue = st.toggle("Only overdue invoices", key="filter_overdue")
+    # Scope comes from the actor: a provider's overdue invoices are their own.
+    overdue = st.toggle("Only overdue invoices", key="filter_overdue")
     start: date | None = None
     end: date | None = None
     if isinstance(dates, tuple) and len(dates) >= 1:

@@ -61,7 +61,8 @@ def from_params(
     page_sizes: Collection[int],
 ) -> tuple[View, list[str]]:
     """The view a query string asks for, and what in it could not be used (each such
-    part is left at its default). `provider_ids` None: the page has no provider filter."""
+    part is left at its default). `provider_ids` None: the page has no provider filter
+    (a provider's own jobs), so a provider in the link is not theirs to set."""
     problems: list[str] = []
 
     def one(name: str) -> str | None:
@@ -101,7 +102,7 @@ def from_params(
         created_from = created_to
     if created_from is not None and created_to is not None and created_to < created_from:
         created_from, created_to = created_to, created_from
-    overdue = provider_ids is not None and one("overdue") in ("1", "true", "yes")
+    overdue = one("overdue") in ("1", "true", "yes")
     view = View(
         job_id=whole("job"),
         statuses=tuple(chosen),

@@ -80,6 +80,6 @@ def test_what_cannot_be_used_is_named_and_left_at_its_default() -> None:
     ]
 
 
-def test_a_page_without_a_provider_filter_ignores_the_admins_parameters() -> None:
+def test_a_page_without_a_provider_filter_ignores_a_provider_in_the_link() -> None:
     view, problems = read({"provider": ["3"], "overdue": ["1"]}, admin=False)
-    assert (view.provider_id, view.overdue, problems) == (None, False, [])
+    assert (view.provider_id, view.overdue, problems) == (None, True, [])

@@ -5,6 +5,7 @@ address bar, so that a link opens the same view (and `?job=` that job)."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -12,8 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from core.billing.invoice_status import SHOWN_STATUSES
 from core.context import AppContext
-from core.db.models import Customer, Job
+from core.db.models import Customer, Job, StripeInvoice, utcnow
 from core.db.session import session_scope
+from core.identity.actor import SYSTEM
+from core.jobs.lifecycle import complete_job
 from dashboard.components.formatting import STATUS_COLOURS
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
@@ -23,6 +26,7 @@ from tests.integration.dashboard.conftest import (
     PROVIDER_PASSWORD,
     Demo,
     Small,
+    add_job,
     badges,
     captions,
     jobs_table,
@@ -296,3 +300,29 @@ def test_a_job_acted_on_stays_open_when_it_leaves_the_filter(
     assert open_job_id(at) == small.job_id
     assert "Job: completed" in badges(at) and "Invoice: open" in badges(at)
     assert at.query_params == {"status": "new", "job": str(small.job_id)}
+
+
+def test_a_provider_filters_their_overdue_invoices_from_a_link(
+    small: Small, dashboard: AppContext, sandbox: SandboxControl
+) -> None:
+    with session_scope(dashboard.sessions) as session:
+        current = add_job(
+            session,
+            customer_id=small.customer_id,
+            provider_id=small.provider_id,
+            service_id=small.service_id,
+        )
+    for job_id in (small.job_id, current):
+        assert complete_job(dashboard, job_id=job_id, actor=SYSTEM).invoice is not None
+    with session_scope(dashboard.sessions) as session:
+        session.execute(
+            update(StripeInvoice)
+            .where(StripeInvoice.job_id == small.job_id)
+            .values(due_date=utcnow() - timedelta(days=3))
+        )
+    at = follow(my_jobs(small.email, small.password), status="completed", overdue="1")
+    assert at.toggle(key="filter_overdue").value is True
+    assert shown_job_ids(at) == [small.job_id]
+    at.toggle(key="filter_overdue").set_value(False).run()
+    assert sorted(shown_job_ids(at)) == sorted([small.job_id, current])
+    assert "overdue" not in at.query_params
