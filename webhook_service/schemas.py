@@ -142,3 +142,22 @@ class HistoryItemOut(BaseModel):
 class HistoryPageOut(BaseModel):
     items: list[HistoryItemOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str = Field(examples=["payment_confirmed"])
+    title: str = Field(description="Plain text, never markup: show it as text")
+    body: str = Field(description="Plain text, never markup: show it as text")
+    job_id: int | None
+    created_at: datetime
+    read_at: datetime | None = Field(description="Unset while unread")
+
+
+class NotificationPageOut(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+
+class MarkedReadOut(BaseModel):
+    marked_read: int = Field(description="How many were unread and are now read")

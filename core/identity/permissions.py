@@ -43,6 +43,7 @@ Action = Literal[
     "audit.read",
     "reminders.manage",
     "emails.preview",
+    "outbox.manage",
 ]
 
 _EVERYONE: frozenset[Role] = frozenset({"customer", "provider", "admin", "finance", "system"})
@@ -78,6 +79,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     "audit.read": _STAFF,
     "reminders.manage": _STAFF,  # pausing and resuming a customer's payment reminders
     "emails.preview": _STAFF,
+    "outbox.manage": _STAFF,  # the e-mail outbox: what is stuck, and retrying it
 }
 
 _REFUSALS: dict[Action, str] = {
@@ -96,6 +98,8 @@ _REFUSALS: dict[Action, str] = {
     "audit.read": "The audit log is for admins",
     "reminders.manage": "Pausing payment reminders is for admins",
     "emails.preview": "E-mail previews are for admins",
+    "notifications.read": "Notifications are read by the customer or provider they are for",
+    "outbox.manage": "The e-mail outbox is for admins",
 }
 
 

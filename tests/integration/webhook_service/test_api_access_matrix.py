@@ -5,7 +5,7 @@ another key, an unsigned one, an expired one, one for a role the API does not kn
 each role as the owner of the object and as someone else. The answers the README
 promises: 401 (with `WWW-Authenticate: Bearer`) for every bad token, 403 for a role that
 may never call the endpoint, 404 (never 403, and worded as for a missing object) for
-someone else's job or provider, 2xx with its effect for an allowed caller.
+someone else's job, provider or notification, 2xx with its effect for an allowed caller.
 
 A refused call changes nothing: the jobs, payments, notifications, audit log, invoice
 mirror, invoice claims and provider rows are identical afterwards, the sandbox holds the
@@ -47,6 +47,7 @@ from core.db.session import session_scope
 from core.identity.actor import Actor
 from core.identity.api_tokens import ALGORITHM, ISSUER, issue_token
 from core.jobs.lifecycle import complete_job, create_job
+from core.notify.notifications import notify
 from tests.support.database import fresh_sqlite, scratch_postgres
 from tests.support.sandbox import SandboxControl, running_sandbox
 from webhook_service.app import create_app
@@ -62,7 +63,8 @@ with warnings.catch_warnings():  # Starlette's notice about httpx, not about thi
 class World:
     """Two customers and two providers. The first pair owns three jobs: a new one, one
     completed whose invoicing failed, and one completed and invoiced; the second pair
-    owns one invoiced job."""
+    owns one invoiced job. The first customer has two unread notifications and the first
+    provider one; the others have none."""
 
     customer: int
     other_customer: int
@@ -75,6 +77,8 @@ class World:
     other_job: int
     invoice_id: str
     prices: dict[int, int]
+    customer_notifications: tuple[int, int]  # newest first
+    provider_notification: int
 
     def jobs_of(self, *, customer: int | None = None, provider: int | None = None) -> set[int]:
         owners = {
@@ -115,6 +119,23 @@ def build_world(ctx: AppContext, sandbox: SandboxControl) -> World:
         prices = {new_job: 15000, uninvoiced: 12000, invoiced: 18000, other: 9500}
         ids = (ann.id, bo.id, rivera.id, spark.id, plumbing.id)
 
+        def note(kind: str, recipient: int, job_id: int) -> int:
+            row = notify(
+                session,
+                recipient_kind=kind,
+                recipient_id=recipient,
+                kind="invoice_sent",
+                title="New Invoice",
+                body=f"Your invoice for job #{job_id} is waiting",
+                job_id=job_id,
+            )
+            session.flush()
+            return row.id
+
+        older = note("customer", ann.id, new_job)
+        newer = note("customer", ann.id, invoiced)
+        provider_note = note("provider", rivera.id, invoiced)
+
     result = complete_job(ctx, job_id=invoiced, actor=Actor("provider", ids[2]))
     assert result.invoice is not None and result.invoice.status == "open"
     assert complete_job(ctx, job_id=other, actor=Actor("provider", ids[3])).invoice is not None
@@ -135,6 +156,8 @@ def build_world(ctx: AppContext, sandbox: SandboxControl) -> World:
         other_job=other,
         invoice_id=result.invoice.invoice_id,
         prices=prices,
+        customer_notifications=(newer, older),
+        provider_notification=provider_note,
     )
 
 
@@ -283,7 +306,10 @@ class Endpoint:
     params: Callable[[World, str], dict[str, int]] = no_params
 
     def path(self, target: int | None) -> str:
-        return self.route.replace("{job_id}", str(target)).replace("{provider_id}", str(target))
+        path = self.route
+        for name in ("{job_id}", "{provider_id}", "{notification_id}"):
+            path = path.replace(name, str(target))
+        return path
 
     def call(self, world: World, caller: str) -> Call:
         return Call(
@@ -409,6 +435,38 @@ ENDPOINTS = [
         "admin",
         dict.fromkeys(ROLES, 200),
         params=history_params,
+    ),
+]
+ONLY_CUSTOMERS_AND_PROVIDERS = {**dict.fromkeys(ROLES, 200), "admin": 403, "finance": 403}
+ENDPOINTS += [
+    Endpoint(
+        "notifications",
+        "GET",
+        "/notifications",
+        "customer (owner)",
+        ONLY_CUSTOMERS_AND_PROVIDERS,
+    ),
+    Endpoint(
+        "notification-read",
+        "POST",
+        "/notifications/{notification_id}/read",
+        "customer (owner)",
+        {
+            "customer (owner)": 200,
+            "customer (other)": 404,
+            "provider (owner)": 404,  # a customer's notification, not the provider's
+            "provider (other)": 404,
+            "admin": 403,
+            "finance": 403,
+        },
+        target=lambda world: world.customer_notifications[0],
+    ),
+    Endpoint(
+        "notifications-read-all",
+        "POST",
+        "/notifications/read-all",
+        "customer (owner)",
+        ONLY_CUSTOMERS_AND_PROVIDERS,
     ),
 ]
 BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
@@ -552,6 +610,20 @@ def history_expectation(world: World, caller: str) -> set[int]:
     }[caller]
 
 
+def notifications_of(world: World, caller: str) -> list[int]:
+    """The caller's own notifications, newest first."""
+    return {
+        "customer (owner)": list(world.customer_notifications),
+        "provider (owner)": [world.provider_notification],
+    }.get(caller, [])
+
+
+def read_ids(snap: Snapshot) -> set[int]:
+    columns = [c.name for c in Notification.__table__.columns]
+    id_at, read_at = columns.index("id"), columns.index("read_at")
+    return {row[id_at] for row in snap.table("notifications") if row[read_at] is not None}
+
+
 def audit_rows(snap: Snapshot) -> list[tuple[Any, ...]]:
     """(actor, action, job_id, result) of each audit row."""
     columns = [c.name for c in AuditLog.__table__.columns]
@@ -618,12 +690,35 @@ def test_an_allowed_caller_gets_2xx_and_its_effect(
         assert {item["job_id"] for item in items} == history_expectation(world, caller)
         assert len(items) == len({item["payment_id"] for item in items})
         assert body["next_cursor"] is None
+    elif endpoint_name == "notifications":
+        own = notifications_of(world, caller)
+        assert [item["id"] for item in body["items"]] == own
+        assert all(item["read_at"] is None for item in body["items"])
+        assert body["next_cursor"] is None
+    elif endpoint_name == "notification-read":
+        target = world.customer_notifications[0]
+        assert (body["id"], body["kind"], body["job_id"]) == (
+            target,
+            "invoice_sent",
+            world.invoiced_job,
+        )
+        assert body["read_at"] is not None
+        assert new_audit == [(label, "notification.read", world.invoiced_job, "ok")]
+        assert read_ids(after) - read_ids(before) == {target}
+        again = api.as_caller(endpoint, caller)  # idempotent: same answer, nothing more
+        assert again.status_code == 200 and again.json() == body
+        assert api.snapshot() == after
+    elif endpoint_name == "notifications-read-all":
+        marked = set(notifications_of(world, caller))
+        assert body == {"marked_read": len(marked)}
+        assert read_ids(after) - read_ids(before) == marked
+        assert new_audit == ([(label, "notification.read_all", None, "ok")] if marked else [])
     else:  # pragma: no cover
         pytest.fail(f"no expectation for {endpoint_name}")
 
     if endpoint_name in ("complete", "send-invoice", "resend-invoice"):
         assert after.stripe_writes != before.stripe_writes  # what refusals are checked against
-    if endpoint_name in ("invoice", "earnings", "history"):  # reads change nothing
+    if endpoint_name in ("invoice", "earnings", "history", "notifications"):  # reads change nothing
         unchanged = {name for name in before.rows if name != "stripe_invoices"}
         assert {n: after.rows[n] for n in unchanged} == {n: before.rows[n] for n in unchanged}
         assert after.stripe_writes == before.stripe_writes

@@ -86,11 +86,14 @@ def seeded(ctx: AppContext) -> Iterator[Seeded]:
 
 
 def caller_for(path: str) -> tuple[str, int | None]:
-    """Someone who may succeed: a customer books, a provider completes, an admin does the rest."""
+    """Someone who may succeed: a customer books and reads their notifications, a provider
+    completes, an admin does the rest."""
     if path == "/jobs/create":
         return "customer", 1
     if path.startswith("/provider/jobs/"):
         return "provider", 1
+    if path.startswith("/notifications"):  # a customer's own; staff have none
+        return "customer", 1
     return "admin", None
 
 
