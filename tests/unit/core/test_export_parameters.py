@@ -34,7 +34,7 @@ def parameter_cells(data: bytes) -> dict[str, Any]:
     assert book.sheetnames == ["Report", "Parameters"]
     rows = list(book["Parameters"].iter_rows())
     assert [c.value for c in rows[0]] == ["Parameter", "Value"] and rows[0][0].font.bold
-    return {name.value: value for name, value in rows[1:]}
+    return {str(name.value): value for name, value in rows[1:]}
 
 
 def test_the_parameters_sheet_lists_about_then_the_totals() -> None:
