@@ -304,14 +304,14 @@ def cmd_cancel_job(args: argparse.Namespace, ctx: AppContext) -> int:
 
 def _reminder_line(reminder: reminders.DueReminder) -> str:
     passed = (
-        f"; passing over {', '.join(reminders.timing(s) for s in reminder.passed_over)}"
+        f"; passing over days {', '.join(str(s) for s in reminder.passed_over)}"
         if reminder.passed_over
         else ""
     )
     return (
         f"job #{reminder.job_id} (customer #{reminder.customer_id}), invoice "
         f"{reminder.invoice_id}: {format_cents(reminder.amount, reminder.currency)} "
-        f"{reminder.timing}{passed}"
+        f"{reminder.timing} (the reminder of day {reminder.step}{passed})"
     )
 
 
@@ -394,6 +394,8 @@ def _delivery_text(summary: dict[str, Any], report: DeliveryReport) -> str:
         parts.append(f"{report.recovered} found handed over before a stop")
     if report.released:
         parts.append(f"{report.released} left for the next pass")
+    if report.unreachable:
+        parts.append("the SMTP server could not be reached")
     counts = (summary["reminders"] or {}).get("counts") or {}
     if counts:
         parts.append("reminders: " + ", ".join(f"{n} {r}" for r, n in sorted(counts.items())))

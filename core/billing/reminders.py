@@ -81,13 +81,13 @@ def step_day(due_date: datetime, step: int) -> date:
     return due_date.astimezone(UTC).date() + timedelta(days=step)
 
 
-def timing(step: int) -> str:
-    """A step in words: "due in 3 days", "due today", "3 days late"."""
-    if step < 0:
-        return f"due in {-step} day{'' if step == -1 else 's'}"
-    if step == 0:
+def timing(days: int) -> str:
+    """Days from the due date in words: "due in 3 days", "due today", "3 days late"."""
+    if days < 0:
+        return f"due in {-days} day{'' if days == -1 else 's'}"
+    if days == 0:
         return "due today"
-    return f"{step} day{'' if step == 1 else 's'} late"
+    return f"{days} day{'' if days == 1 else 's'} late"
 
 
 def reminder_key(invoice_id: str, step: int) -> str:
@@ -108,10 +108,13 @@ class DueReminder:
     amount: int  # cents still owed
     currency: str
     passed_over: tuple[int, ...] = ()  # earlier steps also due, never to be sent
+    # From the due date to the run's day: the step itself when the run is on time, more
+    # when it is late (a resumed customer, an invoice sent late), and the words say so.
+    days: int = 0
 
     @property
     def timing(self) -> str:
-        return timing(self.step)
+        return timing(self.days)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -233,6 +236,7 @@ def due_reminders(
                     amount=owed,
                     currency=currency,
                     passed_over=passed_over,
+                    days=(today - due.date()).days,
                 )
             )
     return found
@@ -271,15 +275,15 @@ def _long_date(day: date) -> str:
 
 
 def reminder_text(
-    *, amount: int, currency: str, job_id: int, service: str, step: int, due: date, url: str | None
+    *, amount: int, currency: str, job_id: int, service: str, days: int, due: date, url: str | None
 ) -> tuple[str, str]:
     """The customer's notification: how much, for what, and how early or late."""
     money = format_cents(amount, currency)
-    when = f"is due on {_long_date(due)}" if step <= 0 else f"was due on {_long_date(due)}"
+    when = f"is due on {_long_date(due)}" if days <= 0 else f"was due on {_long_date(due)}"
     link = f" Pay it here: {url}" if url else ""
     return (
-        f"Payment reminder: {money} {timing(step)}",
-        f"Your invoice of {money} for job #{job_id} ({service}) is {timing(step)}: it {when}."
+        f"Payment reminder: {money} {timing(days)}",
+        f"Your invoice of {money} for job #{job_id} ({service}) is {timing(days)}: it {when}."
         + link,
     )
 
@@ -317,7 +321,7 @@ def _record_step(
         currency=copy.currency,
         job_id=reminder.job_id,
         service=service,
-        step=reminder.step,
+        days=reminder.days,
         due=reminder.due_date,
         url=copy.hosted_invoice_url,
     )
@@ -351,14 +355,12 @@ def _record_step(
         job_id=reminder.job_id,
         after={
             "invoice_id": reminder.invoice_id,
-            "reminder": timing(reminder.step),
+            "reminder": reminder.timing,
             "amount": copy.amount_remaining,
             "emailed_by": emailed_by,
         },
     )
-    return ReminderOutcome(
-        reminder, "sent", f"Sent ({timing(reminder.step)}), e-mailed by {emailed_by}."
-    )
+    return ReminderOutcome(reminder, "sent", f"Sent ({reminder.timing}), e-mailed by {emailed_by}.")
 
 
 def _failed_lately(session: Session, job_id: int, now: datetime) -> datetime | None:
@@ -397,7 +399,7 @@ def send_reminder(ctx: AppContext, reminder: DueReminder, now: datetime) -> Remi
             action=ACTION,
             job_id=reminder.job_id,
             result="failed",
-            after={"invoice_id": reminder.invoice_id, "reminder": timing(reminder.step)},
+            after={"invoice_id": reminder.invoice_id, "reminder": reminder.timing},
             error=error.message,
         )
         return ReminderOutcome(reminder, "failed", f"Stripe did not send it: {error.message}")

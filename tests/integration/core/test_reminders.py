@@ -126,6 +126,9 @@ def test_a_late_run_sends_only_the_latest_step_that_has_come(
     assert dry.outcomes == [] and sent_steps(ctx, invoice_id) == []
 
     assert sent_in(reminders.run_due_reminders(ctx, now=on_day(due, 8))) == [(job_id, 7)]
+    with session_scope(ctx.readers) as session:
+        title = session.scalar(select(Notification.title).where(Notification.kind == "reminder"))
+    assert title == "Payment reminder: $150.00 8 days late"  # as late as it is, not step 7
     assert reminders.run_due_reminders(ctx, now=on_day(due, 13)).due == []
     assert sent_in(reminders.run_due_reminders(ctx, now=on_day(due, 14))) == [(job_id, 14)]
     assert sent_steps(ctx, invoice_id) == [7, 14]
@@ -362,7 +365,7 @@ def test_the_cli_dry_run_changes_nothing_and_apply_sends(
     ]
     text = reconcile_cli("remind")
     assert text.code == 0 and "1 reminder due (dry run: nothing sent)." in text.data
-    assert "3 days late; passing over due in 3 days, due today" in text.data
+    assert "$150.00 4 days late (the reminder of day 3; passing over days -3, 0)" in text.data
     assert counts(ctx) == before and sends(sandbox) == stripe_before
 
     applied = reconcile_cli("remind", "--apply", "--json")
