@@ -77,8 +77,9 @@ class DeliveryReport:
     not_configured: int = 0  # waiting for SMTP_URL
     recovered: int = 0  # handed over before a crash, now recorded sent
     released: int = 0  # claimed but left for later (a stop, or a lease running short)
+    unreachable: bool = False  # the SMTP server could not be reached: the pass ended there
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
     @property
@@ -173,7 +174,7 @@ class DeliveryWorker:
             if claimed:
                 handed = self.hand_over(claimed, report, should_stop)
                 report.sent += self.finish(handed)
-            if len(claimed) < self.batch_size:
+            if len(claimed) < self.batch_size or report.unreachable:
                 break
         return report
 
@@ -263,6 +264,7 @@ class DeliveryWorker:
                     if failure.connection:  # no server to talk to: the rest waits as well
                         for rest in claimed[index + 1 :]:
                             self._record_failure(rest, failure, report)
+                        report.unreachable = True
                         break
                     continue
                 self._record_handed(item, str(message["Subject"]))

@@ -253,6 +253,16 @@ def test_smtp_down_then_up_delivers_every_message_once(ctx: AppContext, clock: C
     assert {(r.status, r.attempts) for r in outbox(ctx)} == {("sent", 2)}
 
 
+def test_a_pass_that_cannot_reach_the_server_ends_there(ctx: AppContext, clock: Clock) -> None:
+    paid(ctx)
+    worker = worker_for(ctx, clock, f"smtp://127.0.0.1:{free_port()}", batch_size=1)
+
+    report = worker.deliver_due()
+
+    assert (report.claimed, report.retrying, report.unreachable) == (1, 1, True)
+    assert sorted((r.status, r.attempts) for r in outbox(ctx)) == [("queued", 0), ("queued", 1)]
+
+
 def test_a_temporary_refusal_is_retried_until_the_attempts_run_out(
     ctx: AppContext, smtp: SmtpServer, clock: Clock
 ) -> None:
