@@ -263,6 +263,18 @@ def test_a_pass_that_cannot_reach_the_server_ends_there(ctx: AppContext, clock: 
     assert sorted((r.status, r.attempts) for r in outbox(ctx)) == [("queued", 0), ("queued", 1)]
 
 
+def test_starttls_asked_of_a_server_without_it_is_not_sent_in_the_clear(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    paid(ctx)
+
+    report = worker_for(ctx, clock, f"{smtp.url}?starttls=1").deliver_due()
+
+    assert (report.retrying, report.unreachable) == (2, True)
+    assert all("STARTTLS extension not supported" in (r.last_error or "") for r in outbox(ctx))
+    assert smtp.messages == []
+
+
 def test_a_temporary_refusal_is_retried_until_the_attempts_run_out(
     ctx: AppContext, smtp: SmtpServer, clock: Clock
 ) -> None:
