@@ -347,7 +347,7 @@ def _record_step(
                 to_address=email or "",
             )
         )
-    emailed_by = "our e-mail" if our_email else "Stripe"
+    emailed_by = "us" if our_email else "Stripe"
     record(
         session,
         actor=SYSTEM,
