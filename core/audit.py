@@ -109,6 +109,9 @@ ACTION_TEXT = {
     "dashboard.sign_out": "Signed out of the dashboard",
     "dashboard.session_revoked": "Dashboard session ended",
     "drift.check": "Compared with Stripe",
+    "reminder.sent": "Payment reminder sent",
+    "reminders.paused": "Payment reminders paused",
+    "reminders.resumed": "Payment reminders resumed",
 }
 RESULT_TEXT = {"ok": "Done", "failed": "Failed", "drift": "Drift found"}
 SYSTEM_NAME = "The system (automatic)"

@@ -7,7 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from core.billing.reminders import step_day, stripe_emails_customers, timing
+from core.audit import describe_action
+from core.billing.reminders import ACTION, step_day, stripe_emails_customers, timing
 from core.config import Settings, parse_reminder_schedule
 
 
@@ -54,3 +55,9 @@ def test_only_live_mode_keys_mean_stripe_e_mails_the_customer() -> None:
     assert stripe_emails_customers("sk_live_abc") and stripe_emails_customers("rk_live_abc")
     assert not stripe_emails_customers("sk_test_abc")
     assert not stripe_emails_customers("sk_test_sandbox")
+
+
+def test_reminder_actions_read_as_words_in_the_audit_log() -> None:
+    assert describe_action(ACTION) == "Payment reminder sent"
+    assert describe_action("reminders.paused") == "Payment reminders paused"
+    assert describe_action("reminders.resumed") == "Payment reminders resumed"
