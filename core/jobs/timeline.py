@@ -1,5 +1,6 @@
 """A job's history, from what we recorded: the job's own dates, invoicing attempts and
-admin actions (audit log), Stripe's events, and the notifications sent, in plain words.
+admin actions (audit log), Stripe's events, the notifications sent and what became of
+each e-mail (core.notify.outbox_admin), in plain words.
 
 Ordering: Stripe stamps its events (and an invoice's paid time, which becomes the job's
 paid time) in whole seconds, our own rows to the microsecond. Something Stripe stamped
@@ -7,7 +8,9 @@ paid time) in whole seconds, our own rows to the microsecond. Something Stripe s
 before anything of ours in that second, even what caused it. So entries are ordered by
 their second first, and within a second by when we recorded them (our clock: a Stripe
 event when we received it), then by kind and row id, which keeps the order stable; our
-record of a step that waited for Stripe's answer comes after what Stripe did in it.
+record of a step that waited for Stripe's answer comes after what Stripe did in it. An
+e-mail stands at the moment it was queued, which is its notification's transaction, so it
+follows the notification it carries; its words say where it is now.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from core.db.models import (
 from core.identity.actor import Actor
 from core.identity.permissions import load_job
 from core.money import format_cents
+from core.notify.outbox_admin import JobMessage, messages_for_job
 
 EVENT_TEXT = {
     "invoice.created": "Invoice created",
@@ -69,10 +73,20 @@ AUDIT_TEXT = {
     "payment.manual.stripe": "Invoice marked paid in Stripe",
     "payment.attach": "Paid invoice attached to this job",
     "invoice.reissue": "Invoice voided and re-issued",
+    "reminder.sent": "Reminder sent",
+}
+# Each kind of e-mail by the name its reader knows it by.
+EMAIL_TEXT = {
+    "payment_confirmed": "Payment confirmed",
+    "payment_received": "Payment received",
+    "payment_failed": "Payment failed",
+    "reminder": "Payment reminder",
+    "invoice_sent": "Invoice waiting",
+    "refund": "Refund",
 }
 # Within one second and one recording time: the job's own dates, then what we did, then
-# what Stripe told us, then whom we told.
-SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "notification": 3}
+# what Stripe told us, then whom we told and the e-mail that tells them.
+SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "notification": 3, "email": 4}
 # Audit rows written once Stripe has answered: they close the step, so within their second
 # they follow what Stripe did for it (whose events may reach us after the row is written).
 AFTER_STRIPE = ("invoice.send", "invoice.resend", "invoice.reissue", "payment.attach")
@@ -83,7 +97,7 @@ class TimelineEntry:
     at: datetime  # when it happened
     what: str
     detail: str
-    source: str  # job, audit, stripe, notification
+    source: str  # job, audit, stripe, notification, email
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,33 @@ def job_timeline(session: Session, *, job_id: int, actor: Actor) -> list[Timelin
                 note.id,
             )
         )
+    for message in messages_for_job(session, job_id):
+        queued = message.created_at or job.created_at
+        made.append(_Recorded(_email_entry(message, queued), queued, message.id))
     return [r.entry for r in sorted(made, key=_Recorded.order)]
+
+
+def email_status(message: JobMessage) -> str:
+    """Where an e-mail stands, in words: "sent", "failed after 3 attempts: ...", ..."""
+    tries = f"{message.attempts} attempt{'' if message.attempts == 1 else 's'}"
+    why = f": {message.last_error}" if message.last_error else ""
+    if message.status == "sent":
+        return "sent"
+    if message.status == "failed":
+        return f"failed after {tries}{why}"
+    if message.status == "not_configured":
+        return "not sent: e-mail is not configured"
+    if message.status == "sending":
+        return "being sent"
+    if message.attempts:
+        return f"queued to try again after {tries}{why}"
+    return plain(message.status)
+
+
+def _email_entry(message: JobMessage, queued: datetime) -> TimelineEntry:
+    name = EMAIL_TEXT.get(message.kind, plain(message.kind).capitalize())
+    to = message.to_address or "no address"
+    return TimelineEntry(queued, f"E-mail '{name}' to {to}", email_status(message), "email")
 
 
 def _paid(job: Job) -> TimelineEntry:
@@ -169,6 +209,9 @@ def _audit_entry(entry: AuditLog, names: _Names) -> TimelineEntry:
         what = "Reconciled: " + plain(entry.action.removeprefix("reconcile."))
     if entry.result != "ok":
         what += " — failed"
+    if entry.action == "reminder.sent" and entry.result == "ok":
+        # Sent by the schedule: its timing is the news, not who ran it.
+        return TimelineEntry(entry.created_at, what, _reminder_words(entry.after), "audit")
     parts = []
     amount = _amount(entry.after)
     if amount is not None:
@@ -179,6 +222,11 @@ def _audit_entry(entry: AuditLog, names: _Names) -> TimelineEntry:
         parts.append(f"reason: {entry.reason}")
     parts.append(f"by {names.of(entry.actor)}")
     return TimelineEntry(entry.created_at, what, " · ".join(parts), "audit")
+
+
+def _reminder_words(after: dict[str, Any] | None) -> str:
+    timing = (after or {}).get("reminder")
+    return timing if isinstance(timing, str) else ""
 
 
 def _amount(after: dict[str, Any] | None) -> int | None:

@@ -52,6 +52,8 @@ class JobMessage:
     attempts: int
     last_error: str | None
     sent_at: datetime | None
+    id: int = 0
+    created_at: datetime | None = None  # when it was queued
 
 
 def outbox_summary(session: Session, *, actor: Actor) -> dict[str, int]:
@@ -155,6 +157,8 @@ def messages_for_job(session: Session, job_id: int) -> list[JobMessage]:
         .order_by(EmailMessage.created_at, EmailMessage.id)
     )
     return [
-        JobMessage(m.kind, m.to_address, m.status, m.attempts, m.last_error, m.sent_at)
+        JobMessage(
+            m.kind, m.to_address, m.status, m.attempts, m.last_error, m.sent_at, m.id, m.created_at
+        )
         for m in rows
     ]
