@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from core import cli
 from core.billing import reminders
 from core.billing.admin_actions import cancel_unpaid_job, record_manual_payment
+from core.billing.invoice_copies import remember_invoice_now
 from core.context import AppContext
 from core.db import clock
 from core.db.models import (
@@ -420,3 +421,16 @@ def test_each_delivery_pass_queues_the_reminders_due_first(
     summary = cli.run_due_reminders(ctx, on_day(due, 0))
     assert summary is not None and summary["counts"] == {"sent": 1}
     assert sent_steps(ctx, invoice_id) == [0]
+
+
+def test_an_invoice_voided_in_stripe_gets_none_while_the_job_waits_for_a_new_one(
+    ctx: AppContext, market: Market, sandbox: SandboxControl
+) -> None:
+    job_id, invoice_id = invoiced_job(ctx, market)
+    due = due_date_of(ctx, invoice_id)
+    remember_invoice_now(ctx.sessions, ctx.gateway.void_invoice(invoice_id))
+    assert reminders.run_due_reminders(ctx, now=on_day(due, 3)).due == []
+    with session_scope(ctx.readers) as session:
+        assert reminders.reminder_status(session, job_id, now=on_day(due, 3)).next_step is None
+        never = reminders.reminder_status(session, 999, now=on_day(due, 3))
+    assert never == reminders.ReminderStatus(999)
