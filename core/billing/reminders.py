@@ -11,11 +11,12 @@ invoice and step) is written in the transaction that writes the customer's notif
 and, when we are the ones e-mailing, the outbox row. When a run finds several steps due
 (the job was invoiced late, or no run happened for a while), only the latest is sent and
 the earlier ones are passed over for good, never recorded: a customer gets one reminder
-that says where things stand, not a burst of stale ones.
+that says where things stand (how early or late on the day it goes out), not a burst of
+stale ones.
 
 Who e-mails: every reminder sends the invoice again through Stripe, with an idempotency
-key of the invoice and step, so Stripe's copy (and its `invoice.sent`) follows the
-current link. In live mode Stripe e-mails the customer on that send, so our own e-mail
+key of the invoice and step, so that where Stripe e-mails, its message carries the
+invoice's current pay page. In live mode Stripe e-mails the customer on that send, so our own e-mail
 would double it: the reminder is Stripe's e-mail plus the notification in our app. In
 test mode and in the sandbox Stripe e-mails no one, so our e-mail (outbox kind
 "reminder", rendered from the notification with the current pay link) is the one the
