@@ -391,6 +391,24 @@ def test_a_worker_that_died_after_the_hand_over_is_not_sent_again(
     assert all(r.sent_at == r.handed_at for r in rows)
 
 
+def test_a_stop_between_two_messages_gives_back_the_one_not_tried(
+    ctx: AppContext, smtp: SmtpServer, clock: Clock
+) -> None:
+    paid(ctx)
+    asked = iter([False, False, True])  # the pass starts, sends one, then SIGTERM arrives
+
+    report = worker_for(ctx, clock, smtp.url).deliver_due(should_stop=lambda: next(asked, True))
+
+    assert (report.claimed, report.sent, report.released) == (2, 1, 1)
+    assert sorted((r.status, r.attempts, r.lease_until) for r in outbox(ctx)) == [
+        ("queued", 0, None),
+        ("sent", 1, None),
+    ]
+    assert len(smtp.messages) == 1
+    assert worker_for(ctx, clock, smtp.url).deliver_due().sent == 1  # the next pass sends it
+    assert len(smtp.messages) == 2
+
+
 def test_two_workers_at_once_send_each_message_once(
     ctx: AppContext, smtp: SmtpServer, clock: Clock
 ) -> None:
