@@ -1,4 +1,5 @@
-"""What the webhook intake has been doing: for admins watching the integration's health."""
+"""What the webhook intake has been doing, and the e-mail that did not go out: for admins
+watching the integration's health."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from core.db.models import StripeEvent, utcnow
 from core.identity.actor import Actor
-from core.identity.permissions import require
+from core.identity.permissions import allowed, require
+from core.notify.outbox_admin import outbox_summary
 
 # Outcomes that need a person: the event was not applied as it came.
 PROBLEM_OUTCOMES = (
@@ -25,11 +27,28 @@ PROBLEM_OUTCOMES = (
 
 
 @dataclass(frozen=True)
+class EmailTrouble:
+    """Messages that need a person: given up on, or waiting because SMTP_URL is not set."""
+
+    failed: int
+    not_configured: int
+
+
+@dataclass(frozen=True)
 class ActivitySummary:
     last_received_at: datetime | None
     seconds_since_last: int | None
     by_type_and_outcome: list[tuple[str, str, int]]  # last 24 hours
     problems: list[StripeEvent]
+    emails: EmailTrouble | None = None  # None for roles that may not manage the outbox
+
+
+def email_trouble(session: Session, *, actor: Actor) -> EmailTrouble | None:
+    """The outbox's own counts (core.notify.outbox_admin), for whoever may act on them."""
+    if not allowed(actor, "outbox.manage"):
+        return None
+    counts = outbox_summary(session, actor=actor)
+    return EmailTrouble(failed=counts["failed"], not_configured=counts["not_configured"])
 
 
 def activity(
@@ -56,4 +75,5 @@ def activity(
         seconds_since_last=int((now - last).total_seconds()) if last else None,
         by_type_and_outcome=[(t, o, int(c)) for t, o, c in counts],
         problems=list(problems),
+        emails=email_trouble(session, actor=actor),
     )

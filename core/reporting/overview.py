@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core.billing.drift_checks import DriftCheck, last_check
 from core.billing.invoice_status import overdue_condition
-from core.billing.webhook_activity import PROBLEM_OUTCOMES
+from core.billing.webhook_activity import PROBLEM_OUTCOMES, EmailTrouble, email_trouble
 from core.db.models import (
     AuditLog,
     Customer,
@@ -63,6 +63,7 @@ class MarketplaceOverview:
     by_month: list[Bucket]  # collected per month, CHART_MONTHS of them, oldest first
     webhooks: WebhookHealth | None  # None for roles that may not read webhook activity
     drift: DriftCheck | None  # the last reconciliation check, if one ran and may be read
+    emails: EmailTrouble | None = None  # None for roles that may not manage the outbox
 
 
 @dataclass(frozen=True)
@@ -223,6 +224,7 @@ def marketplace(
         by_month=by_month,
         webhooks=_webhook_health(session) if allowed(actor, "webhooks.read") else None,
         drift=last_check(session, actor=actor) if allowed(actor, "reconcile") else None,
+        emails=email_trouble(session, actor=actor),
     )
 
 

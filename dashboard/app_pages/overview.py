@@ -14,6 +14,7 @@ from core.identity.permissions import allowed
 from core.reporting.overview import MarketplaceOverview
 from dashboard.components import reads
 from dashboard.components.auth import current_user
+from dashboard.components.email_trouble import email_trouble_links
 from dashboard.components.formatting import ago, money, when
 from dashboard.components.home_tiles import collected_chart, count_of, link, tile
 from dashboard.components.live import live_section
@@ -118,7 +119,7 @@ def run_drift_check() -> None:
 def health_tiles(figures: MarketplaceOverview) -> None:
     if figures.webhooks is None:
         return
-    hooks, drift, _, _ = st.columns(4)
+    hooks, drift, emails, _ = st.columns(4)
     with tile(hooks):
         seconds = _seconds_since(figures.webhooks.last_received_at, figures.now)
         st.metric(
@@ -131,6 +132,15 @@ def health_tiles(figures: MarketplaceOverview) -> None:
     if allowed(actor, "reconcile"):
         with tile(drift):
             drift_tile(figures.drift, figures.now)
+    if figures.emails is not None:
+        with tile(emails):
+            trouble = figures.emails
+            st.metric(
+                "E-mail not delivered",
+                trouble.failed + trouble.not_configured,
+                help="Failed for good, or waiting because e-mail (SMTP_URL) is not configured",
+            )
+            email_trouble_links(trouble)
 
 
 def render() -> None:

@@ -9,6 +9,7 @@ from core.billing.outcome_text import describe_outcome
 from core.identity.permissions import allowed
 from dashboard.components import reads
 from dashboard.components.auth import current_user
+from dashboard.components.email_trouble import email_trouble_links
 from dashboard.components.formatting import ago, when
 
 user = current_user()
@@ -20,6 +21,9 @@ overview = reads.webhook_overview(user.actor)
 a, b = st.columns(2)
 a.metric("Last event received", when(overview.last_received_at, with_time=True))
 b.metric("How long ago", ago(overview.seconds_since_last))
+if overview.emails is not None:
+    st.subheader("E-mail not delivered")
+    email_trouble_links(overview.emails)
 
 st.subheader("Last 24 hours, by type and outcome")
 counts = overview.by_type_and_outcome

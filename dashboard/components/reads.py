@@ -88,6 +88,7 @@ class WebhookOverview:
     seconds_since_last: int | None
     by_type_and_outcome: list[tuple[str, str, int]]
     problems: list[dict[str, object]]
+    emails: webhook_activity.EmailTrouble | None
 
 
 @st.cache_data(ttl=10, max_entries=20, show_spinner=False)
@@ -109,6 +110,7 @@ def webhook_overview(actor: Actor) -> WebhookOverview:
                 }
                 for e in summary.problems
             ],
+            summary.emails,
         )
 
 
