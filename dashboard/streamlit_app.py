@@ -72,6 +72,8 @@ else:
         )
     if allowed(user.actor, "reports.read"):
         pages.append(st.Page("app_pages/reports.py", title="Reports", icon=":material/summarize:"))
+    if allowed(user.actor, "outbox.manage"):
+        pages.append(st.Page("app_pages/outbox.py", title="Outbox", icon=":material/outbox:"))
     if allowed(user.actor, "emails.preview"):
         pages.append(
             st.Page("app_pages/email_preview.py", title="E-mail previews", icon=":material/mail:")

@@ -12,10 +12,10 @@ import streamlit as st
 from core.billing import webhook_activity
 from core.db.models import utcnow
 from core.identity.actor import Actor
-from core.jobs import queries, timeline
+from core.jobs import queries, reminder_line, timeline
 from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
-from core.notify import notifications
+from core.notify import notifications, outbox_admin
 from core.reporting import aging as aging_report
 from core.reporting import earnings, overview, reports
 from dashboard.components.runtime import READ_TTL_SECONDS, context, read_session
@@ -44,6 +44,12 @@ def job_detail(actor: Actor, job_id: int) -> dict[str, object]:
 def job_history(actor: Actor, job_id: int) -> list[timeline.TimelineEntry]:
     with read_session() as session:
         return timeline.job_timeline(session, job_id=job_id, actor=actor)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def job_reminders(actor: Actor, job_id: int) -> reminder_line.JobReminders:
+    with read_session() as session:
+        return reminder_line.job_reminders(session, job_id=job_id, actor=actor)
 
 
 @st.cache_data(ttl=300, max_entries=10, show_spinner=False)
@@ -145,3 +151,20 @@ def marketplace_overview(actor: Actor) -> overview.MarketplaceOverview:
 def provider_home(actor: Actor, provider_id: int) -> overview.ProviderHome:
     with read_session() as session:
         return overview.provider_home(session, provider_id=provider_id, actor=actor)
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    counts: dict[str, int]
+    failed: list[outbox_admin.OutboxMessage]
+    pending: list[outbox_admin.OutboxMessage]
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=20, show_spinner=False)
+def outbox_view(actor: Actor, limit: int) -> OutboxView:
+    with read_session() as session:
+        return OutboxView(
+            outbox_admin.outbox_summary(session, actor=actor),
+            outbox_admin.list_messages(session, actor=actor, status="failed", limit=limit),
+            outbox_admin.list_messages(session, actor=actor, status="pending", limit=limit),
+        )

@@ -74,6 +74,7 @@ ROLES = {
             ("webhook_activity.py", "Webhook activity"),
             ("reconciliation.py", "Reconciliation"),
             ("reports.py", "Reports"),
+            ("outbox.py", "Outbox"),
             ("email_preview.py", "E-mail previews"),
         ],
     ),
