@@ -1,9 +1,10 @@
-"""`python -m stripe_sandbox [--host 127.0.0.1] [--port 12111] [--data FILE] [--chaos ...]`."""
+"""`python -m stripe_sandbox [--host 127.0.0.1] [--port 12111] [--data FILE] [--smtp URL] ...`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 from pathlib import Path
 
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> None:
         default=0.0,
         help="seconds before new objects show up in search (Stripe: up to 60)",
     )
+    parser.add_argument(
+        "--smtp",
+        default=os.environ.get("SANDBOX_SMTP_URL") or None,
+        help="send the e-mails Stripe sends in live mode (invoice, receipt) to this server, "
+        "smtp://HOST:PORT (default $SANDBOX_SMTP_URL; none: no e-mail, as in test mode)",
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
 
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_timeout=args.webhook_timeout,
         chaos=args.chaos,
         clock_file=args.clock_file,
+        smtp_url=args.smtp,
     )
     sandbox = Sandbox(config, Store(args.data))
     print(f"Stripe sandbox listening on http://{args.host}:{args.port}", flush=True)

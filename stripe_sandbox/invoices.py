@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from stripe_sandbox import objects
+from stripe_sandbox import mail, objects
 from stripe_sandbox.errors import StripeError, invalid_request, no_such
 from stripe_sandbox.money import MINIMUM_CHARGE
 from stripe_sandbox.sandbox import Sandbox
@@ -171,6 +171,7 @@ def send(sandbox: Sandbox, invoice: StripeObject) -> None:
     # A paid invoice can be sent too (a $0 draft is paid by the finalize above); Stripe
     # then emails it without asking for payment.
     sandbox.emit("invoice.sent", invoice)
+    sandbox.mail_customer(mail.invoice_email, invoice)
 
 
 def pay(
@@ -213,6 +214,7 @@ def pay(
             _mark_paid(sandbox, invoice, now)
     if payment_method in DECLINING_METHODS:
         raise card_declined(payment_method)
+    sandbox.mail_customer(mail.receipt_email, invoice)  # for a payment Stripe took only
 
 
 def card_declined(payment_method: str) -> StripeError:

@@ -8,7 +8,9 @@ import copy
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import stripe
 
 from stripe_sandbox import objects
 from stripe_sandbox.faults import FaultTable
+from stripe_sandbox.mail import Mailer
 from stripe_sandbox.store import Store, StripeObject
 from stripe_sandbox.webhooks import Chaos, WebhookDispatcher
 
@@ -64,6 +67,9 @@ class SandboxConfig:
     # Where the clock's offset from real time is published, so that the processes of a
     # demo run can keep the same time as the sandbox (`{"offset": seconds}`).
     clock_file: Path | None = None
+    # Where the e-mails Stripe sends in live mode go (`smtp://host:port`); None sends none,
+    # as in Stripe's test mode.
+    smtp_url: str | None = None
 
 
 class Sandbox:
@@ -82,6 +88,16 @@ class Sandbox:
             timeout=config.webhook_timeout,
             chaos=config.chaos,
         )
+        self.mailer = Mailer(config.smtp_url) if config.smtp_url else None
+
+    def mail_customer(
+        self, compose: Callable[[str, StripeObject], EmailMessage], invoice: StripeObject
+    ) -> None:
+        """E-mail the invoice's customer, when the sandbox sends e-mail and they have an
+        address; composed from a copy now, sent later by the mailer's thread."""
+        if self.mailer is None or not invoice.get("customer_email"):
+            return
+        self.mailer.send(compose(self.config.account_name, copy.deepcopy(invoice)))
 
     def now(self) -> int:
         return int(time.time()) + self.store.clock_offset
