@@ -315,6 +315,7 @@ def _add(
         title=title,
         body=body,
         job_id=job.id,
+        email=False,  # history: its e-mails went out when it happened
     )
     note.created_at = at
     if now - at > timedelta(days=14):  # older notifications have been read
