@@ -1,0 +1,1 @@
+"""A local mail catcher: an SMTP server that keeps each message as an .eml file."""
