@@ -100,7 +100,15 @@ def mark_one_read(session: Session, *, actor: Actor, notification_id: int) -> No
     if notification is None:
         raise NotFound(f"No notification #{notification_id}")
     if notification.read_at is None:
-        notification.read_at = utcnow()
+        # Conditional, so that of two calls at once only one marks it and is audited.
+        marked = session.execute(
+            update(Notification)
+            .where(Notification.id == notification.id, Notification.read_at.is_(None))
+            .values(read_at=utcnow())
+        )
+        session.refresh(notification)
+        if not getattr(marked, "rowcount", 0):
+            return notification
         audit.record(
             session,
             actor=actor,
