@@ -33,6 +33,7 @@ from dashboard.components.job_actions import (
     show_last_result,
 )
 from dashboard.components.job_links import PARAMS, View, from_params, to_params
+from dashboard.components.reminder_controls import reminder_section
 from dashboard.components.safe_text import md
 
 JOB_STATUSES = ["new", "completed", "paid", "cancelled"]
@@ -296,6 +297,7 @@ def detail(actor: Actor, row: JobRow) -> None:
         )
         # The customer's own words: plain text, never markdown.
         st.text(str(job.get("description") or "No description"))
+        reminder_section(actor, row)
         with st.expander("Timeline", expanded=True):
             timeline(actor, row.job_id)
 

@@ -12,7 +12,7 @@ import streamlit as st
 from core.billing import webhook_activity
 from core.db.models import utcnow
 from core.identity.actor import Actor
-from core.jobs import queries, timeline
+from core.jobs import queries, reminder_line, timeline
 from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications, outbox_admin
@@ -44,6 +44,12 @@ def job_detail(actor: Actor, job_id: int) -> dict[str, object]:
 def job_history(actor: Actor, job_id: int) -> list[timeline.TimelineEntry]:
     with read_session() as session:
         return timeline.job_timeline(session, job_id=job_id, actor=actor)
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=500, show_spinner=False)
+def job_reminders(actor: Actor, job_id: int) -> reminder_line.JobReminders:
+    with read_session() as session:
+        return reminder_line.job_reminders(session, job_id=job_id, actor=actor)
 
 
 @st.cache_data(ttl=300, max_entries=10, show_spinner=False)
