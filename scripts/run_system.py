@@ -4,10 +4,15 @@ Migrates and seeds the database on first run, starts the Stripe sandbox (unless 
 Stripe key is configured), registers the webhook endpoint and uses the secret it returns,
 then starts the webhook service and the dashboard. Ctrl-C stops everything.
 
-Four settings move a run, e.g. to start a second copy beside the first:
+E-mail stays on the machine: unless `SMTP_URL` names a real server, a mail catcher
+(mailcatcher/) takes every message, the delivery worker's and the e-mails the sandbox sends
+as Stripe would, and keeps each as an .eml file in `<DATA_DIR>/mail/`.
+
+Five settings move a run, e.g. to start a second copy beside the first:
 `SANDBOX_PORT` (12111) for the Stripe sandbox, `SERVICE_PORT` (8000) for the webhook
-service and REST API, `DASHBOARD_PORT` (8501) for the dashboard, and `DATA_DIR` (`data/`)
-for the sandbox's `sandbox.json` and, unless `DATABASE_URL` is set, the SQLite `app.db`.
+service and REST API, `DASHBOARD_PORT` (8501) for the dashboard, `MAIL_PORT` (a free one)
+for the mail catcher, and `DATA_DIR` (`data/`) for the sandbox's `sandbox.json`, the caught
+mail and, unless `DATABASE_URL` is set, the SQLite `app.db`.
 The "try it" commands it prints carry the settings the CLI needs to reach this run
 (`STRIPE_API_BASE`, `DATABASE_URL`) whenever they differ from the defaults.
 """
@@ -22,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -37,12 +42,15 @@ from core.db.clock import CLOCK_FILE_VARIABLE  # noqa: E402
 from core.db.migrate import upgrade  # noqa: E402
 from core.db.session import session_scope  # noqa: E402
 from core.seed import SandboxClock, has_data, invoice_demo, seed_demo  # noqa: E402
+from mailcatcher.catcher import MailCatcher  # noqa: E402
 
 DEFAULT_SANDBOX_PORT = int(SANDBOX_URL.rsplit(":", 1)[1])
 DEFAULT_SERVICE_PORT = 8000
 DEFAULT_DASHBOARD_PORT = 8501
 DEFAULT_DATA_DIR = ROOT / "data"
 DEFAULT_DATABASE_URL: str = Settings.model_fields["database_url"].default
+# Where the dashboard finds the caught mail of this run (its "Mail caught" page).
+MAIL_CATCHER_DIR_VARIABLE = "MAIL_CATCHER_DIR"
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,20 @@ class Layout:
     service_port: int
     dashboard_port: int
     data_dir: Path
+    mail_port: int = 0  # 0 until the catcher has one: MAIL_PORT, or any free port
+
+    @property
+    def catches_mail(self) -> bool:
+        """Whether this run's mail goes to its own catcher: unless SMTP_URL is configured."""
+        return self.settings.smtp_url is None or not self.settings.smtp_url.get_secret_value()
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def mail_url(self) -> str:
+        return f"smtp://127.0.0.1:{self.mail_port}"
 
     @property
     def sandbox_url(self) -> str:
@@ -110,14 +132,16 @@ def plan(environ: Mapping[str, str], settings: Settings) -> Layout:
         service_port=_port(environ, "SERVICE_PORT", DEFAULT_SERVICE_PORT),
         dashboard_port=_port(environ, "DASHBOARD_PORT", DEFAULT_DASHBOARD_PORT),
         data_dir=data_dir,
+        mail_port=_port(environ, "MAIL_PORT", 0),
     )
 
 
 def child_environment(
     environ: Mapping[str, str], layout: Layout, webhook_secret: str
 ) -> dict[str, str]:
-    """The environment of the webhook service and the dashboard: the same database and
-    Stripe as this run, and the endpoint's signing secret."""
+    """The environment of the webhook service, the dashboard and the delivery worker: the
+    same database and Stripe as this run, the endpoint's signing secret, and the catcher
+    for its mail."""
     environment = dict(environ)
     environment["DATABASE_URL"] = layout.settings.database_url
     if layout.settings.stripe_api_base is not None:
@@ -125,7 +149,42 @@ def child_environment(
     environment["STRIPE_WEBHOOK_SECRET"] = webhook_secret
     if layout.clock_file is not None:
         environment[CLOCK_FILE_VARIABLE] = str(layout.clock_file)
+    if layout.catches_mail:
+        environment["SMTP_URL"] = layout.mail_url
+        environment[MAIL_CATCHER_DIR_VARIABLE] = str(layout.mail_dir)
     return environment
+
+
+def sandbox_command(layout: Layout) -> list[str]:
+    """The Stripe sandbox of this run, which e-mails customers as Stripe does in live mode
+    when the run has a catcher (never to a real mail server: its customers are made up)."""
+    command = [
+        sys.executable,
+        "-m",
+        "stripe_sandbox",
+        "--port",
+        str(layout.sandbox_port),
+        "--data",
+        str(layout.data_dir / "sandbox.json"),
+        "--log-level",
+        "warning",
+    ]
+    if layout.clock_file is not None:
+        command += ["--clock-file", str(layout.clock_file)]
+    if layout.catches_mail:
+        command += ["--smtp", layout.mail_url]
+    return command
+
+
+def mail_where(layout: Layout) -> str:
+    """Where this run's e-mail goes, for the summary."""
+    if layout.catches_mail:
+        return f"{layout.mail_dir}/*.eml  (caught at {layout.mail_url}; none leaves)"
+    try:
+        server = layout.settings.smtp
+    except ValueError as error:
+        return f"nowhere: {error}"
+    return f"{server.host}:{server.port} (SMTP_URL)" if server is not None else "nowhere"
 
 
 def cli_settings(layout: Layout) -> dict[str, str]:
@@ -202,6 +261,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
+    if layout.catches_mail:
+        if layout.mail_port:
+            require_free(layout.mail_port, "mail catcher")
+        # In this process, first: the sandbox and the worker are told its port.
+        catcher = MailCatcher(layout.mail_dir, port=layout.mail_port).start()
+        layout = replace(layout, mail_port=catcher.port)
     require_free(layout.service_port, "webhook service")
     require_free(layout.dashboard_port, "dashboard")
     if layout.on_sandbox:
@@ -210,22 +275,7 @@ def main() -> None:
     sandbox_state = layout.data_dir / "sandbox.json"
     if layout.clock_file is not None:
         # Started first, so that it comes up while the database is migrated and seeded.
-        sandbox = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stripe_sandbox",
-                "--port",
-                str(layout.sandbox_port),
-                "--data",
-                str(sandbox_state),
-                "--clock-file",
-                str(layout.clock_file),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-        )
+        sandbox = subprocess.Popen(sandbox_command(layout), cwd=ROOT)
         children.append(sandbox)
         os.environ[CLOCK_FILE_VARIABLE] = str(layout.clock_file)  # seeding keeps it too
     upgrade(settings.database_url)
@@ -295,6 +345,10 @@ def main() -> None:
         env=environment,
     )
     children.append(dashboard)
+    deliver = subprocess.Popen(
+        [sys.executable, "-m", "core.cli", "deliver"], cwd=ROOT, env=environment
+    )
+    children.append(deliver)
     # Both start side by side; neither needs the other to come up.
     wait_for(f"{layout.service_url}/healthz", service, "The webhook service")
     wait_for(f"{layout.dashboard_url}/_stcore/health", dashboard, "The dashboard")
@@ -313,6 +367,7 @@ Everything is up:
   Webhook service     {layout.service_url}  (webhooks at {layout.webhook_url})
   API docs            {layout.service_url}/docs
   Database            {settings.database_url}
+  E-mail              {mail_where(layout)}
 
 Try it (in another terminal, in this folder):
 {try_it(layout)}

@@ -1,8 +1,10 @@
 """`make run`'s plan: ports and data folder from the environment, the database inside the
-data folder, and "try it" commands that reach the run they were printed by."""
+data folder, "try it" commands that reach the run they were printed by, and e-mail that
+goes to the run's own mail catcher unless a real server is configured."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,15 @@ from pydantic import SecretStr
 
 from core.config import SANDBOX_URL, Settings
 from scripts import run_system
-from scripts.run_system import DEFAULT_DATABASE_URL, child_environment, cli_command, plan, try_it
+from scripts.run_system import (
+    DEFAULT_DATABASE_URL,
+    child_environment,
+    cli_command,
+    mail_where,
+    plan,
+    sandbox_command,
+    try_it,
+)
 
 MOVED = {
     "SANDBOX_PORT": "12999",
@@ -30,6 +40,8 @@ def no_settings_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
         "STRIPE_API_BASE",
         "STRIPE_WEBHOOK_SECRET",
         "DATA_DIR",
+        "SMTP_URL",
+        "MAIL_PORT",
         *MOVED,
     ):
         monkeypatch.delenv(name, raising=False)
@@ -85,8 +97,8 @@ def test_a_database_url_that_is_set_wins_over_data_dir(tmp_path: Path) -> None:
     assert layout.data_dir == tmp_path  # still where the sandbox keeps its state
 
 
-def test_every_process_gets_the_runs_database_and_sandbox(tmp_path: Path) -> None:
-    layout = plan({**MOVED, "DATA_DIR": str(tmp_path)}, settings())
+def test_every_process_gets_the_runs_database_sandbox_and_mail_catcher(tmp_path: Path) -> None:
+    layout = plan({**MOVED, "MAIL_PORT": "2599", "DATA_DIR": str(tmp_path)}, settings())
     environment = child_environment({"PATH": "/usr/bin"}, layout, "whsec_test")
     assert environment == {
         "PATH": "/usr/bin",
@@ -94,7 +106,35 @@ def test_every_process_gets_the_runs_database_and_sandbox(tmp_path: Path) -> Non
         "STRIPE_API_BASE": "http://127.0.0.1:12999",
         "STRIPE_WEBHOOK_SECRET": "whsec_test",
         "DEMO_CLOCK_FILE": str(tmp_path / "clock.json"),
+        "SMTP_URL": "smtp://127.0.0.1:2599",
+        "MAIL_CATCHER_DIR": str(tmp_path / "mail"),
     }
+    # The worker reads SMTP_URL as the settings do.
+    smtp = settings(smtp_url=SecretStr(environment["SMTP_URL"])).smtp
+    assert smtp is not None and (smtp.host, smtp.port) == ("127.0.0.1", 2599)
+
+
+def test_mail_is_caught_in_the_data_folder_on_a_free_port_by_default(tmp_path: Path) -> None:
+    layout = plan({"DATA_DIR": str(tmp_path)}, settings())
+    assert layout.catches_mail and layout.mail_port == 0  # the catcher picks one as it starts
+    assert layout.mail_dir == tmp_path / "mail"
+    started = dataclasses.replace(layout, mail_port=2526)
+    command = sandbox_command(started)
+    assert command[command.index("--smtp") + 1] == "smtp://127.0.0.1:2526"
+    assert command[command.index("--data") + 1] == str(tmp_path / "sandbox.json")
+    assert str(tmp_path / "mail") in mail_where(started)
+
+
+def test_a_configured_smtp_server_takes_the_mail_and_the_sandbox_sends_none(
+    tmp_path: Path,
+) -> None:
+    url = "smtp://mail.internal:2525"
+    layout = plan({"DATA_DIR": str(tmp_path)}, settings(smtp_url=SecretStr(url)))
+    assert not layout.catches_mail
+    environment = child_environment({"SMTP_URL": url}, layout, "whsec_test")
+    assert environment["SMTP_URL"] == url and "MAIL_CATCHER_DIR" not in environment
+    assert "--smtp" not in sandbox_command(layout)  # its customers are made up
+    assert mail_where(layout) == "mail.internal:2525 (SMTP_URL)"
 
 
 def test_printed_commands_reach_a_moved_run(
@@ -133,7 +173,8 @@ def test_real_stripe_starts_no_sandbox_and_prints_no_key() -> None:
     assert "STRIPE_SECRET_KEY" in text  # says the CLI needs it
 
 
+@pytest.mark.parametrize("name", ["SERVICE_PORT", "MAIL_PORT"])
 @pytest.mark.parametrize("value", ["eighty", "0", "65536", "-1"])
-def test_a_bad_port_is_refused_in_words(value: str) -> None:
-    with pytest.raises(SystemExit, match="SERVICE_PORT must be a port number"):
-        plan({"SERVICE_PORT": value}, settings())
+def test_a_bad_port_is_refused_in_words(name: str, value: str) -> None:
+    with pytest.raises(SystemExit, match=f"{name} must be a port number"):
+        plan({name: value}, settings())
