@@ -7,7 +7,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from core.context import AppContext
-from core.db.models import AuditLog, ReminderPause
+from core.db.models import AuditLog, EmailMessage, ReminderPause
 from core.db.session import session_scope
 from core.identity.accounts import create_account
 from core.identity.actor import SYSTEM
@@ -21,6 +21,7 @@ from tests.integration.dashboard.conftest import (
     errors,
     open_job,
     open_page,
+    shown,
     signed_in,
     successes,
 )
@@ -98,3 +99,39 @@ def test_an_admin_pauses_with_a_reason_and_resumes(small: Small, dashboard: AppC
     assert audited(dashboard) == ["reminders.paused", "reminders.resumed"]
     assert "Reminders to this customer are on again." in successes(at)
     assert reminder_lines(at)[0].endswith("(due in 3 days)")
+
+
+def test_the_drawers_timeline_tells_each_email_in_words(
+    small: Small, dashboard: AppContext
+) -> None:
+    invoiced(dashboard, small)
+    with session_scope(dashboard.sessions) as session:
+        session.add_all(
+            [
+                EmailMessage(
+                    message_key="t:1",
+                    kind="payment_failed",
+                    job_id=small.job_id,
+                    to_address="ann+*x*@example.com",
+                    status="failed",
+                    attempts=3,
+                    last_error="mailbox unavailable",
+                ),
+                EmailMessage(
+                    message_key="t:2",
+                    kind="reminder",
+                    job_id=small.job_id,
+                    to_address="ann@example.com",
+                    status="not_configured",
+                ),
+            ]
+        )
+    at = drawer(small, ADMIN_EMAIL, ADMIN_PASSWORD, "all_jobs.py")
+    lines = [line for line in (shown(m.value) for m in at.markdown) if "E-mail" in line]
+    assert [line.split(" UTC · ", 1)[1] for line in lines] == [
+        "**E-mail 'Payment failed' to ann+*x*@example.com** — "
+        "failed after 3 attempts: mailbox unavailable",
+        "**E-mail 'Payment reminder' to ann@example.com** — not sent: e-mail is not configured",
+    ]
+    # The address is the customer's own text: its asterisks are not emphasis.
+    assert any(r"\*x\*" in str(m.value) for m in at.markdown)
