@@ -6,6 +6,7 @@ the same scope again in its queries.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,10 @@ else:
     if allowed(user.actor, "emails.preview"):
         pages.append(
             st.Page("app_pages/email_preview.py", title="E-mail previews", icon=":material/mail:")
+        )
+    if allowed(user.actor, "outbox.manage") and os.environ.get("MAIL_CATCHER_DIR", "").strip():
+        pages.append(  # a local run's caught mail (make run sets the folder)
+            st.Page("app_pages/mail_caught.py", title="Mail caught", icon=":material/inbox:")
         )
     page = st.navigation(pages)
     with st.sidebar:
