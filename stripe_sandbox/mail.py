@@ -41,13 +41,13 @@ def _custom_fields(invoice: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _message(
-    account_name: str, invoice: dict[str, Any], subject: str, text: str, html: str
+    account_name: str, invoice: dict[str, Any], now: int, subject: str, text: str, html: str
 ) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = formataddr((account_name, SENDER_ADDRESS))
     message["To"] = invoice["customer_email"]
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = formatdate(now)  # the sandbox's clock, which a demo may have moved
     message["Message-ID"] = make_msgid(domain="stripe.example")
     message.set_content(text)
     message.add_alternative(html, subtype="html")
@@ -78,7 +78,7 @@ def _text(title: str, rows: list[tuple[str, str]], buttons: list[tuple[str, str]
     return "\n".join(lines) + "\n"
 
 
-def invoice_email(account_name: str, invoice: dict[str, Any]) -> EmailMessage:
+def invoice_email(account_name: str, invoice: dict[str, Any], now: int) -> EmailMessage:
     """What Stripe sends on `POST /v1/invoices/{id}/send`: the amount, due date and links.
 
     A paid invoice is e-mailed without asking for payment, as Stripe does."""
@@ -100,13 +100,14 @@ def invoice_email(account_name: str, invoice: dict[str, Any]) -> EmailMessage:
     return _message(
         account_name,
         invoice,
+        now,
         title,
         _text(title, rows, buttons),
         _html(title, rows, buttons),
     )
 
 
-def receipt_email(account_name: str, invoice: dict[str, Any]) -> EmailMessage:
+def receipt_email(account_name: str, invoice: dict[str, Any], now: int) -> EmailMessage:
     """What Stripe sends after a successful payment: the amount paid and when."""
     rows = [
         ("Invoice number", str(invoice["number"])),
@@ -120,6 +121,7 @@ def receipt_email(account_name: str, invoice: dict[str, Any]) -> EmailMessage:
     return _message(
         account_name,
         invoice,
+        now,
         title,
         _text(title, rows, buttons),
         _html(title, rows, buttons),

@@ -91,13 +91,13 @@ class Sandbox:
         self.mailer = Mailer(config.smtp_url) if config.smtp_url else None
 
     def mail_customer(
-        self, compose: Callable[[str, StripeObject], EmailMessage], invoice: StripeObject
+        self, compose: Callable[[str, StripeObject, int], EmailMessage], invoice: StripeObject
     ) -> None:
         """E-mail the invoice's customer, when the sandbox sends e-mail and they have an
         address; composed from a copy now, sent later by the mailer's thread."""
         if self.mailer is None or not invoice.get("customer_email"):
             return
-        self.mailer.send(compose(self.config.account_name, copy.deepcopy(invoice)))
+        self.mailer.send(compose(self.config.account_name, copy.deepcopy(invoice), self.now()))
 
     def now(self) -> int:
         return int(time.time()) + self.store.clock_offset

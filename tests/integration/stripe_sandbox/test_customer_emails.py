@@ -109,6 +109,7 @@ def test_a_card_payment_sends_the_receipt_and_a_decline_sends_none(
     mailing_sandbox: SandboxControl, smtp: SmtpServer
 ) -> None:
     client = mailing_sandbox.client
+    mailing_sandbox.advance_clock(3 * 86400)  # a demo's clock, ahead of real time
     invoice = open_invoice(mailing_sandbox, "ann.receipt@example.com")
     before = len(smtp.messages)
     with pytest.raises(stripe.CardError):
@@ -118,6 +119,9 @@ def test_a_card_payment_sends_the_receipt_and_a_decline_sends_none(
     assert [m["Subject"] for m in messages[before:]] == [f"Your receipt from {ACCOUNT}"]
     text, _ = parts(messages[before])
     assert messages[before]["To"] == "ann.receipt@example.com"
+    paid_at = client.v1.invoices.retrieve(invoice.id).status_transitions.paid_at
+    sent_at = messages[before]["Date"].datetime.timestamp()
+    assert paid_at is not None and 0 <= sent_at - paid_at <= 5  # the sandbox's clock, not ours
     assert "Amount paid: $150.00" in text and f"View invoice: {invoice.hosted_invoice_url}" in text
 
 
