@@ -3,7 +3,7 @@ paused the customer's reminders and why, told only to those who may pause them."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 import pytest
 from sqlalchemy import select
@@ -74,21 +74,35 @@ def test_a_paused_customer_says_who_and_why_to_admins_only(ctx: AppContext, mark
     assert for_provider.status.paused and for_provider.pause is None
 
 
-def test_a_long_late_invoice_is_due_its_latest_step_today(ctx: AppContext, market: Market) -> None:
-    job_id, _ = invoiced_job(ctx, market)
-    far = datetime.now(UTC) + timedelta(days=400)  # past the schedule's last step
-    assert line(ctx, job_id, market.provider, far).words == (
-        f"No reminder sent yet · next reminder due {far:%Y-%m-%d} (14 days late)"
+def test_a_late_reminder_says_how_late_it_was_when_sent(ctx: AppContext, market: Market) -> None:
+    """Step 3 sent six days after the due date (a run missed, a customer resumed) was sent
+    as "6 days late"; the next, step 7 by now, goes today, at 8 days late."""
+    job_id, due = reminded_job(ctx, market)
+    with session_scope(ctx.sessions) as session:
+        invoice_id = session.scalar(
+            select(StripeInvoice.invoice_id).where(StripeInvoice.job_id == job_id)
+        )
+        sent = datetime.combine(step_day(due, 6), time(9), UTC)
+        session.add(ReminderSent(invoice_id=invoice_id, step=3, job_id=job_id, sent_at=sent))
+    now = datetime.combine(step_day(due, 8), time(12), UTC)
+    assert line(ctx, job_id, market.provider, now).words == (
+        f"Last reminder sent {step_day(due, 6):%Y-%m-%d} (6 days late) · "
+        f"next reminder due {step_day(due, 8):%Y-%m-%d} (8 days late)"
     )
 
 
 def test_after_the_last_step_none_is_scheduled(ctx: AppContext, market: Market) -> None:
-    job_id, invoice_id = invoiced_job(ctx, market)
-    far = datetime.now(UTC) + timedelta(days=400)
+    job_id, due = reminded_job(ctx, market)
     with session_scope(ctx.sessions) as session:
-        session.add(ReminderSent(invoice_id=invoice_id, step=14, job_id=job_id, sent_at=far))
-    assert line(ctx, job_id, market.provider, far).words == (
-        f"Last reminder sent {far:%Y-%m-%d} (14 days late) · no further reminder is scheduled"
+        invoice_id = session.scalar(
+            select(StripeInvoice.invoice_id).where(StripeInvoice.job_id == job_id)
+        )
+        sent = datetime.combine(step_day(due, 14), time(9), UTC)
+        session.add(ReminderSent(invoice_id=invoice_id, step=14, job_id=job_id, sent_at=sent))
+    now = datetime.combine(step_day(due, 20), time(12), UTC)
+    assert line(ctx, job_id, market.provider, now).words == (
+        f"Last reminder sent {step_day(due, 14):%Y-%m-%d} (14 days late) · "
+        "no further reminder is scheduled"
     )
 
 
