@@ -154,4 +154,10 @@ class SandboxControl:
         }
 
     def advance_clock(self, seconds: int) -> None:
-        self.http.post("/_sandbox/clock", json={"seconds": seconds}).raise_for_status()
+        """Move the sandbox's clock by `seconds`, back too (the sandbox takes a negative
+        move only as a time to set: `{"at": T}`)."""
+        if seconds >= 0:
+            self.http.post("/_sandbox/clock", json={"seconds": seconds}).raise_for_status()
+            return
+        now = int(self.http.get("/_sandbox/clock").json()["now"])
+        self.http.post("/_sandbox/clock", json={"at": now + seconds}).raise_for_status()

@@ -28,6 +28,7 @@ from core.config import Settings
 from core.context import AppContext
 from core.db.models import Job, Notification, StripeInvoice
 from core.db.session import session_scope
+from core.money import format_cents
 from tests.support.sandbox import SandboxControl
 from tests.support.service import service_in_thread, service_process
 from tests.support.webhook_events import (
@@ -449,7 +450,8 @@ def test_an_amount_that_differs_from_the_bill_is_flagged_and_not_credited(
     row = event_rows(ctx)[event["id"]]
     assert row.outcome == "amount_mismatch"
     assert row.detail is not None
-    assert str(amount_paid) in row.detail and str(billed.amount) in row.detail
+    assert format_cents(amount_paid, "usd") in row.detail
+    assert format_cents(billed.amount, "usd") in row.detail
     assert_untouched(ctx, billed)
 
 
