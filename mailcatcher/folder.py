@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 from dataclasses import dataclass
+from datetime import UTC
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
@@ -20,15 +21,19 @@ class CaughtMessage:
     subject: str
     to: str
     sender: str
-    date: str  # as the message says it, ISO 8601 when it can be read
+    date: str  # in UTC when it can be read, else as the message says it
     text: str  # the plain-text part; an HTML-only message says so
 
 
 def _date(header: str) -> str:
+    """In UTC, so that the messages' dates compare at a glance ("-0000" means UTC too)."""
     try:
-        return parsedate_to_datetime(header).isoformat(sep=" ")
+        moment = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return header
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def read_message(path: Path) -> CaughtMessage:

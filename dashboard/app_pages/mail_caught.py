@@ -25,10 +25,11 @@ if user is None or not allowed(user.actor, "outbox.manage") or not folder_text:
 folder = Path(folder_text)
 st.title("Mail caught")
 st.caption(
-    f"Every e-mail this run sent, ours and the sandbox's (as Stripe sends them in live mode), "
-    f"kept by the local mail catcher in `{md(str(folder))}`; none left the machine. "
-    f"The newest {NEWEST} are listed."
+    "Every e-mail this run sent, ours and the sandbox's (as Stripe sends them in live mode), "
+    f"kept by the local mail catcher as .eml files; none left the machine. The newest {NEWEST} "
+    "are listed."
 )
+st.text(f"Folder: {folder}")
 messages = caught_messages(folder)
 if not messages:
     st.info("No e-mail has been caught yet.")

@@ -90,6 +90,7 @@ def test_an_admin_lists_the_caught_mail_newest_first_and_reads_it_as_text(
     table = at.dataframe[0].value
     assert list(table["Subject"]) == [MARKUP_SUBJECT, "Your receipt"]
     assert list(table["To"]) == [MARKUP_TO, "ann@example.com"]
+    assert list(table["Date"]) == ["2026-12-02 04:00:00 UTC"] * 2  # "+0000", in words
     texts = [t.value for t in at.text]
     assert any(f"Subject: {MARKUP_SUBJECT}" in t for t in texts)  # the newest, unrendered
     assert any(t.strip() == "Pay **now**: <a>" for t in texts)
