@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.support.sandbox import free_port
 
@@ -36,6 +36,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 START_TIMEOUT = 120.0  # migrations, seeding and three servers on a 2-core machine
+# Streamlit renders asynchronously and the machine has 2 cores: every wait in these tests
+# is for a state, for up to this long.
+expect.set_options(timeout=30_000)
 READY_LINE = "Everything is up"
 
 
