@@ -51,14 +51,22 @@ class LiveSystem:
     log: Path
 
 
-@pytest.fixture(scope="module")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on the live system share one run of it (session-scoped), so they go to
+    one xdist worker together, while the other worker runs the rest of the suite."""
+    for item in items:
+        if "live_system" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("live_system"))
+
+
+@pytest.fixture(scope="session")
 def artifacts() -> Path:
     """Where the browser test leaves its screenshots (git-ignored)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium() -> Path:
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         reason = (
@@ -71,7 +79,7 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(chromium: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
@@ -110,11 +118,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_system(
     chromium: Path, artifacts: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveSystem]:
-    """`python scripts/run_system.py`, as `make run` starts it, on its own ports and data."""
+    """`python scripts/run_system.py`, as `make run` starts it, on its own ports and data:
+    one run for every browser test (each works on jobs of its own, or puts back what it
+    changes)."""
     data_dir = tmp_path_factory.mktemp("system")
     ports: set[int] = set()
     while len(ports) < 3:
