@@ -186,6 +186,30 @@ def small(dashboard: AppContext) -> Small:
     return small_marketplace(dashboard)
 
 
+def add_staff(ctx: AppContext) -> None:
+    """The demo's admin and finance sign-ins (Alex Admin, Fran Finance) on `ctx`'s database."""
+    with session_scope(ctx.sessions) as session:
+        create_account(
+            session,
+            username=ADMIN_EMAIL,
+            display_name="Alex Admin",
+            role="admin",
+            password=ADMIN_PASSWORD,
+        )
+        create_account(
+            session,
+            username=FINANCE_EMAIL,
+            display_name="Fran Finance",
+            role="finance",
+            password=FINANCE_PASSWORD,
+        )
+
+
+@pytest.fixture
+def staff(dashboard: AppContext) -> None:
+    add_staff(dashboard)
+
+
 def add_job(
     session: Session, *, customer_id: int, provider_id: int, service_id: int, price: int = 15000
 ) -> int:

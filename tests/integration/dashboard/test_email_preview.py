@@ -9,8 +9,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.context import AppContext
-from core.db.session import session_scope
-from core.identity.accounts import create_account
 from core.identity.actor import Actor
 from core.notify.email_preview import KIND_TITLES, MARKUP, preview
 from core.notify.emails import KINDS
@@ -29,25 +27,6 @@ from tests.integration.dashboard.conftest import (
 
 ADMIN = Actor("admin")
 PAGE = "email_preview.py"
-
-
-@pytest.fixture
-def staff(dashboard: AppContext) -> None:
-    with session_scope(dashboard.sessions) as session:
-        create_account(
-            session,
-            username=ADMIN_EMAIL,
-            display_name="Alex Admin",
-            role="admin",
-            password=ADMIN_PASSWORD,
-        )
-        create_account(
-            session,
-            username=FINANCE_EMAIL,
-            display_name="Fran Finance",
-            role="finance",
-            password=FINANCE_PASSWORD,
-        )
 
 
 def iframe_html(at: AppTest) -> str:

@@ -13,7 +13,6 @@ from streamlit.testing.v1 import AppTest
 from core.context import AppContext
 from core.db.models import AuditLog, EmailMessage, utcnow
 from core.db.session import session_scope
-from core.identity.accounts import create_account
 from tests.integration.dashboard.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
@@ -33,25 +32,6 @@ from tests.integration.dashboard.conftest import (
 
 PAGE = "outbox.py"
 MARKUP_ERROR = "550 **no** [such](https://evil.example) <b>user</b>"
-
-
-@pytest.fixture
-def staff(dashboard: AppContext) -> None:
-    with session_scope(dashboard.sessions) as session:
-        create_account(
-            session,
-            username=ADMIN_EMAIL,
-            display_name="Alex Admin",
-            role="admin",
-            password=ADMIN_PASSWORD,
-        )
-        create_account(
-            session,
-            username=FINANCE_EMAIL,
-            display_name="Fran Finance",
-            role="finance",
-            password=FINANCE_PASSWORD,
-        )
 
 
 @pytest.fixture
