@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stripe_sandbox import invoices, objects, search
+from stripe_sandbox import invoices, objects, refunds, search
 from stripe_sandbox.errors import invalid_request, no_such
 from stripe_sandbox.money import CURRENCIES
 from stripe_sandbox.params import (
@@ -44,6 +44,9 @@ KIND_LABEL = {
     "invoiceitem": "invoiceitem",
     "event": "event",
     "webhook_endpoint": "webhook_endpoint",
+    "payment_intent": "payment_intent",
+    "charge": "charge",
+    "refund": "refund",
 }
 
 
@@ -302,6 +305,31 @@ def list_invoice_items(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> 
     )
 
 
+# Refunds
+
+
+def create_refund(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
+    if p.get("charge") and p.get("payment_intent"):
+        raise invalid_request(
+            "You may only specify one of these parameters: charge, payment_intent.",
+            param="payment_intent",
+        )
+    if p.get("payment_intent"):
+        intent = fetch(sb, "payment_intent", p["payment_intent"], param="payment_intent")
+        charge = fetch(sb, "charge", intent["latest_charge"], param="payment_intent")
+    elif p.get("charge"):
+        charge = fetch(sb, "charge", p["charge"], param="charge")
+    else:
+        raise invalid_request(
+            "One of the following params should be provided for this request: "
+            "payment_intent or charge.",
+            code="parameter_missing",
+        )
+    return refunds.refund_charge(
+        sb, charge, p.get("amount"), reason=p.get("reason"), metadata=p.get("metadata")
+    )
+
+
 # Events
 
 
@@ -506,6 +534,23 @@ ROUTES = [
         list_events,
     ),
     Route("GET", "/v1/events/{id}", NO_PARAMS, retrieve("event")),
+    Route("GET", "/v1/payment_intents/{id}", NO_PARAMS, retrieve("payment_intent")),
+    Route("GET", "/v1/charges/{id}", NO_PARAMS, retrieve("charge")),
+    Route(
+        "POST",
+        "/v1/refunds",
+        Spec(
+            {
+                "charge": ID,
+                "payment_intent": ID,
+                "amount": Param(integer(1, 99_999_999)),
+                "reason": Param(one_of(*refunds.REASONS)),
+                "metadata": METADATA,
+            }
+        ),
+        create_refund,
+    ),
+    Route("GET", "/v1/refunds/{id}", NO_PARAMS, retrieve("refund")),
     Route(
         "POST",
         "/v1/webhook_endpoints",

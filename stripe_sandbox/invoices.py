@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from stripe_sandbox import mail, objects
+from stripe_sandbox import mail, objects, payments
 from stripe_sandbox.errors import StripeError, invalid_request, no_such
 from stripe_sandbox.money import MINIMUM_CHARGE
 from stripe_sandbox.sandbox import Sandbox
@@ -211,6 +211,9 @@ def pay(
         if payment_method in DECLINING_METHODS:
             sandbox.emit("invoice.payment_failed", invoice)
         else:
+            payments.record_card_payment(
+                sandbox, invoice, payment_method, invoice["amount_remaining"]
+            )
             _mark_paid(sandbox, invoice, now)
     if payment_method in DECLINING_METHODS:
         raise card_declined(payment_method)

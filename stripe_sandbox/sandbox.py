@@ -27,6 +27,8 @@ API_VERSION: str = stripe.api_version
 
 # Every event type the sandbox emits; webhook endpoints may enable only these (or "*").
 EVENT_TYPES = (
+    "charge.refunded",
+    "charge.succeeded",
     "customer.created",
     "customer.updated",
     "invoice.created",
@@ -40,6 +42,9 @@ EVENT_TYPES = (
     "invoice.updated",
     "invoice.voided",
     "invoiceitem.created",
+    "payment_intent.created",
+    "payment_intent.succeeded",
+    "refund.created",
 )
 
 

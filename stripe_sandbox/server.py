@@ -36,10 +36,26 @@ from stripe_sandbox.webhooks import Chaos
 
 log = logging.getLogger("stripe_sandbox")
 
-EXPANDABLE = {"customer": "customer", "invoice": "invoice"}
+EXPANDABLE = {
+    "customer": "customer",
+    "invoice": "invoice",
+    "charge": "charge",
+    "latest_charge": "charge",
+    "payment_intent": "payment_intent",
+}
 # Fields Stripe sends only when asked for with `expand[]` (its "includable" fields), by the
 # kind of object that has them; the sandbox keeps their values as private `_` fields.
-INCLUDABLE = {"invoice": {"amount_paid_off_stripe": 0}}
+INCLUDABLE: dict[str, dict[str, Any]] = {
+    "invoice": {
+        "amount_paid_off_stripe": 0,
+        "payments": {
+            "object": "list",
+            "data": [],
+            "has_more": False,
+            "url": "/v1/invoice_payments",
+        },
+    }
+}
 
 
 def _api_key(request: Request) -> str | None:

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-KINDS = ("customer", "invoice", "invoiceitem", "event", "webhook_endpoint")
+KINDS = (
+    "customer",
+    "invoice",
+    "invoiceitem",
+    "event",
+    "webhook_endpoint",
+    "payment_intent",
+    "charge",
+    "refund",
+)
 ID_PREFIX = {
     "customer": "cus",
     "invoice": "in",
@@ -26,6 +35,10 @@ ID_PREFIX = {
     "event": "evt",
     "webhook_endpoint": "we",
     "request": "req",
+    "payment_intent": "pi",
+    "charge": "ch",
+    "invoice_payment": "inpay",
+    "refund": "re",
 }
 _ALPHABET = string.ascii_letters + string.digits
 

@@ -31,6 +31,10 @@ RESOURCE_CLASSES: tuple[type[Any], ...] = (
     stripe.InvoiceLineItem,
     stripe.Event,
     stripe.WebhookEndpoint,
+    stripe.PaymentIntent,
+    stripe.Charge,
+    stripe.InvoicePayment,
+    stripe.Refund,
 )
 CLASS_FOR_KIND: dict[str, type[Any]] = {cls.OBJECT_NAME: cls for cls in RESOURCE_CLASSES}
 
@@ -202,6 +206,18 @@ def produce_every_kind(sandbox: SandboxControl) -> FieldCheck:
     api.call("POST", f"/v1/invoices/{paid}/finalize")
     api.call("GET", f"/v1/invoices/{paid}")
     api.call("POST", f"/v1/invoices/{paid}/pay", {"payment_method": "pm_card_visa"})
+    with_payments = api.call("GET", f"/v1/invoices/{paid}", {"expand[]": "payments"})
+    intent = with_payments["payments"]["data"][0]["payment"]["payment_intent"]
+    api.call("GET", f"/v1/payment_intents/{intent}", {"expand[]": "latest_charge"})
+    charge = api.call("GET", f"/v1/payment_intents/{intent}")["latest_charge"]
+    api.call("GET", f"/v1/charges/{charge}", {"expand[]": "payment_intent"})
+    refund = api.call(
+        "POST",
+        "/v1/refunds",
+        {"payment_intent": intent, "amount": "500", "reason": "requested_by_customer"},
+    )
+    api.call("POST", "/v1/refunds", {"charge": charge, "metadata[job_id]": "1"})
+    api.call("GET", f"/v1/refunds/{refund['id']}", {"expand[]": "charge"})
     # sent, declined (still open, attempted), then void
     voided = draft()
     api.call("POST", f"/v1/invoices/{voided}/send")
@@ -309,6 +325,13 @@ SDK_CALLS: dict[tuple[str, str], tuple[str, str]] = {
         "WebhookEndpointRetrieveParams",
     ),
     ("GET", "/v1/webhook_endpoints"): ("webhook_endpoints.list", "WebhookEndpointListParams"),
+    ("GET", "/v1/payment_intents/{id}"): (
+        "payment_intents.retrieve",
+        "PaymentIntentRetrieveParams",
+    ),
+    ("GET", "/v1/charges/{id}"): ("charges.retrieve", "ChargeRetrieveParams"),
+    ("POST", "/v1/refunds"): ("refunds.create", "RefundCreateParams"),
+    ("GET", "/v1/refunds/{id}"): ("refunds.retrieve", "RefundRetrieveParams"),
     ("DELETE", "/v1/webhook_endpoints/{id}"): (
         "webhook_endpoints.delete",
         "WebhookEndpointDeleteParams",

@@ -146,16 +146,19 @@ def test_payment_on_the_page_makes_events_without_a_request(sandbox: SandboxCont
     events = sandbox.client.v1.events.list(params={"limit": 100}).data
     from_page = [event for event in events if event.id not in before]
     assert sorted(event.type for event in from_page) == [
+        "charge.succeeded",
         "invoice.paid",
         "invoice.payment_failed",
         "invoice.payment_succeeded",
         "invoice.updated",
         "invoice.updated",
+        "payment_intent.created",
+        "payment_intent.succeeded",
     ]
     assert all(event.request is not None for event in from_page)
     assert [(e.request.id, e.request.idempotency_key) for e in from_page if e.request] == [
         (None, None)
-    ] * 5
+    ] * 8
     # Events from API calls do name their request.
     (finalized,) = sandbox.client.v1.events.list(params={"type": "invoice.finalized"}).data
     assert finalized.request is not None

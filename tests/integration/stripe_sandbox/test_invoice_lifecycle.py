@@ -783,6 +783,9 @@ def test_finalize_send_pay_emit_exactly_these_events(sandbox: SandboxControl) ->
     count = len(all_events(client))
     client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
     assert types_since(client, count) == [
+        "payment_intent.created",
+        "charge.succeeded",
+        "payment_intent.succeeded",
         "invoice.paid",
         "invoice.payment_succeeded",
         "invoice.updated",
