@@ -7,17 +7,15 @@ someone else's notification is "not found", as for a job."""
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.db.keyset import decode_cursor, encode_cursor
 from core.db.models import Notification, utcnow
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import require
 
@@ -36,24 +34,6 @@ def _recipient(actor: Actor) -> tuple[str, int]:
     return actor.role, actor.id
 
 
-def _encode(created_at: datetime, notification_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), notification_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    refused = InvalidInput("the cursor is not one this API gave out")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, notification_id = json.loads(base64.urlsafe_b64decode(padded))
-        moment, number = datetime.fromisoformat(created), int(notification_id)
-    except (ValueError, TypeError, OverflowError):
-        raise refused from None
-    if moment.tzinfo is None or not 0 < number < 2**31:
-        raise refused
-    return moment, number
-
-
 def inbox_page(
     session: Session,
     *,
@@ -70,7 +50,7 @@ def inbox_page(
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
     if cursor:
-        created_at, notification_id = _decode(cursor)
+        created_at, notification_id = decode_cursor(cursor)
         query = query.where(
             or_(
                 Notification.created_at < created_at,
@@ -84,7 +64,7 @@ def inbox_page(
     )
     items = rows[:limit]
     more = len(rows) > limit
-    return InboxPage(items, _encode(items[-1].created_at, items[-1].id) if more else None)
+    return InboxPage(items, encode_cursor(items[-1].created_at, items[-1].id) if more else None)
 
 
 def mark_one_read(session: Session, *, actor: Actor, notification_id: int) -> Notification:

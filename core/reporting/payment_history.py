@@ -5,14 +5,13 @@ Customers and providers see their own; admins and finance see all, with filters.
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from core.db.keyset import decode_cursor, encode_cursor
 from core.db.models import Job, Payment, Service
 from core.errors import InvalidInput
 from core.identity.actor import Actor
@@ -49,24 +48,6 @@ class HistoryPage:
     next_cursor: str | None
 
 
-def _encode(created_at: datetime, payment_id: int) -> str:
-    raw = json.dumps([created_at.isoformat(), payment_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, int]:
-    refused = InvalidInput("the cursor is not one this API gave out")
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        created, payment_id = json.loads(base64.urlsafe_b64decode(padded))
-        moment, number = datetime.fromisoformat(created), int(payment_id)
-    except (ValueError, TypeError, OverflowError):
-        raise refused from None
-    if moment.tzinfo is None or not 0 < number < 2**31:
-        raise refused
-    return moment, number
-
-
 def payment_history(
     session: Session,
     *,
@@ -99,7 +80,7 @@ def payment_history(
         end = datetime.combine(filters.created_to + timedelta(days=1), time(), UTC)
         query = query.where(Payment.created_at < end)
     if cursor:
-        created_at, payment_id = _decode(cursor)
+        created_at, payment_id = decode_cursor(cursor)
         query = query.where(
             or_(
                 Payment.created_at < created_at,
@@ -126,5 +107,7 @@ def payment_history(
         for p, job_status, customer_id, provider_id, service in rows[:limit]
     ]
     more = len(rows) > limit
-    next_cursor = _encode(items[-1].created_at, items[-1].payment_id) if more and items else None
+    next_cursor = (
+        encode_cursor(items[-1].created_at, items[-1].payment_id) if more and items else None
+    )
     return HistoryPage(items, next_cursor)
