@@ -16,7 +16,7 @@ from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.email_trouble import email_trouble_links
 from dashboard.components.formatting import ago, money, when
-from dashboard.components.home_tiles import collected_chart, count_of, link, tile
+from dashboard.components.home_tiles import collected_chart, count_of, link, month_so_far, tile
 from dashboard.components.live import live_section
 from dashboard.components.runtime import context, data_changed
 from dashboard.components.safe_text import md
@@ -42,15 +42,7 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
     this, last, so_far = figures.this_month, figures.last_month, figures.last_month_so_far
     collected, outstanding, overdue, failed = st.columns(4)
     with tile(collected):
-        st.metric(
-            "Collected this month",
-            money(this.amount),
-            delta=money(this.amount - so_far.amount),
-            delta_description="vs last month",
-            help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
-            "last month up to the same day and time",
-        )
-        st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
+        month_so_far("Collected this month", this, last, so_far)
         link(REPORTS, "Payments report")
     with tile(outstanding):
         st.metric(

@@ -9,9 +9,8 @@ import streamlit as st
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import money, when
-from dashboard.components.home_tiles import collected_chart, count_of, link, tile
+from dashboard.components.home_tiles import collected_chart, count_of, link, month_so_far, tile
 from dashboard.components.live import live_section
-from dashboard.components.safe_text import md
 
 MY_JOBS = "app_pages/my_jobs.py"
 EARNINGS = "app_pages/earnings.py"
@@ -28,15 +27,7 @@ def render() -> None:
     this, last, so_far = home.this_month, home.last_month, home.last_month_so_far
     earned, awaiting, overdue = st.columns(3)
     with tile(earned):
-        st.metric(
-            "Earned this month",
-            money(this.amount),
-            delta=money(this.amount - so_far.amount),
-            delta_description="vs last month",
-            help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
-            "last month up to the same day and time",
-        )
-        st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
+        month_so_far("Earned this month", this, last, so_far)
         link(EARNINGS, "Earnings")
     with tile(awaiting):
         st.metric(

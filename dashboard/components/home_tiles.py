@@ -9,7 +9,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.reporting.earnings import Bucket
-from dashboard.components.formatting import BRAND
+from core.reporting.overview import Figure
+from dashboard.components.formatting import BRAND, money
+from dashboard.components.safe_text import md
 
 
 def count_of(count: int, thing: str) -> str:
@@ -27,6 +29,20 @@ TILE_HEIGHT = 250  # px: every tile of a row the same size, whatever it holds
 def tile(column: DeltaGenerator) -> DeltaGenerator:
     """A bordered card in `column` for one figure, its words and its links."""
     return column.container(border=True, height=TILE_HEIGHT)
+
+
+def month_so_far(label: str, this: Figure, last: Figure, so_far: Figure) -> None:
+    """A month's money as a metric: this month, the change against last month up to the
+    same day and time, and last month's whole under it."""
+    st.metric(
+        label,
+        money(this.amount),
+        delta=money(this.amount - so_far.amount),
+        delta_description="vs last month",
+        help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
+        "last month up to the same day and time",
+    )
+    st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
 
 
 def collected_chart(months: list[Bucket], *, key: str, title: str = "Collected") -> None:
