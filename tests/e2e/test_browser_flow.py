@@ -178,11 +178,23 @@ def job_row(page: Page, job_id: int) -> list[str] | None:
 
 def open_job(page: Page, job_id: int) -> None:
     """Select the job's row by the circle at its left, as a person does; its drawer opens."""
-    index = [cells[:1] for cells in job_rows(page)].index([str(job_id)])
-    box = page.get_by_test_id("stDataFrame").first.bounding_box()
-    assert box is not None
-    page.mouse.click(box["x"] + 16, box["y"] + ROW_PX * (index + 1) + ROW_PX / 2)
-    expect(page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))).to_be_visible()
+    heading = page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))
+    # The page redraws itself every few seconds (its live part); a click that lands while
+    # a run draws the grid can be lost, so a click that opened nothing is made again.
+    for _ in range(3):
+        settled(page)
+        if heading.is_visible():  # the last click took, late
+            break
+        index = [cells[:1] for cells in job_rows(page)].index([str(job_id)])
+        box = page.get_by_test_id("stDataFrame").first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + ROW_PX * (index + 1) + ROW_PX / 2)
+        try:
+            expect(heading).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(heading).to_be_visible()
     settled(page)
 
 
