@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stripe_sandbox import invoices, objects, refunds, search
+from stripe_sandbox import credit_notes, invoices, objects, refunds, search
 from stripe_sandbox.errors import invalid_request, no_such
 from stripe_sandbox.money import CURRENCIES
 from stripe_sandbox.params import (
@@ -47,6 +47,7 @@ KIND_LABEL = {
     "payment_intent": "payment_intent",
     "charge": "charge",
     "refund": "refund",
+    "credit_note": "credit_note",
 }
 
 
@@ -330,6 +331,34 @@ def create_refund(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> Strip
     )
 
 
+# Credit notes
+
+
+def create_credit_note(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
+    return credit_notes.issue(sb, fetch(sb, "invoice", p["invoice"], param="invoice"), p)
+
+
+def preview_credit_note(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
+    return credit_notes.build(sb, fetch(sb, "invoice", p["invoice"], param="invoice"), p)
+
+
+def list_credit_notes(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> dict[str, Any]:
+    return list_page(
+        sb,
+        "credit_note",
+        p,
+        "/v1/credit_notes",
+        lambda n: (
+            (p.get("invoice") is None or n["invoice"] == p["invoice"])
+            and (p.get("customer") is None or n["customer"] == p["customer"])
+        ),
+    )
+
+
+def void_credit_note(sb: Sandbox, _: dict[str, Any], ids: Mapping[str, str]) -> StripeObject:
+    return credit_notes.void(sb, fetch(sb, "credit_note", ids["id"]))
+
+
 # Events
 
 
@@ -413,6 +442,20 @@ DELETE_PARAMS = Spec(expandable=False)  # Stripe's delete calls take no paramete
 ID = Param(string)
 METADATA = Param(metadata)
 CREATED = Param(timestamp_range)
+AMOUNT_PART = Param(integer(0, 99_999_999))
+CREDIT_NOTE_PARAMS = Spec(
+    {
+        "invoice": Param(string, required=True),
+        "amount": Param(integer(1, 99_999_999)),
+        "lines": Param(as_list(credit_notes.line)),
+        "refund_amount": AMOUNT_PART,
+        "credit_amount": AMOUNT_PART,
+        "out_of_band_amount": AMOUNT_PART,
+        "reason": Param(one_of(*credit_notes.REASONS)),
+        "memo": Param(text(5000)),
+        "metadata": METADATA,
+    }
+)
 
 ROUTES = [
     Route(
@@ -551,6 +594,16 @@ ROUTES = [
         create_refund,
     ),
     Route("GET", "/v1/refunds/{id}", NO_PARAMS, retrieve("refund")),
+    Route("POST", "/v1/credit_notes", CREDIT_NOTE_PARAMS, create_credit_note),
+    Route("GET", "/v1/credit_notes/preview", CREDIT_NOTE_PARAMS, preview_credit_note),
+    Route("GET", "/v1/credit_notes/{id}", NO_PARAMS, retrieve("credit_note")),
+    Route(
+        "GET",
+        "/v1/credit_notes",
+        Spec({**LIST_PARAMS, "invoice": ID, "customer": ID}),
+        list_credit_notes,
+    ),
+    Route("POST", "/v1/credit_notes/{id}/void", NO_PARAMS, void_credit_note),
     Route(
         "POST",
         "/v1/webhook_endpoints",

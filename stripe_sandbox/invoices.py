@@ -272,6 +272,11 @@ def delete(sandbox: Sandbox, invoice: StripeObject) -> dict[str, Any]:
     return {"id": invoice["id"], "object": "invoice", "deleted": True}
 
 
+def mark_paid(sandbox: Sandbox, invoice: StripeObject) -> None:
+    """Paid with nothing collected, as when credit notes leave nothing to pay."""
+    _mark_paid(sandbox, invoice, sandbox.now(), succeeded_event=False)
+
+
 def _mark_paid(
     sandbox: Sandbox, invoice: StripeObject, now: int, *, succeeded_event: bool = True
 ) -> None:

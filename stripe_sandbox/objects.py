@@ -85,6 +85,8 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "parent": None,
         "period_end": now,
         "period_start": now,
+        "post_payment_credit_notes_amount": 0,
+        "pre_payment_credit_notes_amount": 0,
         "starting_balance": 0,
         "status": "draft",
         "status_transitions": {

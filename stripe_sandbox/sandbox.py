@@ -29,6 +29,8 @@ API_VERSION: str = stripe.api_version
 EVENT_TYPES = (
     "charge.refunded",
     "charge.succeeded",
+    "credit_note.created",
+    "credit_note.voided",
     "customer.created",
     "customer.updated",
     "invoice.created",

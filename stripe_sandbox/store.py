@@ -26,6 +26,7 @@ KINDS = (
     "payment_intent",
     "charge",
     "refund",
+    "credit_note",
 )
 ID_PREFIX = {
     "customer": "cus",
@@ -39,6 +40,8 @@ ID_PREFIX = {
     "charge": "ch",
     "invoice_payment": "inpay",
     "refund": "re",
+    "credit_note": "cn",
+    "credit_note_line": "cnli",
 }
 _ALPHABET = string.ascii_letters + string.digits
 

@@ -35,6 +35,8 @@ RESOURCE_CLASSES: tuple[type[Any], ...] = (
     stripe.Charge,
     stripe.InvoicePayment,
     stripe.Refund,
+    stripe.CreditNote,
+    stripe.CreditNoteLineItem,
 )
 CLASS_FOR_KIND: dict[str, type[Any]] = {cls.OBJECT_NAME: cls for cls in RESOURCE_CLASSES}
 
@@ -218,6 +220,26 @@ def produce_every_kind(sandbox: SandboxControl) -> FieldCheck:
     )
     api.call("POST", "/v1/refunds", {"charge": charge, "metadata[job_id]": "1"})
     api.call("GET", f"/v1/refunds/{refund['id']}", {"expand[]": "charge"})
+    lines = api.call("GET", f"/v1/invoices/{paid}/lines")["data"]
+    note = {
+        "invoice": paid,
+        "lines[0][type]": "invoice_line_item",
+        "lines[0][invoice_line_item]": lines[0]["id"],
+        "lines[0][amount]": "1000",
+        "lines[1][type]": "custom_line_item",
+        "lines[1][description]": "Goodwill",
+        "lines[1][unit_amount]": "500",
+        "credit_amount": "1000",
+        "out_of_band_amount": "500",
+        "reason": "order_change",
+        "memo": "Part of the job was not done",
+        "metadata[job_id]": "1",
+    }
+    api.call("GET", "/v1/credit_notes/preview", note)
+    created_note = api.call("POST", "/v1/credit_notes", note)
+    api.call("GET", f"/v1/credit_notes/{created_note['id']}")
+    api.call("GET", "/v1/credit_notes", {"invoice": paid})
+    api.call("POST", f"/v1/credit_notes/{created_note['id']}/void")
     # sent, declined (still open, attempted), then void
     voided = draft()
     api.call("POST", f"/v1/invoices/{voided}/send")
@@ -332,6 +354,14 @@ SDK_CALLS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v1/charges/{id}"): ("charges.retrieve", "ChargeRetrieveParams"),
     ("POST", "/v1/refunds"): ("refunds.create", "RefundCreateParams"),
     ("GET", "/v1/refunds/{id}"): ("refunds.retrieve", "RefundRetrieveParams"),
+    ("POST", "/v1/credit_notes"): ("credit_notes.create", "CreditNoteCreateParams"),
+    ("GET", "/v1/credit_notes/preview"): ("credit_notes.preview", "CreditNotePreviewParams"),
+    ("GET", "/v1/credit_notes/{id}"): ("credit_notes.retrieve", "CreditNoteRetrieveParams"),
+    ("GET", "/v1/credit_notes"): ("credit_notes.list", "CreditNoteListParams"),
+    ("POST", "/v1/credit_notes/{id}/void"): (
+        "credit_notes.void_credit_note",
+        "CreditNoteVoidCreditNoteParams",
+    ),
     ("DELETE", "/v1/webhook_endpoints/{id}"): (
         "webhook_endpoints.delete",
         "WebhookEndpointDeleteParams",
