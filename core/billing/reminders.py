@@ -346,6 +346,8 @@ def _record_step(
                 notification_id=note.id,
                 job_id=reminder.job_id,
                 to_address=email or "",
+                # queued at the run's moment: the e-mail counts how late it is from it
+                created_at=now,
             )
         )
     emailed_by = "us" if our_email else "Stripe"

@@ -76,14 +76,14 @@ def _day(moment: datetime | None) -> date | None:
 
 
 def reminder_days(message: EmailMessage, due: date | None) -> int | None:
-    """The reminder's step: from its outbox key, else the days from the due date to when
-    the message was queued."""
+    """How early or late the invoice was when the reminder was queued: the days from its
+    due date to that day, as the reminder's notification counts them (a run that comes
+    late sends one step for a later day); the step in its outbox key when the due date is
+    not known."""
+    if due is not None and message.created_at is not None:
+        return (message.created_at.date() - due).days
     found = _REMINDER_KEY.match(message.message_key or "")
-    if found:
-        return int(found.group(1))
-    if due is None or message.created_at is None:
-        return None
-    return (message.created_at.date() - due).days
+    return int(found.group(1)) if found else None
 
 
 def facts_for(session: Session, message: EmailMessage) -> tuple[str, EmailFacts]:

@@ -199,12 +199,17 @@ def test_no_pay_link_once_the_invoice_is_paid_or_void(ctx: AppContext, market: M
         assert "$150.00" in email.text  # the job's amount, from its payment
 
 
-def test_a_reminder_says_its_step_from_its_key_or_from_when_it_was_queued(
+def test_a_reminder_says_how_late_the_invoice_was_when_it_was_queued(
     ctx: AppContext, market: Market
 ) -> None:
+    """Counted from the due date to the day it was queued, not from its step: a run that
+    came late sends step 3 for an invoice 7 days late, and says 7."""
     job_id = done_job(ctx, market)
     current_invoice(ctx, job_id, invoice_id="in_remind")
-    by_key = rendered(ctx, queue(ctx, job_id, "reminder", key="reminder:in_remind:7"))
+    late_run = queue(
+        ctx, job_id, "reminder", key="reminder:in_remind:3", created_at=DUE + timedelta(days=7)
+    )
+    by_key = rendered(ctx, late_run)
     assert by_key.subject.endswith("$150.00, 7 days late")
     assert "is 7 days late (it was due on December 5, 2026)" in by_key.text
     assert LINK in by_key.text
