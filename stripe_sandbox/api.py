@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from stripe_sandbox import credit_notes, invoices, objects, refunds, search
+from stripe_sandbox import credit_notes, disputes, invoices, objects, refunds, search
 from stripe_sandbox.errors import invalid_request, no_such
 from stripe_sandbox.money import CURRENCIES
 from stripe_sandbox.params import (
@@ -48,6 +48,7 @@ KIND_LABEL = {
     "charge": "charge",
     "refund": "refund",
     "credit_note": "credit_note",
+    "dispute": "dispute",
 }
 
 
@@ -359,6 +360,10 @@ def void_credit_note(sb: Sandbox, _: dict[str, Any], ids: Mapping[str, str]) -> 
     return credit_notes.void(sb, fetch(sb, "credit_note", ids["id"]))
 
 
+def update_dispute(sb: Sandbox, p: dict[str, Any], ids: Mapping[str, str]) -> StripeObject:
+    return disputes.update(sb, fetch(sb, "dispute", ids["id"]), p)
+
+
 # Events
 
 
@@ -604,6 +609,19 @@ ROUTES = [
         list_credit_notes,
     ),
     Route("POST", "/v1/credit_notes/{id}/void", NO_PARAMS, void_credit_note),
+    Route("GET", "/v1/disputes/{id}", NO_PARAMS, retrieve("dispute")),
+    Route(
+        "POST",
+        "/v1/disputes/{id}",
+        Spec(
+            {
+                "evidence": Param(disputes.evidence),
+                "submit": Param(boolean),
+                "metadata": METADATA,
+            }
+        ),
+        update_dispute,
+    ),
     Route(
         "POST",
         "/v1/webhook_endpoints",

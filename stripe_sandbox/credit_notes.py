@@ -102,14 +102,7 @@ def build(sandbox: Sandbox, invoice: StripeObject, p: dict[str, Any]) -> StripeO
             )
         if parts["refund_amount"]:
             charge = _charge_of(sandbox, invoice)
-            left = charge["amount_captured"] - charge["amount_refunded"]
-            if parts["refund_amount"] > left:
-                raise invalid_request(
-                    f"Refund amount ({format_amount(parts['refund_amount'], currency)}) is "
-                    f"greater than unrefunded amount on charge ({format_amount(left, currency)})",
-                    param="refund_amount",
-                    code="amount_too_large",
-                )
+            refunds.refundable(charge, parts["refund_amount"], param="refund_amount")
     else:
         for part in PARTS:
             if p.get(part):

@@ -31,6 +31,7 @@ TEST_CARDS = {
     "4000000000000002": "pm_card_visa_chargeDeclined",
     "4000000000009995": "pm_card_chargeDeclinedInsufficientFunds",
     "4000000000000069": "pm_card_chargeDeclinedExpiredCard",
+    "4000000000000259": "pm_card_createDispute",
 }
 
 

@@ -17,14 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from stripe_sandbox import mail, objects, payments
+from stripe_sandbox import disputes, mail, objects, payments
 from stripe_sandbox.errors import StripeError, invalid_request, no_such
 from stripe_sandbox.money import MINIMUM_CHARGE
 from stripe_sandbox.sandbox import Sandbox
 from stripe_sandbox.store import StripeObject
 
 # Stripe's test payment methods: success, or a decline with its code.
-SUCCEEDING_METHODS = {"pm_card_visa", "pm_card_mastercard", "pm_card_amex"}
+SUCCEEDING_METHODS = {
+    "pm_card_visa",
+    "pm_card_mastercard",
+    "pm_card_amex",
+    *disputes.DISPUTING_METHODS,
+}
 DECLINING_METHODS = {
     "pm_card_visa_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
     "pm_card_chargeDeclinedInsufficientFunds": (
@@ -205,18 +210,21 @@ def pay(
         )
     if payment_method not in SUCCEEDING_METHODS and payment_method not in DECLINING_METHODS:
         raise no_such("PaymentMethod", payment_method, param="payment_method")
+    charge = None
     with updating(sandbox, invoice):
         invoice["attempt_count"] += 1
         invoice["attempted"] = True
         if payment_method in DECLINING_METHODS:
             sandbox.emit("invoice.payment_failed", invoice)
         else:
-            payments.record_card_payment(
+            charge = payments.record_card_payment(
                 sandbox, invoice, payment_method, invoice["amount_remaining"]
             )
             _mark_paid(sandbox, invoice, now)
     if payment_method in DECLINING_METHODS:
         raise card_declined(payment_method)
+    if charge is not None and payment_method in disputes.DISPUTING_METHODS:
+        disputes.open_dispute(sandbox, charge)
     sandbox.mail_customer(mail.receipt_email, invoice)  # for a payment Stripe took only
 
 

@@ -26,20 +26,7 @@ def refund_charge(
     metadata: dict[str, Any] | None = None,
 ) -> StripeObject:
     """Refund `amount` (all that is left when None) of the charge, or refuse as Stripe does."""
-    left = charge["amount_captured"] - charge["amount_refunded"]
-    if left <= 0:
-        raise invalid_request(
-            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
-        )
-    amount = left if amount is None else amount
-    if amount > left:
-        currency = charge["currency"]
-        raise invalid_request(
-            f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded "
-            f"amount on charge ({format_amount(left, currency)})",
-            param="amount",
-            code="amount_too_large",
-        )
+    amount = refundable(charge, amount)
     refund = sandbox.store.add(
         "refund",
         {
@@ -63,3 +50,28 @@ def refund_charge(
     sandbox.emit("refund.created", refund)
     sandbox.emit("charge.refunded", charge, previous_attributes=changed)
     return refund
+
+
+def refundable(charge: StripeObject, amount: int | None = None, *, param: str = "amount") -> int:
+    """The amount a refund of the charge would take (all that is left when None), or
+    Stripe's refusal: a disputed charge, one already refunded, or more than is left."""
+    if charge["disputed"]:
+        raise invalid_request(
+            f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+            code="charge_disputed",
+        )
+    left = charge["amount_captured"] - charge["amount_refunded"]
+    if left <= 0:
+        raise invalid_request(
+            f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+        )
+    amount = left if amount is None else amount
+    if amount > left:
+        currency = charge["currency"]
+        raise invalid_request(
+            f"Refund amount ({format_amount(amount, currency)}) is greater than unrefunded "
+            f"amount on charge ({format_amount(left, currency)})",
+            param=param,
+            code="amount_too_large",
+        )
+    return amount

@@ -27,6 +27,11 @@ API_VERSION: str = stripe.api_version
 
 # Every event type the sandbox emits; webhook endpoints may enable only these (or "*").
 EVENT_TYPES = (
+    "charge.dispute.closed",
+    "charge.dispute.created",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.updated",
     "charge.refunded",
     "charge.succeeded",
     "credit_note.created",

@@ -27,6 +27,7 @@ KINDS = (
     "charge",
     "refund",
     "credit_note",
+    "dispute",
 )
 ID_PREFIX = {
     "customer": "cus",
@@ -42,6 +43,7 @@ ID_PREFIX = {
     "refund": "re",
     "credit_note": "cn",
     "credit_note_line": "cnli",
+    "dispute": "dp",
 }
 _ALPHABET = string.ascii_letters + string.digits
 

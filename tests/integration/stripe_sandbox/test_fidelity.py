@@ -37,6 +37,7 @@ RESOURCE_CLASSES: tuple[type[Any], ...] = (
     stripe.Refund,
     stripe.CreditNote,
     stripe.CreditNoteLineItem,
+    stripe.Dispute,
 )
 CLASS_FOR_KIND: dict[str, type[Any]] = {cls.OBJECT_NAME: cls for cls in RESOURCE_CLASSES}
 
@@ -240,6 +241,24 @@ def produce_every_kind(sandbox: SandboxControl) -> FieldCheck:
     api.call("GET", f"/v1/credit_notes/{created_note['id']}")
     api.call("GET", "/v1/credit_notes", {"invoice": paid})
     api.call("POST", f"/v1/credit_notes/{created_note['id']}/void")
+    # paid, then disputed: one dispute updated and won, one lost
+    for text in ("winning_evidence", "losing_evidence"):
+        disputed = draft()
+        api.call("POST", f"/v1/invoices/{disputed}/finalize")
+        api.call(
+            "POST", f"/v1/invoices/{disputed}/pay", {"payment_method": "pm_card_createDispute"}
+        )
+        (opened,) = api.call("GET", "/v1/events", {"type": "charge.dispute.created", "limit": "1"})[
+            "data"
+        ]
+        dispute = opened["data"]["object"]["id"]
+        api.call(
+            "POST",
+            f"/v1/disputes/{dispute}",
+            {"evidence[uncategorized_text]": "receipt", "submit": "false", "metadata[a]": "b"},
+        )
+        api.call("POST", f"/v1/disputes/{dispute}", {"evidence[uncategorized_text]": text})
+        api.call("GET", f"/v1/disputes/{dispute}", {"expand[]": "charge"})
     # sent, declined (still open, attempted), then void
     voided = draft()
     api.call("POST", f"/v1/invoices/{voided}/send")
@@ -358,6 +377,8 @@ SDK_CALLS: dict[tuple[str, str], tuple[str, str]] = {
     ("GET", "/v1/credit_notes/preview"): ("credit_notes.preview", "CreditNotePreviewParams"),
     ("GET", "/v1/credit_notes/{id}"): ("credit_notes.retrieve", "CreditNoteRetrieveParams"),
     ("GET", "/v1/credit_notes"): ("credit_notes.list", "CreditNoteListParams"),
+    ("GET", "/v1/disputes/{id}"): ("disputes.retrieve", "DisputeRetrieveParams"),
+    ("POST", "/v1/disputes/{id}"): ("disputes.update", "DisputeUpdateParams"),
     ("POST", "/v1/credit_notes/{id}/void"): (
         "credit_notes.void_credit_note",
         "CreditNoteVoidCreditNoteParams",
