@@ -52,6 +52,15 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "attempt_count": 0,
         "attempted": False,
         "auto_advance": params.get("auto_advance", False),
+        # Stripe Tax is off and the account itself issues the invoice: the sandbox has no
+        # tax, connected accounts or per-invoice payment settings.
+        "automatic_tax": {
+            "disabled_reason": None,
+            "enabled": False,
+            "liability": None,
+            "provider": None,
+            "status": None,
+        },
         "billing_reason": "manual",
         "collection_method": params.get("collection_method") or "charge_automatically",
         "created": now,
@@ -61,7 +70,9 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "customer_email": buyer.get("email"),
         "customer_name": buyer.get("name"),
         "customer_phone": buyer.get("phone"),
+        "customer_tax_exempt": buyer.get("tax_exempt", "none"),
         "default_payment_method": None,
+        "default_tax_rates": [],
         "description": params.get("description"),
         "discounts": [],
         "due_date": due_date,
@@ -70,6 +81,7 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "footer": params.get("footer"),
         "hosted_invoice_url": None,
         "invoice_pdf": None,
+        "issuer": {"type": "self"},
         "last_finalization_error": None,
         "lines": {
             "object": "list",
@@ -83,6 +95,11 @@ def invoice(params: dict[str, Any], buyer: StripeObject, now: int) -> StripeObje
         "next_payment_attempt": None,
         "number": None,
         "parent": None,
+        "payment_settings": {
+            "default_mandate": None,
+            "payment_method_options": None,
+            "payment_method_types": None,
+        },
         "period_end": now,
         "period_start": now,
         "post_payment_credit_notes_amount": 0,
@@ -126,6 +143,7 @@ def invoice_item(params: dict[str, Any], currency: str, now: int) -> StripeObjec
         "period": {"end": now, "start": now},
         "proration": False,
         "quantity": 1,
+        "quantity_decimal": "1",
         "tax_rates": [],
         "test_clock": None,
     }
