@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import stripe
 
@@ -105,3 +107,20 @@ def test_each_refund_is_delivered_once_refund_then_charge_in_order(
     assert sorted(e.id for e in money_back) == sorted(
         e.id for e in receiver.events if e.type in ("refund.created", "charge.refunded")
     )
+
+
+def test_a_retried_refund_with_the_same_idempotency_key_refunds_once(
+    sandbox: SandboxControl,
+) -> None:
+    charge = paid_charge(sandbox)
+    options: Any = {"idempotency_key": "refund-job-42"}
+    first = sandbox.client.v1.refunds.create(
+        params={"charge": charge.id, "amount": 1000}, options=options
+    )
+    again = sandbox.client.v1.refunds.create(
+        params={"charge": charge.id, "amount": 1000}, options=options
+    )
+    assert again.id == first.id
+    assert sandbox.client.v1.charges.retrieve(charge.id).amount_refunded == 1000
+    refunded = sandbox.client.v1.events.list(params={"type": "charge.refunded"}).data
+    assert len(refunded) == 1
