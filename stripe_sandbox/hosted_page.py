@@ -1,8 +1,9 @@
 """The hosted invoice page (`/i/<invoice id>`) where a customer pays with a test card.
 
 4242 4242 4242 4242 pays; 4000 0000 0000 0002 is declined and the page offers a retry;
-a paid invoice shows "Paid". The form posts back here and the answer redirects to the page
-(post/redirect/get), so a refresh never pays twice.
+4000 0000 0000 0259 pays and the payment is then disputed; a paid invoice shows "Paid".
+The form posts back here and the answer redirects to the page (post/redirect/get), so a
+refresh never pays twice.
 """
 
 from __future__ import annotations
