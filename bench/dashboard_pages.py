@@ -42,14 +42,21 @@ ROLES: dict[str, tuple[str, str, list[str]]] = {
     "provider": (
         "maria@riveraplumbing.example",
         "provider-demo",
-        ["my_jobs.py", "earnings.py", "notifications.py"],
+        ["provider_home.py", "my_jobs.py", "earnings.py", "notifications.py"],
     ),
     "admin": (
         "admin@marketplace.example",
         "admin-demo-pass",
-        ["all_jobs.py", "webhook_activity.py", "reconciliation.py"],
+        [
+            "overview.py",
+            "all_jobs.py",
+            "webhook_activity.py",
+            "reconciliation.py",
+            "outbox.py",
+            "email_preview.py",
+        ],
     ),
-    "finance": ("finance@marketplace.example", "finance-demo-pass", ["reports.py"]),
+    "finance": ("finance@marketplace.example", "finance-demo-pass", ["overview.py", "reports.py"]),
 }
 
 
