@@ -267,6 +267,19 @@ def open_page(at: AppTest, page_file: str) -> AppTest:
     return at
 
 
+def refused_page(email: str, password: str, page_file: str, title: str) -> AppTest:
+    """Signed in as `email`, the page `title` is not in the navigation and cannot be
+    switched to; returns the page file run on its own with that sign-in, for the caller to
+    check it draws nothing."""
+    at = signed_in(email, password)
+    assert title not in nav_titles(at), email
+    with pytest.raises(ValueError, match="Could not find a navigation page"):
+        at.switch_page(f"app_pages/{page_file}")
+    alone = page_app(page_file)
+    alone.session_state["auth"] = dict(at.session_state["auth"])
+    return alone.run()
+
+
 def nav_titles(at: AppTest) -> list[str]:
     """The pages st.navigation registered on the last run, by title, in order."""
     return [str(info.get("page_name")) for info in at._registered_pages.values()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.context import AppContext
@@ -21,6 +20,7 @@ from tests.integration.dashboard.conftest import (
     nav_titles,
     open_page,
     page_app,
+    refused_page,
     signed_in,
     titles,
 )
@@ -85,13 +85,7 @@ def test_markup_in_the_written_fields_stays_text(staff: None) -> None:
 
 def test_providers_and_finance_neither_see_nor_open_it(small: Small, staff: None) -> None:
     for email, password in ((small.email, small.password), (FINANCE_EMAIL, FINANCE_PASSWORD)):
-        at = signed_in(email, password)
-        assert "E-mail previews" not in nav_titles(at)
-        with pytest.raises(ValueError, match="Could not find a navigation page"):
-            at.switch_page(f"app_pages/{PAGE}")
-        alone = page_app(PAGE)
-        alone.session_state["auth"] = dict(at.session_state["auth"])
-        alone.run()
+        alone = refused_page(email, password, PAGE, "E-mail previews")
         assert not alone.exception and not alone.main.children, email
 
 
