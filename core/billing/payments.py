@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from core import audit
 from core.billing.customers import known_stripe_customer
 from core.billing.invoice_copies import lock_job
+from core.billing.money_back import settle
 from core.billing.stripe_objects import InvoiceInfo
 from core.db.dml import Precompiled, plain
 from core.db.models import Base
@@ -70,6 +71,10 @@ _RECEIVE_ONLY = Precompiled(plain(_RECEIVE))
 _PAY_JOB_ONLY = Precompiled(plain(_PAY_JOB))
 _CREDIT_PROVIDER_ONLY = Precompiled(plain(_CREDIT_PROVIDER))
 _SERVICE_NAME_OF = Precompiled(plain(_SERVICE_NAME))
+_MONEY_BACK = Base.metadata.tables["job_money_back"]
+_HAS_MONEY_BACK = Precompiled(
+    plain(select(_MONEY_BACK.c.job_id).where(_MONEY_BACK.c.job_id == bindparam("b_job")))
+)
 
 
 class JobFacts(Protocol):
@@ -104,6 +109,9 @@ class Outcome:
 
     outcome: str
     detail: str | None = None
+    # The job the event turned out to be about, when its metadata did not say (a refund
+    # found through its payment): kept on the event's row, for the job's timeline.
+    job_id: int | None = None
 
 
 def refusal(session: Session, *, invoice: InvoiceInfo, job: JobFacts, currency: str) -> str | None:
@@ -155,6 +163,7 @@ def apply_invoice_payment(
     known_customer: str | None = None,
     service_name: str | None = None,
     job_locked: bool = False,
+    money_back: bool | None = None,
 ) -> Outcome:
     """Credit the payment that a paid invoice settles: once, and only if it adds up (the
     invoice is the job customer's, in our currency, for the payment's amount, and the job
@@ -165,8 +174,9 @@ def apply_invoice_payment(
 
     What the caller read already need not be read again: `known_customer` (the job
     customer's Stripe customer; looked up when None), `service_name` (for the customer's
-    notification) and `job_locked` (this transaction holds the job's row lock, taken
-    before the job and payment facts were read).
+    notification), `job_locked` (this transaction holds the job's row lock, taken
+    before the job and payment facts were read) and `money_back` (whether a refund or
+    dispute of the job is recorded; looked up when None).
     """
     if payment.status == "received":
         return Outcome("already_applied")
@@ -197,6 +207,7 @@ def apply_invoice_payment(
         currency=invoice.currency,
         service_name=service_name,
         job_locked=job_locked,
+        money_back=money_back,
     ):
         return Outcome("already_applied")  # a concurrent copy won the race
     if audit_entry is not None:
@@ -214,6 +225,7 @@ def credit_payment(
     currency: str = "usd",
     service_name: str | None = None,
     job_locked: bool = False,
+    money_back: bool | None = None,
 ) -> bool:
     """Payment received, job paid, provider credited, both sides told: exactly once.
 
@@ -222,6 +234,9 @@ def credit_payment(
     row is locked first (unless `job_locked` says this transaction holds it already), then
     the payment's, then the provider's: every writer of a job's money takes them in that
     order, so none can deadlock another.
+
+    A refund or dispute heard of before the payment (`money_back`: one is recorded; looked
+    up when None) is settled against it in the same transaction (core.billing.money_back).
     """
     session.flush()  # the statements below are plain ones: pending ORM changes go first
     connection = session.connection()
@@ -253,6 +268,10 @@ def credit_payment(
             ),
         ],
     )
+    if money_back is None:
+        money_back = _HAS_MONEY_BACK.execute(connection, {"b_job": job.id}).first() is not None
+    if money_back:
+        settle(session, job.id)
     _expire_rows(session, job, payment)
     return True
 

@@ -23,6 +23,7 @@ from core.billing.event_schema import (
     NotAStripeEvent,
 )
 from core.billing.invoice_content import InvoiceContent
+from core.billing.stripe_money_back import MoneyBackCalls
 from core.billing.stripe_objects import EventInfo, InvoiceInfo, _event_info
 from core.config import Settings
 from core.errors import (
@@ -40,7 +41,11 @@ T = TypeVar("T")
 
 API_VERSION: str = stripe.api_version
 WEBHOOK_TOLERANCE = 300  # seconds, as Stripe's libraries default
-TEST_PAYMENT_METHODS = {"visa": "pm_card_visa", "declined": "pm_card_visa_chargeDeclined"}
+TEST_PAYMENT_METHODS = {
+    "visa": "pm_card_visa",
+    "declined": "pm_card_visa_chargeDeclined",
+    "dispute": "pm_card_createDispute",  # pays, then the cardholder disputes it
+}
 
 
 def _one_off(scope: str) -> str:
@@ -65,8 +70,11 @@ def _reissue(issue: int, replaces: str | None = None) -> str:
     return suffix + (f":after-{replaces}" if replaces else "")
 
 
-class StripeGateway:
-    """Stripe calls used by invoicing, webhooks and the tools around them."""
+class StripeGateway(MoneyBackCalls):
+    """Stripe calls used by invoicing, webhooks and the tools around them (those of money
+    moving back are in core.billing.stripe_money_back)."""
+
+    client: stripe.StripeClient
 
     def __init__(
         self, settings: Settings, *, rate_limit_attempts: int = 3, rate_limit_backoff: float = 0.5

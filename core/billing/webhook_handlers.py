@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from core.billing.money_back_events import MONEY_BACK_EVENT_TYPES
 from core.billing.payments import Outcome, apply_invoice_payment
 from core.billing.stripe_objects import EventInfo, InvoiceInfo
 from core.notify import notifications
@@ -64,6 +65,7 @@ class Target:
     payment: PaymentRow
     stripe_customer: str | None
     service_name: str
+    money_back: bool = False  # a refund or dispute of the job is recorded
 
 
 Handler = Callable[[Session, EventInfo, InvoiceInfo, Target], Outcome]
@@ -84,7 +86,7 @@ def handles(*event_types: str) -> Callable[[Handler], Handler]:
 
 def subscribed_event_types() -> list[str]:
     """The types the webhook endpoint subscribes to: exactly those with a handler."""
-    return sorted(HANDLERS)
+    return sorted(set(HANDLERS) | set(MONEY_BACK_EVENT_TYPES))
 
 
 def _tell_customer(session: Session, target: Target, kind: str, message: tuple[str, str]) -> None:
@@ -110,6 +112,7 @@ def apply_payment(
         known_customer=target.stripe_customer,
         service_name=target.service_name,
         job_locked=True,
+        money_back=target.money_back,
     )
 
 

@@ -43,14 +43,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.billing import money_back_events
 from core.billing.event_schema import MalformedObject, NotAStripeEvent, metadata_id
 from core.billing.handled_events import handled_events
 from core.billing.invoice_copies import remember_invoice
+from core.billing.money_back_events import MONEY_BACK_EVENT_TYPES
 from core.billing.payments import Outcome, mismatch, paid_for_another_amount
 from core.billing.stripe_gateway import API_VERSION, StripeGateway
 from core.billing.stripe_objects import EventInfo, InvoiceInfo
@@ -246,6 +248,7 @@ def _apply(
             "b_handled_at": utcnow(),
             "b_outcome": result.outcome,
             "b_detail": result.detail,
+            "b_job": result.job_id,
         },
     )
     return result
@@ -279,6 +282,7 @@ _JOBS = Base.metadata.tables["jobs"]
 _PAYMENTS = Base.metadata.tables["payments"]
 _STRIPE_CUSTOMERS = Base.metadata.tables["stripe_customers"]
 _SERVICES = Base.metadata.tables["services"]
+_MONEY_BACK = Base.metadata.tables["job_money_back"]
 _RETRY = Precompiled(
     plain(
         update(_EVENTS)
@@ -291,6 +295,7 @@ _HANDLED = Precompiled(
         update(_EVENTS)
         .where(_EVENTS.c.event_id == bindparam("b_event"))
         .values(
+            job_id=func.coalesce(bindparam("b_job", type_=Integer), _EVENTS.c.job_id),
             handled_at=bindparam("b_handled_at"),
             outcome=bindparam("b_outcome"),
             detail=bindparam("b_detail"),
@@ -299,7 +304,8 @@ _HANDLED = Precompiled(
     )
 )
 # The job and its payment, locked in that order (PostgreSQL; SQLite's writer holds the
-# database), read together with the customer's Stripe customer and the service's name.
+# database), read together with the customer's Stripe customer, the service's name and
+# whether any refund or dispute of the job is recorded (which a credit must settle).
 _TARGET = Precompiled(
     plain(
         select(
@@ -312,11 +318,13 @@ _TARGET = Precompiled(
             _PAYMENTS.c.amount,
             _STRIPE_CUSTOMERS.c.stripe_customer_id,
             _SERVICES.c.name,
+            _MONEY_BACK.c.job_id,
         )
         .select_from(
             _JOBS.join(_PAYMENTS, _PAYMENTS.c.job_id == _JOBS.c.id)
             .outerjoin(_STRIPE_CUSTOMERS, _STRIPE_CUSTOMERS.c.customer_id == _JOBS.c.customer_id)
             .outerjoin(_SERVICES, _SERVICES.c.id == _JOBS.c.service_id)
+            .outerjoin(_MONEY_BACK, _MONEY_BACK.c.job_id == _JOBS.c.id)
         )
         .where(_JOBS.c.id == bindparam("b_job"))
         .with_for_update(of=[_JOBS, _PAYMENTS])
@@ -362,6 +370,7 @@ def _target(session: Session, job_id: int | None, payment_id: int | None) -> Tar
     facts: tuple[Any, ...] = tuple(row)
     status, customer_id, provider_id, service_id = facts[0:4]
     found_payment, payment_status, amount, stripe_customer, service_name = facts[4:9]
+    money_back = facts[9] is not None
     if payment_id is not None and found_payment != payment_id:
         return None
     return Target(
@@ -369,6 +378,7 @@ def _target(session: Session, job_id: int | None, payment_id: int | None) -> Tar
         PaymentRow(found_payment, payment_status, amount),
         stripe_customer,
         service_name if service_name is not None else "your service",
+        money_back,
     )
 
 
@@ -390,6 +400,8 @@ def _dispatch(
 ) -> Outcome:
     handler = HANDLERS.get(event.type)
     if handler is None:
+        if event.type in MONEY_BACK_EVENT_TYPES:
+            return money_back_events.handle(session, event, currency)
         return Outcome("ignored")
     if event.object.get("object") != "invoice":
         return Outcome("rejected", f"the {event.type} event's object is not an invoice")

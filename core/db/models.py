@@ -455,3 +455,112 @@ class ReminderPause(Base):
     reason: Mapped[str] = mapped_column(Text)
     paused_by: Mapped[str] = mapped_column(String(80))
     paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StripeInvoicePayment(Base):
+    """The payment behind a paid invoice: Stripe's PaymentIntent, and the invoice (so the job)
+    it paid. Stripe links them only through its InvoicePayment object (a Charge or a
+    PaymentIntent names no invoice, and carries none of the invoice's metadata), so this
+    row, kept from `invoice_payment.paid` events and from invoices read with their payments,
+    is how a refund or a dispute of that payment finds its job."""
+
+    __tablename__ = "stripe_invoice_payments"
+
+    payment_intent_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(255), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)  # cents Stripe took
+    created: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# A refund's status as Stripe names it; the money is on its way back in all but the last two.
+REFUND_STATUSES = ("pending", "requires_action", "succeeded", "failed", "canceled")
+# A dispute's status: open (the money is held) until won, lost or closed as a warning.
+DISPUTE_STATUSES = (
+    "warning_needs_response",
+    "warning_under_review",
+    "warning_closed",
+    "needs_response",
+    "under_review",
+    "won",
+    "lost",
+    "prevented",
+)
+
+
+class StripeRefund(Base):
+    """Money given back: one row per Stripe refund, however it was made (a credit note from
+    our dashboard, Stripe's dashboard, the API). `applied` is what the row has taken off the
+    provider's earnings so far (its amount once the payment is received and the refund is
+    not failed or canceled, else 0): core.billing.money_back settles it, so a refund moves
+    earnings once however often, and in whatever order, its events arrive."""
+
+    __tablename__ = "stripe_refunds"
+    __table_args__ = (
+        CheckConstraint(_in("status", REFUND_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("applied IN (0, amount)", name="applied_all_or_nothing"),
+        Index("ix_stripe_refunds_created", "created"),
+    )
+
+    refund_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(Integer)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    credit_note_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(BigInteger)  # cents
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(40))  # Stripe's reason code
+    memo: Mapped[str | None] = mapped_column(Text)  # the person's reason, from the credit note
+    created: Mapped[datetime]  # when Stripe made it: the refund date of reports
+    applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StripeDispute(Base):
+    """A customer's bank taking a payment back. While open its amount is held (shown apart
+    from earnings); lost, it is taken off earnings once (`applied`); won, nothing changes."""
+
+    __tablename__ = "stripe_disputes"
+    __table_args__ = (
+        CheckConstraint(_in("status", DISPUTE_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("applied IN (0, amount)", name="applied_all_or_nothing"),
+        Index("ix_stripe_disputes_created", "created"),
+    )
+
+    dispute_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    payment_id: Mapped[int] = mapped_column(Integer)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(BigInteger)  # cents
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(String(40))
+    created: Mapped[datetime]
+    evidence_due_by: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    applied: Mapped[int] = mapped_column(BigInteger, default=0)
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobMoneyBack(Base):
+    """Per job with any refund or dispute: the totals that pages and lists filter on,
+    written with the rows they sum, in the same transaction (core.billing.money_back)."""
+
+    __tablename__ = "job_money_back"
+    __table_args__ = (
+        CheckConstraint("refunded >= 0 AND disputed >= 0 AND dispute_lost >= 0", name="positive"),
+    )
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    refunded: Mapped[int] = mapped_column(BigInteger, default=0)  # refunds not failed/canceled
+    disputed: Mapped[int] = mapped_column(BigInteger, default=0)  # held by open disputes
+    dispute_lost: Mapped[int] = mapped_column(BigInteger, default=0)
+    taken_back: Mapped[int] = mapped_column(BigInteger, default=0)  # off earnings now
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from core.db.models import Job, Payment, Service, ServiceProvider, utcnow
+from core.db.models import Job, JobMoneyBack, Payment, Service, ServiceProvider, utcnow
 from core.errors import NotFound
 from core.identity.actor import Actor
 from core.identity.permissions import require_provider_scope
@@ -56,10 +56,18 @@ def summary(session: Session, *, provider_id: int, actor: Actor) -> EarningsSumm
 
 
 def received_by_provider(session: Session) -> dict[int, tuple[int, int]]:
-    """Per provider: (sum of received payments in cents, number of them)."""
+    """Per provider: (cents their received payments keep after refunds and lost disputes,
+    number of those payments not wholly taken back): what earnings and the job count must
+    equal."""
+    taken = func.coalesce(JobMoneyBack.taken_back, 0)
     rows = session.execute(
-        select(Job.provider_id, func.coalesce(func.sum(Payment.amount), 0), func.count())
+        select(
+            Job.provider_id,
+            func.coalesce(func.sum(Payment.amount - taken), 0),
+            func.count(case((taken < Payment.amount, 1))),
+        )
         .join(Payment, Payment.job_id == Job.id)
+        .outerjoin(JobMoneyBack, JobMoneyBack.job_id == Job.id)
         .where(Payment.status == "received")
         .group_by(Job.provider_id)
     )
@@ -67,7 +75,8 @@ def received_by_provider(session: Session) -> dict[int, tuple[int, int]]:
 
 
 def ledger_mismatches(session: Session) -> list[str]:
-    """Providers whose earnings or job count disagree with their received payments.
+    """Providers whose earnings or job count disagree with their payments: received minus
+    refunded minus lost disputes (core.billing.money_back).
 
     Empty when the "money adds up" invariant (docs/architecture.md) holds.
     """
@@ -78,7 +87,7 @@ def ledger_mismatches(session: Session) -> list[str]:
         if (provider.earnings, provider.total_jobs) != (total, count):
             problems.append(
                 f"provider #{provider.id}: earnings {provider.earnings} / {provider.total_jobs} "
-                f"jobs, received payments {total} / {count}"
+                f"jobs, payments kept {total} / {count}"
             )
     return problems
 
