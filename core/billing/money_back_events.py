@@ -12,21 +12,23 @@ copy of the invoice names the job. So:
   (core.billing.money_back), all in the transaction that claimed the event, under the
   job's row lock; people are told once, when a refund is first recorded or a dispute
   opens or closes;
-- `charge.refunded` says how much of the charge is refunded in all: more than our rows
-  show means a refund we have not heard of, recorded as `refund_unrecorded` for
-  reconciliation (which fetches it) to repair.
+- `charge.refunded` says how much of the charge is refunded in all; it is recorded for
+  the timeline (the refund's own event applies it).
 
-An event whose payment we cannot trace yet is recorded `unmatched`, with what it names;
-reconciliation traces it through Stripe (core.billing.money_back_drift).
+An event whose payment we cannot trace yet (it came before `invoice_payment.paid`) is
+recorded `unmatched`; recording the link handles it again, in that transaction. One whose
+payment never paid an invoice of ours stays `unmatched`; reconciliation traces the rest
+through Stripe (core.billing.money_back_drift).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.billing import money_back
@@ -41,8 +43,16 @@ from core.billing.money_back_schema import (
     parse_money_object,
 )
 from core.billing.payments import Outcome
-from core.billing.stripe_objects import EventInfo
-from core.db.models import Job, Payment, Service, StripeInvoice, StripeRefund, utcnow
+from core.billing.stripe_objects import EventInfo, event_from_payload
+from core.db.models import (
+    Job,
+    Payment,
+    Service,
+    StripeEvent,
+    StripeInvoice,
+    StripeRefund,
+    utcnow,
+)
 from core.money import format_cents
 from core.notify import money_back_notes
 
@@ -91,8 +101,9 @@ def handle(session: Session, event: EventInfo, currency: str) -> Outcome:
     return handler(session, event, obj)
 
 
-def _job(session: Session, job_id: int, payment_id: int | None = None) -> PaidJob | None:
-    """The job (locked first, as every writer of its money does) and its payment."""
+def paid_job(session: Session, job_id: int, payment_id: int | None = None) -> PaidJob | None:
+    """The job (locked first, as every writer of its money does) and its payment; None
+    when there is no such job, or `payment_id` is not its payment."""
     if not lock_job(session, job_id):
         return None
     row = session.execute(
@@ -109,14 +120,21 @@ def _job(session: Session, job_id: int, payment_id: int | None = None) -> PaidJo
     return PaidJob(job_id, found_payment, amount, customer_id, provider_id, service)
 
 
+def locked_paid_job(session: Session, job_id: int, payment_id: int | None = None) -> PaidJob | None:
+    """The job locked and read as the handlers read it, for a refund made here (an admin's
+    refund is applied through `apply_refund` as soon as Stripe answers)."""
+    return _job(session, job_id, payment_id)
+
+
 def _by_payment_intent(
     session: Session, payment_intent_id: str | None, metadata: dict[str, str] | None
 ) -> PaidJob | None:
     """The job a PaymentIntent paid: from our link, else from metadata naming our ids."""
     if payment_intent_id:
+        serialize_on_payment(session, payment_intent_id)
         link = money_back.payment_link(session, payment_intent_id)
         if link is not None:
-            return _job(session, link.job_id, link.payment_id)
+            return paid_job(session, link.job_id, link.payment_id)
     return _by_metadata(session, metadata)
 
 
@@ -125,7 +143,7 @@ def _by_metadata(session: Session, metadata: dict[str, str] | None) -> PaidJob |
     payment_id = metadata_id(metadata, "payment_id")
     if job_id is None or payment_id is None:
         return None
-    return _job(session, job_id, payment_id)
+    return paid_job(session, job_id, payment_id)
 
 
 def _by_invoice(session: Session, invoice_id: str) -> PaidJob | None:
@@ -136,7 +154,7 @@ def _by_invoice(session: Session, invoice_id: str) -> PaidJob | None:
     ).first()
     if found is None or found[0] is None:
         return None
-    return _job(session, found[0], found[1])
+    return paid_job(session, found[0], found[1])
 
 
 def _unmatched(kind: str, object_id: str, payment_intent_id: str | None) -> Outcome:
@@ -152,21 +170,77 @@ def _on_invoice_payment(session: Session, event: EventInfo, obj: InvoicePaymentO
     intent = obj.payment_intent_id
     if intent is None:
         return Outcome("recorded")  # paid outside Stripe's payments: nothing can refund it
+    serialize_on_payment(session, intent)
     job = _by_invoice(session, obj.invoice_id)
     if job is None:
         return Outcome("orphan", f"invoice {obj.invoice_id} is not one of ours")
-    money_back.link_payment(
+    link_payment(
         session,
         payment_intent_id=intent,
         invoice_id=obj.invoice_id,
-        job_id=job.id,
-        payment_id=job.payment_id,
+        job=job,
         amount=obj.amount_paid or 0,
         created=when(obj.created) or event.created,
+        currency=obj.currency,
     )
-    # A refund or dispute of this payment that came first is applied now.
-    money_back.settle(session, job.id)
     return Outcome("recorded", job_id=job.id)
+
+
+def serialize_on_payment(session: Session, payment_intent_id: str) -> None:
+    """Queue this transaction behind any other about the same payment (PostgreSQL; SQLite
+    has one writer), taken before the job's lock: so an event that finds no link and the
+    transaction that records the link cannot miss each other, and none deadlocks another."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(payment_intent_id))))
+
+
+def link_payment(
+    session: Session,
+    *,
+    payment_intent_id: str,
+    invoice_id: str,
+    job: PaidJob,
+    amount: int,
+    created: datetime,
+    currency: str,
+) -> None:
+    """Record which job a payment paid, then handle again the events of that payment that
+    came before the link (recorded `unmatched`), and settle the job. The caller holds
+    `serialize_on_payment` and the job's lock, in that order."""
+    if money_back.link_payment(
+        session,
+        payment_intent_id=payment_intent_id,
+        invoice_id=invoice_id,
+        job_id=job.id,
+        payment_id=job.payment_id,
+        amount=amount,
+        created=created,
+    ):
+        _catch_up(session, payment_intent_id, currency)
+    money_back.settle(session, job.id)
+
+
+def _catch_up(session: Session, payment_intent_id: str, currency: str) -> None:
+    waiting = session.execute(
+        select(StripeEvent.id, StripeEvent.payload)
+        .where(
+            StripeEvent.outcome == "unmatched",
+            StripeEvent.payload.contains(f'"{payment_intent_id}"', autoescape=True),
+        )
+        .order_by(StripeEvent.created, StripeEvent.id)
+    ).all()
+    for row_id, payload in waiting:
+        if payload is None:
+            continue
+        event = event_from_payload(payload)
+        if event.object.get("payment_intent") != payment_intent_id:
+            continue
+        result = handle(session, event, currency)
+        session.execute(
+            update(StripeEvent)
+            .where(StripeEvent.id == row_id)
+            .values(outcome=result.outcome, detail=result.detail, job_id=result.job_id)
+        )
 
 
 def _too_much(job: PaidJob, amount: int, claimed: int, currency: str, what: str) -> Outcome:
@@ -279,20 +353,31 @@ def _on_charge_refunded(session: Session, event: EventInfo, obj: ChargeObject) -
             StripeRefund.job_id == job.id, StripeRefund.status.in_(money_back.REFUND_COUNTS)
         )
     )
-    if obj.amount_refunded > int(known or 0):
-        return Outcome(
-            "refund_unrecorded",
-            f"Stripe has refunded {format_cents(obj.amount_refunded, obj.currency)} of charge "
-            f"{obj.id}; our records show {format_cents(int(known or 0), obj.currency)}",
-            job_id=job.id,
-        )
-    return Outcome("recorded", job_id=job.id)
+    # Refunds are applied from their own events; this total is for the timeline, and a gap
+    # that stays (a refund event missed) is what reconciliation finds and repairs.
+    detail = (
+        f"Stripe has refunded {format_cents(obj.amount_refunded, obj.currency)} of charge "
+        f"{obj.id} in all; {format_cents(int(known or 0), obj.currency)} recorded here so far"
+    )
+    return Outcome("recorded", detail, job_id=job.id)
 
 
 def _on_dispute(session: Session, event: EventInfo, obj: DisputeObject) -> Outcome:
     job = _by_payment_intent(session, obj.payment_intent_id, obj.metadata)
     if job is None:
         return _unmatched("dispute", obj.id, obj.payment_intent_id)
+    return apply_dispute(session, job, obj, at=event.created)
+
+
+def apply_dispute(
+    session: Session, job: PaidJob, obj: DisputeObject, *, at: datetime | None = None
+) -> Outcome:
+    """Record a dispute of the job's payment (or move it on), settle, and tell the provider
+    when it opens and when it is won or lost. `at` is when Stripe said so (the event's
+    time), taken as the closing time of a closed one; now when not known.
+
+    Shared by the dispute events and reconciliation's repair."""
+    at = at or utcnow()
     if obj.status not in ("won", "warning_closed", "prevented"):
         claimed = money_back.taken_or_held(session, job.id, besides=obj.id)
         if claimed + obj.amount > job.payment_amount:
@@ -305,11 +390,11 @@ def _on_dispute(session: Session, event: EventInfo, obj: DisputeObject) -> Outco
         amount=obj.amount,
         currency=obj.currency,
         status=obj.status,
-        created=when(obj.created) or event.created,
+        created=when(obj.created) or at,
         payment_intent_id=obj.payment_intent_id,
         reason=obj.reason,
         evidence_due_by=when(obj.due_by),
-        closed_at=event.created if obj.status in money_back.DISPUTE_CLOSED else None,
+        closed_at=at if obj.status in money_back.DISPUTE_CLOSED else None,
     )
     money_back.settle(session, job.id)
     steps = []

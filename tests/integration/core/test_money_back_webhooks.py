@@ -152,3 +152,33 @@ def test_a_dispute_holds_the_money_then_won_keeps_it_or_lost_takes_it(
         step = "dispute_won" if jobs else "dispute_lost"
         assert kinds(session, job_id)[("provider", step)] == 1
         assert ledger_mismatches(session) == []
+
+
+def test_a_chaos_run_of_refunds_and_disputes_leaves_the_books_exact(
+    ctx: AppContext, sandbox: SandboxControl, live_service: LiveService, market: Market
+) -> None:
+    """Every event delivered twice and out of order, concurrently, while money moves both
+    ways: earnings end as received minus refunded minus lost disputes."""
+    sandbox.chaos(duplicate=1.0, reorder=1.0, max_delay=0.3, seed=11)
+    refunded, _ = paid_job(ctx, sandbox, market, 7000)
+    lost, _ = paid_job(ctx, sandbox, market, 5000, card="dispute")
+    kept, _ = paid_job(ctx, sandbox, market, 3000)
+    with session_scope(ctx.sessions) as session:
+        intent = payment_intent_of(session, refunded)
+        dispute_id = session.scalars(
+            select(StripeDispute.dispute_id).where(StripeDispute.job_id == lost)
+        ).one()
+    ctx.gateway.refund_payment(intent, amount=2500, idempotency_key="chaos-1")
+    ctx.gateway.refund_payment(intent, amount=4500, idempotency_key="chaos-2")
+    ctx.gateway.submit_dispute_evidence(dispute_id, "losing_evidence")
+    assert sandbox.drain(timeout=30) == 0
+
+    with session_scope(ctx.sessions) as session:
+        assert provider_figures(session, market.provider_id) == (3000, 1)
+        assert ledger_mismatches(session) == []
+        assert kinds(session, refunded)[("customer", "refund")] == 2
+        assert kinds(session, lost)[("provider", "dispute_lost")] == 1
+        assert session.get(JobMoneyBack, kept) is None
+        assert not {kind for _, kind in kinds(session, kept)} & {"refund", "dispute_opened"}
+        outcomes = set(session.scalars(select(StripeEvent.outcome)))
+        assert not {"unmatched", "error", "amount_mismatch"} & outcomes
