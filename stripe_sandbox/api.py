@@ -1,20 +1,18 @@
 """The Stripe endpoints the system uses, with Stripe's paths, parameters and answers.
 
-Each route declares the parameters it accepts (a `Spec`) and a handler that runs under the
-store's lock with validated parameters. The server wraps them in auth, idempotency,
-faults and expansion.
+Customers, invoices, invoice items, events and webhook endpoints are here; the endpoints
+of money taken and given back are in `money_routes.py`. The server serves `ROUTES`.
 """
 
 from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from stripe_sandbox import credit_notes, disputes, invoices, objects, refunds, search
+from stripe_sandbox import invoices, money_routes, objects, search
 from stripe_sandbox.errors import invalid_request, no_such
 from stripe_sandbox.money import CURRENCIES
 from stripe_sandbox.params import (
@@ -27,72 +25,25 @@ from stripe_sandbox.params import (
     custom_fields,
     in_range,
     integer,
-    metadata,
     one_of,
     string,
     text,
-    timestamp_range,
+)
+from stripe_sandbox.routing import (
+    CREATED,
+    DELETE_PARAMS,
+    ID,
+    METADATA,
+    NO_PARAMS,
+    Handler,
+    Route,
+    fetch,
+    list_page,
+    lister,
+    retrieve,
 )
 from stripe_sandbox.sandbox import EVENT_TYPES, Sandbox
 from stripe_sandbox.store import StripeObject
-
-Handler = Callable[[Sandbox, dict[str, Any], Mapping[str, str]], dict[str, Any]]
-
-KIND_LABEL = {
-    "customer": "customer",
-    "invoice": "invoice",
-    "invoiceitem": "invoiceitem",
-    "event": "event",
-    "webhook_endpoint": "webhook_endpoint",
-    "payment_intent": "payment_intent",
-    "charge": "charge",
-    "refund": "refund",
-    "credit_note": "credit_note",
-    "dispute": "dispute",
-}
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    spec: Spec
-    handler: Handler
-
-
-def fetch(sandbox: Sandbox, kind: str, object_id: str, *, param: str = "id") -> StripeObject:
-    """An object by id, or Stripe's resource_missing (404 for the path, 400 for a parameter)."""
-    obj = sandbox.store.get(kind, object_id)
-    if obj is None:
-        raise no_such(
-            KIND_LABEL[kind], object_id, param=param, status=404 if param == "id" else 400
-        )
-    return obj
-
-
-def list_page(
-    sandbox: Sandbox,
-    kind: str,
-    params: dict[str, Any],
-    url: str,
-    keep: Callable[[StripeObject], bool] = lambda _: True,
-) -> dict[str, Any]:
-    for cursor in ("starting_after", "ending_before"):
-        if params.get(cursor) and not sandbox.store.knows(kind, params[cursor]):
-            raise no_such(KIND_LABEL[kind], params[cursor], param=cursor, status=400)
-    if params.get("starting_after") and params.get("ending_before"):
-        raise invalid_request(
-            "You may only specify one of these parameters: ending_before, starting_after.",
-            param="ending_before",
-        )
-    items, has_more = sandbox.store.page(
-        kind,
-        keep,
-        limit=params.get("limit") or 10,
-        starting_after=params.get("starting_after"),
-        ending_before=params.get("ending_before"),
-    )
-    return {"object": "list", "data": items, "has_more": has_more, "url": url}
 
 
 def search_page(
@@ -307,63 +258,6 @@ def list_invoice_items(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> 
     )
 
 
-# Refunds
-
-
-def create_refund(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
-    if p.get("charge") and p.get("payment_intent"):
-        raise invalid_request(
-            "You may only specify one of these parameters: charge, payment_intent.",
-            param="payment_intent",
-        )
-    if p.get("payment_intent"):
-        intent = fetch(sb, "payment_intent", p["payment_intent"], param="payment_intent")
-        charge = fetch(sb, "charge", intent["latest_charge"], param="payment_intent")
-    elif p.get("charge"):
-        charge = fetch(sb, "charge", p["charge"], param="charge")
-    else:
-        raise invalid_request(
-            "One of the following params should be provided for this request: "
-            "payment_intent or charge.",
-            code="parameter_missing",
-        )
-    return refunds.refund_charge(
-        sb, charge, p.get("amount"), reason=p.get("reason"), metadata=p.get("metadata")
-    )
-
-
-# Credit notes
-
-
-def create_credit_note(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
-    return credit_notes.issue(sb, fetch(sb, "invoice", p["invoice"], param="invoice"), p)
-
-
-def preview_credit_note(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> StripeObject:
-    return credit_notes.build(sb, fetch(sb, "invoice", p["invoice"], param="invoice"), p)
-
-
-def list_credit_notes(sb: Sandbox, p: dict[str, Any], _: Mapping[str, str]) -> dict[str, Any]:
-    return list_page(
-        sb,
-        "credit_note",
-        p,
-        "/v1/credit_notes",
-        lambda n: (
-            (p.get("invoice") is None or n["invoice"] == p["invoice"])
-            and (p.get("customer") is None or n["customer"] == p["customer"])
-        ),
-    )
-
-
-def void_credit_note(sb: Sandbox, _: dict[str, Any], ids: Mapping[str, str]) -> StripeObject:
-    return credit_notes.void(sb, fetch(sb, "credit_note", ids["id"]))
-
-
-def update_dispute(sb: Sandbox, p: dict[str, Any], ids: Mapping[str, str]) -> StripeObject:
-    return disputes.update(sb, fetch(sb, "dispute", ids["id"]), p)
-
-
 # Events
 
 
@@ -430,37 +324,9 @@ def delete_webhook_endpoint(
     return {"id": ids["id"], "object": "webhook_endpoint", "deleted": True}
 
 
-def retrieve(kind: str) -> Handler:
-    return lambda sb, _, ids: fetch(sb, kind, ids["id"])
-
-
-def lister(kind: str, url: str) -> Handler:
-    return lambda sb, p, _: list_page(sb, kind, p, url)
-
-
 def searcher(kind: str, resource: str) -> Handler:
     return lambda sb, p, _: search_page(sb, kind, resource, p)
 
-
-NO_PARAMS = Spec()
-DELETE_PARAMS = Spec(expandable=False)  # Stripe's delete calls take no parameters at all
-ID = Param(string)
-METADATA = Param(metadata)
-CREATED = Param(timestamp_range)
-AMOUNT_PART = Param(integer(0, 99_999_999))
-CREDIT_NOTE_PARAMS = Spec(
-    {
-        "invoice": Param(string, required=True),
-        "amount": Param(integer(1, 99_999_999)),
-        "lines": Param(as_list(credit_notes.line)),
-        "refund_amount": AMOUNT_PART,
-        "credit_amount": AMOUNT_PART,
-        "out_of_band_amount": AMOUNT_PART,
-        "reason": Param(one_of(*credit_notes.REASONS)),
-        "memo": Param(text(5000)),
-        "metadata": METADATA,
-    }
-)
 
 ROUTES = [
     Route(
@@ -582,46 +448,7 @@ ROUTES = [
         list_events,
     ),
     Route("GET", "/v1/events/{id}", NO_PARAMS, retrieve("event")),
-    Route("GET", "/v1/payment_intents/{id}", NO_PARAMS, retrieve("payment_intent")),
-    Route("GET", "/v1/charges/{id}", NO_PARAMS, retrieve("charge")),
-    Route(
-        "POST",
-        "/v1/refunds",
-        Spec(
-            {
-                "charge": ID,
-                "payment_intent": ID,
-                "amount": Param(integer(1, 99_999_999)),
-                "reason": Param(one_of(*refunds.REASONS)),
-                "metadata": METADATA,
-            }
-        ),
-        create_refund,
-    ),
-    Route("GET", "/v1/refunds/{id}", NO_PARAMS, retrieve("refund")),
-    Route("POST", "/v1/credit_notes", CREDIT_NOTE_PARAMS, create_credit_note),
-    Route("GET", "/v1/credit_notes/preview", CREDIT_NOTE_PARAMS, preview_credit_note),
-    Route("GET", "/v1/credit_notes/{id}", NO_PARAMS, retrieve("credit_note")),
-    Route(
-        "GET",
-        "/v1/credit_notes",
-        Spec({**LIST_PARAMS, "invoice": ID, "customer": ID}),
-        list_credit_notes,
-    ),
-    Route("POST", "/v1/credit_notes/{id}/void", NO_PARAMS, void_credit_note),
-    Route("GET", "/v1/disputes/{id}", NO_PARAMS, retrieve("dispute")),
-    Route(
-        "POST",
-        "/v1/disputes/{id}",
-        Spec(
-            {
-                "evidence": Param(disputes.evidence),
-                "submit": Param(boolean),
-                "metadata": METADATA,
-            }
-        ),
-        update_dispute,
-    ),
+    *money_routes.ROUTES,
     Route(
         "POST",
         "/v1/webhook_endpoints",

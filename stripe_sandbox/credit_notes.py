@@ -165,7 +165,6 @@ def issue(sandbox: Sandbox, invoice: StripeObject, p: dict[str, Any]) -> StripeO
             _charge_of(sandbox, invoice),
             parts["refund_amount"],
             reason=_refund_reason(note["reason"]),
-            metadata=invoice["metadata"],
         )
         note["refunds"] = [
             {"amount_refunded": refund["amount"], "refund": refund["id"], "type": "refund"}
@@ -223,11 +222,9 @@ def _apply(sandbox: Sandbox, invoice: StripeObject, note: StripeObject, *, sign:
 
 
 def _charge_of(sandbox: Sandbox, invoice: StripeObject) -> StripeObject:
-    for payment in payments.invoice_payments(invoice)["data"]:
-        intent = sandbox.store.get("payment_intent", payment["payment"]["payment_intent"])
-        charge = intent and sandbox.store.get("charge", intent["latest_charge"])
-        if charge is not None:
-            return charge
+    charge = payments.charge_of(sandbox, invoice)
+    if charge is not None:
+        return charge
     raise invalid_request(
         f"Invoice {invoice['id']} was not paid through Stripe, so there is no charge to "
         "refund; use out_of_band_amount or credit_amount.",

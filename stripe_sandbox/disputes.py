@@ -42,8 +42,9 @@ def open_dispute(sandbox: Sandbox, charge: StripeObject) -> StripeObject:
             },
             "is_charge_refundable": False,
             "livemode": False,
-            # The charge's metadata, so that the dispute leads back to what was invoiced.
-            "metadata": dict(charge["metadata"]),
+            # Stripe copies no metadata onto a dispute; its payment_intent leads, through
+            # the InvoicePayment, back to what was invoiced.
+            "metadata": {},
             "payment_intent": charge["payment_intent"],
             "reason": "fraudulent",
             "status": "needs_response",

@@ -1,9 +1,12 @@
 """The money behind a paid invoice: a PaymentIntent, its Charge, and the InvoicePayment.
 
 A card payment (the hosted page, `POST /v1/invoices/{id}/pay` with a payment method) leaves
-a succeeded PaymentIntent and Charge carrying the invoice's metadata, so that a refund or a
-dispute can be traced back to what was invoiced. The invoice shows them, as the pinned API
-version does, in its `payments` list (an includable field: `expand[]=payments`).
+a succeeded PaymentIntent and Charge. As in Stripe, neither names the invoice nor carries
+its metadata: the InvoicePayment is the link (`GET /v1/invoice_payments?payment[type]=
+payment_intent&payment[payment_intent]=pi_...` finds the invoice of a refund or a dispute).
+The invoice shows its InvoicePayments, as the pinned API version does, in its `payments`
+list (an includable field: `expand[]=payments`). A payment made outside Stripe
+(`paid_out_of_band`) has none.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 from stripe_sandbox.sandbox import Sandbox
 from stripe_sandbox.store import StripeObject, new_id
 
+# Stripe's includable lists carry "the first handful" of their items.
+INCLUDED_PAYMENTS = 10
+
 
 def record_card_payment(
     sandbox: Sandbox, invoice: StripeObject, payment_method: str, amount: int
 ) -> StripeObject:
-    """Create the succeeded PaymentIntent and Charge for `amount` and attach them."""
+    """Create the succeeded PaymentIntent, Charge and InvoicePayment for `amount`, with
+    their events in Stripe's order; the invoice's own events follow."""
     now = sandbox.now()
     intent_id, charge_id = new_id("payment_intent"), new_id("charge")
     shared = {
@@ -25,7 +32,7 @@ def record_card_payment(
         "customer": invoice["customer"],
         "description": f"Payment for Invoice {invoice['number']}",
         "livemode": False,
-        "metadata": dict(invoice["metadata"]),
+        "metadata": {},  # Stripe copies none of the invoice's metadata
         "payment_method": payment_method,
     }
     intent = sandbox.store.add(
@@ -59,8 +66,8 @@ def record_card_payment(
             "status": "succeeded",
         },
     )
-    invoice_payments(invoice)["data"].insert(
-        0,
+    payment = sandbox.store.add(
+        "invoice_payment",
         {
             "id": new_id("invoice_payment"),
             "object": "invoice_payment",
@@ -71,26 +78,49 @@ def record_card_payment(
             "invoice": invoice["id"],
             "is_default": True,
             "livemode": False,
-            "payment": {"type": "payment_intent", "payment_intent": intent_id},
+            "payment": {
+                "charge": None,  # surfaced only for a charge without a PaymentIntent
+                "payment_intent": intent_id,
+                "payment_record": None,
+                "type": "payment_intent",
+            },
             "status": "paid",
             "status_transitions": {"canceled_at": None, "paid_at": now},
         },
     )
+    invoice.setdefault("_payment_ids", []).append(payment["id"])
+    sandbox.store.touch()
     sandbox.emit("payment_intent.created", intent)
     sandbox.emit("charge.succeeded", charge)
     sandbox.emit("payment_intent.succeeded", intent)
+    sandbox.emit("invoice_payment.paid", payment)
     return charge
 
 
-def invoice_payments(invoice: StripeObject) -> StripeObject:
-    """The invoice's `payments` list, kept privately until a caller includes it."""
-    payments: StripeObject = invoice.setdefault(
-        "_payments",
-        {
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": f"/v1/invoice_payments?invoice={invoice['id']}",
-        },
-    )
-    return payments
+def payments_of(sandbox: Sandbox, invoice: StripeObject) -> list[StripeObject]:
+    """The invoice's InvoicePayments, newest first."""
+    found = (sandbox.store.get("invoice_payment", i) for i in invoice.get("_payment_ids", []))
+    return [payment for payment in reversed(list(found)) if payment is not None]
+
+
+def included_payments(sandbox: Sandbox, invoice: StripeObject) -> StripeObject:
+    """The invoice's `payments` list, as `expand[]=payments` shows it."""
+    found = payments_of(sandbox, invoice)
+    return {
+        "object": "list",
+        "data": found[:INCLUDED_PAYMENTS],
+        "has_more": len(found) > INCLUDED_PAYMENTS,
+        "url": f"/v1/invoice_payments?invoice={invoice['id']}",
+    }
+
+
+def charge_of(sandbox: Sandbox, invoice: StripeObject) -> StripeObject | None:
+    """The charge of the invoice's paid card payment, if it has one."""
+    for payment in payments_of(sandbox, invoice):
+        if payment["status"] != "paid" or payment["payment"]["type"] != "payment_intent":
+            continue
+        intent = sandbox.store.get("payment_intent", payment["payment"]["payment_intent"])
+        charge = intent and sandbox.store.get("charge", intent["latest_charge"])
+        if charge is not None:
+            return charge
+    return None

@@ -25,7 +25,9 @@ from stripe_sandbox.webhooks import Chaos, WebhookDispatcher
 # Events carry the API version the official SDK pins, as Stripe stamps its own.
 API_VERSION: str = stripe.api_version
 
-# Every event type the sandbox emits; webhook endpoints may enable only these (or "*").
+# Every event type the sandbox emits, and the two a refund sends when Stripe's bank moves it
+# on later (`refund.updated`, `refund.failed`: a sandbox refund succeeds at once, so never);
+# webhook endpoints may enable only these (or "*").
 EVENT_TYPES = (
     "charge.dispute.closed",
     "charge.dispute.created",
@@ -48,10 +50,13 @@ EVENT_TYPES = (
     "invoice.sent",
     "invoice.updated",
     "invoice.voided",
+    "invoice_payment.paid",
     "invoiceitem.created",
     "payment_intent.created",
     "payment_intent.succeeded",
     "refund.created",
+    "refund.failed",
+    "refund.updated",
 )
 
 

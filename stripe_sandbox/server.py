@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,15 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from stripe_sandbox import hosted_page
+from stripe_sandbox import hosted_page, payments
 from stripe_sandbox.api import ROUTES
-from stripe_sandbox.api import Route as ApiRoute
 from stripe_sandbox.errors import StripeError, error_for_status, invalid_request
 from stripe_sandbox.faults import Fault
 from stripe_sandbox.objects import public
 from stripe_sandbox.params import decode_form
+from stripe_sandbox.routing import Route as ApiRoute
 from stripe_sandbox.sandbox import API_VERSION, RequestContext, Sandbox, current_request
-from stripe_sandbox.store import IdempotentResult, new_id
+from stripe_sandbox.store import IdempotentResult, StripeObject, new_id
 from stripe_sandbox.webhooks import Chaos
 
 log = logging.getLogger("stripe_sandbox")
@@ -44,16 +44,11 @@ EXPANDABLE = {
     "payment_intent": "payment_intent",
 }
 # Fields Stripe sends only when asked for with `expand[]` (its "includable" fields), by the
-# kind of object that has them; the sandbox keeps their values as private `_` fields.
-INCLUDABLE: dict[str, dict[str, Any]] = {
+# kind of object that has them, each with how its value is found.
+INCLUDABLE: dict[str, dict[str, Callable[[Sandbox, StripeObject], Any]]] = {
     "invoice": {
-        "amount_paid_off_stripe": 0,
-        "payments": {
-            "object": "list",
-            "data": [],
-            "has_more": False,
-            "url": "/v1/invoice_payments",
-        },
+        "amount_paid_off_stripe": lambda _, invoice: invoice.get("_amount_paid_off_stripe", 0),
+        "payments": payments.included_payments,
     }
 }
 
@@ -127,7 +122,8 @@ def _include(sandbox: Sandbox, target: dict[str, Any], field: str, path: str) ->
         raise invalid_request(f"This property cannot be expanded ({path}).", param="expand")
     stored = sandbox.store.get(kind, target["id"])
     if stored is not None and not target.get("deleted"):
-        target[field] = stored.get(f"_{field}", INCLUDABLE[kind][field])
+        value = INCLUDABLE[kind][field](sandbox, stored)
+        target[field] = public(value) if isinstance(value, dict) else value
 
 
 def _json(body: Any, status: int, headers: Mapping[str, str]) -> Response:

@@ -25,6 +25,7 @@ KINDS = (
     "webhook_endpoint",
     "payment_intent",
     "charge",
+    "invoice_payment",
     "refund",
     "credit_note",
     "dispute",
@@ -225,8 +226,22 @@ class Store:
                     else:  # deleted: keeps its place so it can still be a cursor
                         self.position[kind][object_id] = len(self.order[kind])
                         self.order[kind].append(object_id)
+            if "invoice_payment" not in state["order"]:
+                self._lift_invoice_payments()
             self.idempotency = {
                 key: IdempotentResult(**result) for key, result in state["idempotency"].items()
             }
             self.clock_offset = int(state.get("clock_offset", 0))
             self.dirty = False
+
+    def _lift_invoice_payments(self) -> None:
+        """Files saved before InvoicePayments were objects of their own kept them inside
+        their invoice (`_payments`, newest first); they become objects, oldest first."""
+        lifted: list[tuple[StripeObject, StripeObject]] = []
+        for invoice in self.objects["invoice"].values():
+            kept = invoice.pop("_payments", None) or {"data": []}
+            lifted += [(invoice, payment) for payment in reversed(kept["data"])]
+        for invoice, payment in sorted(lifted, key=lambda pair: pair[1]["created"]):
+            payment["payment"] = {"charge": None, "payment_record": None, **payment["payment"]}
+            self.add("invoice_payment", payment)
+            invoice.setdefault("_payment_ids", []).append(payment["id"])

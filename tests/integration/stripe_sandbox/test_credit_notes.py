@@ -46,7 +46,7 @@ def test_pre_payment_notes_lower_what_is_owed_until_the_invoice_is_paid(
     assert settled.pre_payment_credit_notes_amount == 15000
 
 
-def test_a_post_payment_refund_note_refunds_the_charge_with_the_invoice_metadata(
+def test_a_post_payment_refund_note_refunds_the_charge_without_the_invoice_metadata(
     sandbox: SandboxControl,
 ) -> None:
     invoice = paid_invoice(sandbox)
@@ -61,7 +61,7 @@ def test_a_post_payment_refund_note_refunds_the_charge_with_the_invoice_metadata
     refund = sandbox.client.v1.refunds.retrieve(str(part.refund))
     _, charge = the_payment(sandbox, invoice.id)
     assert (refund.amount, refund.charge, refund.reason) == (4000, charge.id, "duplicate")
-    assert refund.metadata is not None and refund.metadata.to_dict() == {"job_id": "42"}
+    assert refund.metadata is not None and refund.metadata.to_dict() == {}
     assert (charge.amount_refunded, charge.refunded) == (4000, False)
     shown = sandbox.client.v1.invoices.retrieve(invoice.id)
     assert (shown.post_payment_credit_notes_amount, shown.amount_paid) == (4000, 15000)

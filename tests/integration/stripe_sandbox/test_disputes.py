@@ -35,7 +35,7 @@ def test_the_dispute_card_pays_and_then_opens_a_dispute_on_the_charge(
     _, charge = the_payment(sandbox, invoice.id)
     assert (dispute.status, dispute.amount, dispute.charge) == ("needs_response", 15000, charge.id)
     assert dispute.payment_intent == charge.payment_intent
-    assert dispute.metadata.to_dict() == {"job_id": "42"}
+    assert dispute.metadata.to_dict() == {}  # Stripe copies no invoice metadata
     assert charge.disputed
     assert dispute.evidence_details.due_by is not None
     assert dispute.evidence_details.due_by > dispute.created

@@ -152,13 +152,14 @@ def test_payment_on_the_page_makes_events_without_a_request(sandbox: SandboxCont
         "invoice.payment_succeeded",
         "invoice.updated",
         "invoice.updated",
+        "invoice_payment.paid",
         "payment_intent.created",
         "payment_intent.succeeded",
     ]
     assert all(event.request is not None for event in from_page)
     assert [(e.request.id, e.request.idempotency_key) for e in from_page if e.request] == [
         (None, None)
-    ] * 8
+    ] * 9
     # Events from API calls do name their request.
     (finalized,) = sandbox.client.v1.events.list(params={"type": "invoice.finalized"}).data
     assert finalized.request is not None

@@ -786,6 +786,7 @@ def test_finalize_send_pay_emit_exactly_these_events(sandbox: SandboxControl) ->
         "payment_intent.created",
         "charge.succeeded",
         "payment_intent.succeeded",
+        "invoice_payment.paid",
         "invoice.paid",
         "invoice.payment_succeeded",
         "invoice.updated",

@@ -1,4 +1,5 @@
-"""The payment behind a paid invoice: a PaymentIntent and a Charge, shown on the invoice."""
+"""The payment behind a paid invoice: a PaymentIntent and a Charge, tied to the invoice by
+its InvoicePayment (shown on the invoice) and carrying none of the invoice's metadata."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def the_payment(
 
 
 @pytest.mark.parametrize("where", ["api", "hosted page"])
-def test_paying_an_invoice_leaves_a_succeeded_intent_and_charge_with_its_metadata(
+def test_paying_an_invoice_leaves_a_succeeded_intent_and_charge_without_its_metadata(
     sandbox: SandboxControl, where: str
 ) -> None:
     invoice = open_invoice(sandbox)
@@ -57,7 +58,9 @@ def test_paying_an_invoice_leaves_a_succeeded_intent_and_charge_with_its_metadat
     assert charge.payment_intent == intent.id
     assert intent.customer == charge.customer == invoice.customer
     assert intent.currency == charge.currency == "usd"
-    assert intent.metadata.to_dict() == charge.metadata.to_dict() == {"job_id": "42"}
+    # Stripe copies no invoice metadata onto them, and names no invoice on either.
+    assert intent.metadata.to_dict() == charge.metadata.to_dict() == {}
+    assert "invoice" not in intent and "invoice" not in charge
 
 
 def test_an_invoice_shows_payments_only_when_asked_and_none_before_it_is_paid(
@@ -82,25 +85,39 @@ def test_a_declined_or_out_of_band_payment_creates_no_charge(
     shown = sandbox.client.v1.invoices.retrieve(invoice.id, params={"expand": ["payments"]})
     assert shown.payments is not None and shown.payments.data == []
     types = [event.type for event in sandbox.client.v1.events.list(params={"limit": 100})]
-    assert not any(t.startswith(("charge.", "payment_intent.")) for t in types)
+    assert not any(t.startswith(("charge.", "payment_intent.", "invoice_payment.")) for t in types)
+    assert sandbox.client.v1.invoice_payments.list(params={"invoice": invoice.id}).data == []
 
 
-def test_payment_events_come_before_invoice_paid(sandbox: SandboxControl) -> None:
+@pytest.mark.parametrize("where", ["api", "hosted page"])
+def test_payment_events_come_in_stripes_order_before_the_invoice_is_paid(
+    sandbox: SandboxControl, where: str
+) -> None:
     invoice = open_invoice(sandbox)
-    sandbox.client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
-    events = reversed(list(sandbox.client.v1.events.list(params={"limit": 100})))
-    types = [
-        event.type
-        for event in events
-        if event.type.startswith(("charge.", "payment_intent.", "invoice.pa"))
-    ]
-    assert types == [
+    after = sandbox.client.v1.events.list(params={"limit": 1}).data[0].id
+    if where == "api":
+        sandbox.client.v1.invoices.pay(invoice.id, params={"payment_method": "pm_card_visa"})
+    else:
+        pay_on_page(sandbox, invoice.id, VISA)
+    events = sandbox.client.v1.events.list(params={"limit": 100, "ending_before": after})
+    assert [event.type for event in reversed(events.data)] == [
         "payment_intent.created",
         "charge.succeeded",
         "payment_intent.succeeded",
+        "invoice_payment.paid",
         "invoice.paid",
         "invoice.payment_succeeded",
+        "invoice.updated",
     ]
+    paid = next(event for event in events if event.type == "invoice_payment.paid")
+    payment = paid.data.object
+    assert (payment["object"], payment["invoice"], payment["status"]) == (
+        "invoice_payment",
+        invoice.id,
+        "paid",
+    )
+    intent, _ = the_payment(sandbox, invoice.id)
+    assert payment["payment"]["payment_intent"] == intent.id
 
 
 def test_unknown_intent_or_charge_is_stripes_404(sandbox: SandboxControl) -> None:

@@ -73,6 +73,7 @@ def test_every_delivery_of_a_send_and_pay_flow_verifies_with_construct_event(
         "payment_intent.created",
         "charge.succeeded",
         "payment_intent.succeeded",
+        "invoice_payment.paid",
     }
     # What is delivered is the event the API shows, pending count aside.
     for headers, body in receiver.raw:
@@ -175,7 +176,7 @@ def test_endpoint_gets_only_the_event_types_it_enabled(
         assert sandbox.drain() == 0
     assert paid_only.rejected == []
     assert paid_only.types() == ["invoice.paid"]
-    assert len(set(receiver.types())) == 11
+    assert len(set(receiver.types())) == 12
     (paid,) = events_oldest_first(sandbox, type="invoice.paid")
     assert paid.pending_webhooks == 0
     to_paid_only = [a["event"] for a in sandbox.deliveries() if a["endpoint"] == endpoint.id]
