@@ -123,7 +123,7 @@ def paid_job(session: Session, job_id: int, payment_id: int | None = None) -> Pa
 def locked_paid_job(session: Session, job_id: int, payment_id: int | None = None) -> PaidJob | None:
     """The job locked and read as the handlers read it, for a refund made here (an admin's
     refund is applied through `apply_refund` as soon as Stripe answers)."""
-    return _job(session, job_id, payment_id)
+    return paid_job(session, job_id, payment_id)
 
 
 def _by_payment_intent(
