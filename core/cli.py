@@ -23,6 +23,7 @@ from core.billing.drift_checks import record_check
 from core.billing.invoicing import InvoiceResult, resend_invoice, send_invoice
 from core.billing.outcome_text import describe_outcome, sentence
 from core.billing.reconcile import drift_report, parse_since
+from core.billing.refund_action import RefundPreview, check_reason, preview_refund, refund_job
 from core.billing.repairs import repair_all
 from core.billing.replay import replay_events, replay_stored
 from core.config import get_settings
@@ -302,6 +303,59 @@ def cmd_cancel_job(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0 if result.finished else 1
 
 
+def _refund_preview_text(preview: RefundPreview) -> str:
+    def money(cents: int) -> str:
+        return format_cents(cents, preview.currency)
+
+    whole = "refunded in full" if preview.refunded_in_full else "partly refunded"
+    checked = (
+        f"\n  Stripe agrees: a credit note on invoice {preview.invoice_id} refunds it."
+        if preview.stripe_checked
+        else ""
+    )
+    return (
+        f"Refund job #{preview.job_id} ({preview.service} for {preview.customer}, by "
+        f"{preview.provider}):\n"
+        f"  paid:              {money(preview.paid)}\n"
+        f"  already refunded:  {money(preview.already_refunded)}\n"
+        f"  left to refund:    {money(preview.left_to_refund)}\n"
+        f"  back to customer:  {money(preview.amount)} (the job would be {whole})\n"
+        f"  provider earnings: {money(preview.provider_earnings)} → "
+        f"{money(preview.provider_earnings_after)}" + checked
+    )
+
+
+def cmd_refund(args: argparse.Namespace, ctx: AppContext) -> int:
+    """Preview, then refund with --yes (or when the person at the terminal says yes); exit 1
+    when nothing was refunded."""
+    reason = check_reason(args.reason)
+    preview = preview_refund(ctx, args.job_id, actor=SYSTEM, amount=args.amount, ask_stripe=True)
+    text = _refund_preview_text(preview)
+    if not args.yes:
+        if args.json or not sys.stdin.isatty():
+            _print(
+                {"preview": preview.to_dict(), "refund": None},
+                args.json,
+                f"{text}\nNot refunded: add --yes to refund.",
+            )
+            return 1
+        print(text)
+        if input("Refund it? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Not refunded.")
+            return 1
+    result = refund_job(
+        ctx,
+        args.job_id,
+        actor=SYSTEM,
+        amount=preview.amount,
+        reason=reason,
+        refunded_before=preview.already_refunded,
+    )
+    shown = f"{text}\n{result.message}" if args.yes else result.message  # asked: shown above
+    _print({"preview": preview.to_dict(), "refund": result.to_dict()}, args.json, shown)
+    return 0 if result.applied else 1
+
+
 def _reminder_line(reminder: reminders.DueReminder) -> str:
     passed = (
         f"; passing over days {', '.join(str(s) for s in reminder.passed_over)}"
@@ -539,6 +593,17 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.add_argument("job_id", type=_positive)
     cancel.add_argument("--reason", required=True, help="written to the audit log")
     cancel.add_argument("--preview", action="store_true", help="show what changes; change nothing")
+    refund = add(
+        "refund",
+        cmd_refund,
+        "give back a paid job's card payment, all that is left or --amount, by a credit note",
+    )
+    refund.add_argument("job_id", type=_positive)
+    refund.add_argument("--amount", type=_positive, help="in cents (default: all that is left)")
+    refund.add_argument(
+        "--reason", required=True, help="written to the audit log and the credit note"
+    )
+    refund.add_argument("--yes", action="store_true", help="refund without asking")
     remind = add("remind", cmd_remind, "list the payment reminders due now; --apply sends them")
     remind.add_argument("--apply", action="store_true", help="send them (default: dry run)")
     pause_reminders = add(

@@ -40,7 +40,15 @@ MAX_REASON = 500  # it goes on the credit note the customer receives, and in the
 # Outcomes of apply_refund that leave our records as Stripe's: the refund counted once.
 _HELD = ("refund_applied", "already_applied")
 
-__all__ = ["AUDIT_ACTION", "MAX_REASON", "RefundPreview", "RefundResult", "preview_refund"]
+__all__ = [
+    "AUDIT_ACTION",
+    "MAX_REASON",
+    "RefundPreview",
+    "RefundResult",
+    "check_reason",
+    "preview_refund",
+    "refund_job",
+]
 
 
 @dataclass(frozen=True)
@@ -96,7 +104,8 @@ def idempotency_key(job_id: int, refunded_before: int, lapsed: int, amount: int)
     return f"refund:job-{job_id}:refunded-{refunded_before}:lapsed-{lapsed}:amount-{amount}"
 
 
-def _reason(reason: str) -> str:
+def check_reason(reason: str) -> str:
+    """The reason as kept (trimmed), or InvalidInput: blank, or too long for a credit note."""
     text = (reason or "").strip()
     if not text:
         raise InvalidInput(
@@ -142,7 +151,7 @@ def refund_job(
     A refusal by Stripe is audited and raised with Stripe's words; nothing changes here.
     """
     require(actor, "refund")
-    memo = _reason(reason)
+    memo = check_reason(reason)
     job = read_now(ctx, job_id, actor)
     attempts = _attempts(ctx, job_id)
     last = attempts[0] if attempts else None
