@@ -1,6 +1,7 @@
 """What an e-mail says, read from the database when it is sent: the job (number, service,
 provider, date), the amount, and the pay link of the job's current invoice, so a message
-queued hours ago still carries today's link and balance."""
+queued hours ago still carries today's link and balance. A refund's or dispute's e-mail
+gives that refund's or dispute's own amount (core.notify.money_back_facts)."""
 
 from __future__ import annotations
 
@@ -24,12 +25,15 @@ from core.db.models import (
     ServiceProvider,
     StripeInvoice,
 )
+from core.notify.money_back_facts import MONEY_BACK_KINDS, REFUND_TO_CUSTOMER, told
 
 # The reminder's outbox key names the schedule step: "reminder:<invoice id>:<days>".
 _REMINDER_KEY = re.compile(r"^reminder:[^:]+:(-?[0-9]+)$")
 # Kinds whose amount is what the customer still owes on the current invoice.
 _OWED_KINDS = frozenset({"invoice_sent", "payment_failed", "reminder"})
-PROVIDER_KINDS = frozenset({"payment_received"})
+PROVIDER_KINDS = frozenset({"payment_received"}) | (MONEY_BACK_KINDS - {REFUND_TO_CUSTOMER})
+# The template of any kind without its own: the notification's own title and text.
+GENERIC = "notice"
 
 
 @dataclass(frozen=True)
@@ -44,13 +48,16 @@ class EmailFacts:
     customer: str
     job_date: date | None
     description: str | None
-    amount: int  # cents
+    amount: int | None  # cents; None when not known (the notice then names none)
     currency: str
     pay_url: str | None = None
     due_date: date | None = None
     invoice_number: str | None = None
     days: int | None = None
-    reason: str | None = None
+    reason: str | None = None  # refunds: the memo the person who refunded wrote
+    paid: int | None = None  # refunds and disputes: the job's payment
+    still_paid: int | None = None  # refunds: the payment less every refund so far
+    evidence_due: date | None = None  # disputes: when our answer is due
     title: str = ""
     body: str = ""
 
@@ -112,10 +119,18 @@ def facts_for(session: Session, message: EmailMessage) -> tuple[str, EmailFacts]
             StripeInvoice.job_id == job.id, StripeInvoice.is_current.is_(True)
         )
     )
-    amount = payment_amount or job.price
+    amount: int | None = payment_amount or job.price
+    currency = invoice.currency if invoice is not None else get_settings().currency
     if kind in _OWED_KINDS and invoice is not None and invoice.amount_remaining > 0:
         amount = invoice.amount_remaining
     to_provider = note.recipient_kind == "provider" if note else kind in PROVIDER_KINDS
+    money_back = told(session, kind, job.id, note.created_at) if note is not None else None
+    if money_back is not None:
+        amount, currency = money_back.amount, money_back.currency
+    elif kind in MONEY_BACK_KINDS:
+        # No refund or dispute fits, so no amount of its own: the notification's words,
+        # which name the amount it was written with, and not the payment's amount.
+        kind, amount = GENERIC, None
     due = _day(invoice.due_date) if invoice is not None else None
     return kind, EmailFacts(
         recipient_name=one_line(provider if to_provider else customer),
@@ -126,7 +141,7 @@ def facts_for(session: Session, message: EmailMessage) -> tuple[str, EmailFacts]
         job_date=_day(job.completed_at or job.created_at),
         description=job.description,
         amount=amount,
-        currency=invoice.currency if invoice is not None else get_settings().currency,
+        currency=currency,
         # Only an open invoice can be paid; a paid or voided one's page asks nothing.
         pay_url=(
             safe_url(invoice.hosted_invoice_url)
@@ -136,7 +151,10 @@ def facts_for(session: Session, message: EmailMessage) -> tuple[str, EmailFacts]
         due_date=due,
         invoice_number=(one_line(invoice.number) or None) if invoice is not None else None,
         days=reminder_days(message, due) if kind == "reminder" else None,
-        reason=note.body if note is not None and kind == "refund" else None,
+        reason=money_back.reason if money_back is not None else None,
+        paid=money_back.paid if money_back is not None else None,
+        still_paid=money_back.still_paid if money_back is not None else None,
+        evidence_due=money_back.evidence_due if money_back is not None else None,
         title=one_line(note.title) if note else "",
         body=note.body if note else "",
     )

@@ -18,7 +18,11 @@ KIND_TITLES = {
     "payment_failed": "Payment failed, with the retry link",
     "payment_received": "Payment received (to the provider)",
     "reminder": "Payment reminder",
-    "refund": "Refund",
+    "refund": "Refund (to the customer)",
+    "refund_recorded": "Refund (to the provider)",
+    "dispute_opened": "Payment disputed (to the provider)",
+    "dispute_won": "Dispute won (to the provider)",
+    "dispute_lost": "Dispute lost (to the provider)",
 }
 # Every field a person or Stripe writes, filled with markup: the preview shows it as text.
 MARKUP = (
@@ -41,16 +45,30 @@ SAMPLE = EmailFacts(
     title="Sample notification",
     body="The text of the notification this e-mail was queued for.",
 )
+# A partial refund: half the price back, with the reason the admin wrote.
+_REFUND: dict[str, object] = {
+    "amount": 7500,
+    "paid": 15000,
+    "still_paid": 7500,
+    "pay_url": None,
+    "reason": "The visit was cut short; half the price back.",
+}
+_DISPUTE: dict[str, object] = {
+    "recipient_name": SAMPLE.provider,
+    "paid": 15000,
+    "still_paid": 15000,
+    "pay_url": None,
+}
 # What differs from the sample, per kind: whom it goes to and what only that kind says.
 _PER_KIND: dict[str, dict[str, object]] = {
     "payment_received": {"recipient_name": SAMPLE.provider, "pay_url": None},
     "payment_confirmed": {"pay_url": None},
     "reminder": {"days": 3},
-    "refund": {
-        "amount": 7500,
-        "pay_url": None,
-        "reason": "The visit was cut short; half the price back.",
-    },
+    "refund": _REFUND,
+    "refund_recorded": {**_REFUND, "recipient_name": SAMPLE.provider},
+    "dispute_opened": {**_DISPUTE, "evidence_due": date(2026, 12, 20)},
+    "dispute_won": _DISPUTE,
+    "dispute_lost": _DISPUTE,
 }
 
 

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from core.db.models import EmailMessage
 from core.money import format_cents
-from core.notify.email_facts import EmailFacts, facts_for, one_line
+from core.notify.email_facts import GENERIC, EmailFacts, facts_for, one_line
 
 # Each kind of notification that becomes an e-mail; any other kind gets the generic notice
-# (the notification's own title and text), so a new kind is still delivered.
+# (GENERIC: the notification's own title and text), so a new kind is still delivered.
 KINDS = (
     "invoice_sent",
     "payment_confirmed",
@@ -30,8 +30,11 @@ KINDS = (
     "payment_received",
     "reminder",
     "refund",
+    "refund_recorded",
+    "dispute_opened",
+    "dispute_won",
+    "dispute_lost",
 )
-GENERIC = "notice"
 SUBJECT_LIMIT = 200  # email_outbox.subject
 
 

@@ -20,6 +20,17 @@ EMAILED_KINDS: dict[str, bool] = {
     "payment_received": True,  # the provider learns the money came in
     "payment_failed": True,  # the customer can try again from the link
     "invoice_sent": False,  # Stripe e-mails the invoice itself when it is sent
+    # Money moving back. Each changes what someone paid or earns, so each is worth an
+    # e-mail they can keep; none comes often enough to be noise.
+    # The customer's refund receipt: how much, and when they will see it. We send the
+    # payment's receipt ourselves (payment_confirmed), so its refunds' receipts too.
+    "refund": True,
+    "refund_recorded": True,  # the provider's earnings go down by the refund
+    "dispute_opened": True,  # the provider's money is held until the bank decides
+    "dispute_lost": True,  # the held money is taken off the provider's earnings
+    # Won changes no figure, but it closes what the opened e-mail began: without it the
+    # provider would have to come and look whether their money was still held.
+    "dispute_won": True,
 }
 
 _OUTBOX = Base.metadata.tables["email_outbox"]

@@ -1,6 +1,7 @@
 """`render_message` on outbox rows, on SQLite and PostgreSQL: the facts are the job's and
 its current invoice's when the message is sent, the notifications the system writes each
-get their own template, and text people wrote stays text."""
+get their own template, and text people wrote stays text. (Refunds and disputes, whose
+e-mails read the refund or dispute itself: test_money_back_emails.py.)"""
 
 from __future__ import annotations
 
@@ -215,14 +216,6 @@ def test_a_reminder_says_how_late_the_invoice_was_when_it_was_queued(
     assert LINK in by_key.text
     early = rendered(ctx, queue(ctx, job_id, "reminder", created_at=DUE - timedelta(days=3)))
     assert early.subject.endswith("due in 3 days")
-
-
-def test_a_refund_says_the_reason_it_was_given(ctx: AppContext, market: Market) -> None:
-    job_id = done_job(ctx, market)
-    current_invoice(ctx, job_id, status="paid", remaining=0)
-    email = rendered(ctx, queue(ctx, job_id, "refund", body="The visit was cut short"))
-    assert email.subject == f"Refund of $150.00 for job #{job_id} (Plumbing)"
-    assert "Reason: The visit was cut short" in email.text
 
 
 MARKUP = "<script>alert(1)</script> <img src=x onerror=alert(2)> **bold** [x](https://evil.example)"

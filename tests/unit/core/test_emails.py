@@ -20,6 +20,8 @@ ADMIN = Actor("admin", 1)
 PAY_URL = "https://invoice.stripe.com/i/acct_sample/test_sample"
 assert SAMPLE.pay_url == PAY_URL
 PAY_KINDS = ("invoice_sent", "payment_failed", "reminder")
+REFUND_KINDS = ("refund", "refund_recorded")
+MONEY_BACK_KINDS = (*REFUND_KINDS, "dispute_opened", "dispute_won", "dispute_lost")
 
 
 class _Page(HTMLParser):
@@ -53,7 +55,7 @@ def visible(html: str) -> str:
 def test_every_kind_names_the_job_and_the_amount_in_subject_text_and_html(kind: str) -> None:
     facts = sample_for(kind)
     email = preview(ADMIN, kind)
-    amount = "$75.00" if kind == "refund" else "$150.00"
+    amount = "$75.00" if kind in REFUND_KINDS else "$150.00"
     assert "#1042" in email.subject and amount in email.subject
     for body in (email.text, visible(email.html)):
         assert "Hello " + facts.recipient_name in body
@@ -78,7 +80,7 @@ def test_the_kinds_that_ask_for_money_carry_the_pay_link(kind: str) -> None:
     assert "nothing to pay" in closed.text
 
 
-@pytest.mark.parametrize("kind", ["payment_confirmed", "payment_received", "refund"])
+@pytest.mark.parametrize("kind", ["payment_confirmed", "payment_received", *MONEY_BACK_KINDS])
 def test_the_others_ask_for_nothing(kind: str) -> None:
     email = preview(ADMIN, kind, replace(sample_for(kind), pay_url=PAY_URL))
     assert PAY_URL not in email.text and parsed(email.html).links == []
@@ -94,8 +96,49 @@ def test_each_kind_says_its_own_news() -> None:
     assert said["payment_received"].text.startswith("Hello Rivera Plumbing & Heating,")
     assert "Ann Lee has paid $150.00 for job #1042" in said["payment_received"].text
     assert "refunded $75.00" in said["refund"].text
+    assert "You have now paid $75.00 for this job (of the $150.00 you paid)." in said["refund"].text
+    assert "banks usually take 5–10 business days" in said["refund"].text
     assert "Reason: The visit was cut short; half the price back." in said["refund"].text
     assert "Refunded: $75.00" in said["refund"].text
+    told_provider = said["refund_recorded"].text
+    assert told_provider.startswith("Hello Rivera Plumbing & Heating,")
+    assert "Ann Lee has been refunded $75.00 of the $150.00 paid for job #1042" in told_provider
+    assert "you keep $75.00 for this job" in told_provider
+    assert "Reason: The visit was cut short" in told_provider
+    opened = said["dispute_opened"].text
+    assert "$150.00 is held until the bank decides" in opened
+    assert "with the job's records by December 20, 2026" in opened
+    assert "Held: $150.00" in opened
+    assert "in your favour" in said["dispute_won"].text
+    assert "Released: $150.00" in said["dispute_won"].text
+    assert "$150.00 has been taken off your earnings" in said["dispute_lost"].text
+    assert "Taken back: $150.00" in said["dispute_lost"].text
+    for kind in MONEY_BACK_KINDS[1:]:
+        assert said[kind].text.startswith("Hello Rivera Plumbing & Heating,"), kind
+
+
+@pytest.mark.parametrize("kind", REFUND_KINDS)
+def test_a_refund_of_the_whole_payment_says_so(kind: str) -> None:
+    whole = replace(sample_for(kind), amount=15000, still_paid=0)
+    email = render(kind, whole)
+    assert "$150.00" in email.subject and "Refunded: $150.00" in email.text
+    assert "refunded in full" in email.text and "refunded in full" in visible(email.html)
+    assert "keep" not in email.text and "You have now paid" not in email.text
+
+
+def test_a_dispute_without_a_due_date_names_none() -> None:
+    email = render("dispute_opened", replace(sample_for("dispute_opened"), evidence_due=None))
+    assert "we answer the dispute with the job's records. The bank then decides" in email.text
+
+
+@pytest.mark.parametrize("kind", REFUND_KINDS)
+def test_the_refund_memo_is_text_in_both_bodies(kind: str) -> None:
+    memo = f"Half back\n{MARKUP}"
+    email = render(kind, replace(sample_for(kind), reason=memo))
+    page = parsed(email.html)
+    assert "script" not in page.tags and "img" not in page.tags and page.links == []
+    assert "Half back\n&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x" in email.html
+    assert f"Reason: {memo}" in email.text
 
 
 @pytest.mark.parametrize(

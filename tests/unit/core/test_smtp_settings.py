@@ -119,6 +119,11 @@ def test_the_table_decides_which_kinds_are_emailed() -> None:
         "payment_confirmed",
         "payment_received",
         "payment_failed",
+        "refund",
+        "refund_recorded",
+        "dispute_opened",
+        "dispute_won",
+        "dispute_lost",
     }
     assert not is_emailed("invoice_sent")
     assert not is_emailed("a_kind_nobody_listed")
