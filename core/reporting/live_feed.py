@@ -1,27 +1,46 @@
 """What just happened that the signed-in person should hear about while a page is open.
 
-A provider hears of payments received for their jobs and payments that failed on them;
-admins hear of failures: failed payments, webhook events that need a person, failed
-invoicing. Each item has a stable key, so a page that asks every few seconds over an
-overlapping window tells each one once.
+A provider hears of payments received for their jobs, payments that failed on them, and
+money moving back on them (refunds, and each step of a dispute: what they are told in
+their notifications); admins hear of failures (failed payments, webhook events that need
+a person, failed invoicing) and of disputes opened, which need an answer. Each item has
+a stable key, so a page that asks every few seconds over an overlapping window tells each
+one once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from core.billing.webhook_activity import PROBLEM_OUTCOMES
-from core.db.models import AuditLog, Job, Payment, StripeEvent
+from core.db.models import AuditLog, Job, Notification, Payment, StripeDispute, StripeEvent
 from core.identity.actor import Actor
 from core.identity.permissions import allowed
-from core.notify import notifications
+from core.notify import money_back_facts, notifications
 
-Kind = Literal["paid", "payment_failed", "webhook_problem", "invoicing_failed"]
+Kind = Literal[
+    "paid",
+    "payment_failed",
+    "webhook_problem",
+    "invoicing_failed",
+    "refund",
+    "dispute_opened",
+    "dispute_won",
+    "dispute_lost",
+    "dispute_needs_response",
+]
+# The provider's money-back notifications, by the feed's kind of each.
+_TOLD_PROVIDER: dict[str, Kind] = {
+    money_back_facts.REFUND_TO_PROVIDER: "refund",
+    money_back_facts.DISPUTE_KINDS["opened"]: "dispute_opened",
+    money_back_facts.DISPUTE_KINDS["won"]: "dispute_won",
+    money_back_facts.DISPUTE_KINDS["lost"]: "dispute_lost",
+}
 PAYMENT_FAILED = "invoice.payment_failed"
 CUSTOMER_TOLD = "customer_notified"  # the outcome core.billing.webhook_handlers records
 # Failed invoicing is looked for among this many newest audit entries (read from the
@@ -37,6 +56,7 @@ class FeedItem:
     amount: int | None  # cents, when known
     at: datetime
     detail: str | None = None  # Stripe's or the system's words, to be shown as text
+    due: date | None = None  # a dispute's: when our answer is due, when Stripe says
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,56 @@ def _events(session: Session, since: datetime, provider_id: int | None) -> list[
     return items
 
 
+def _money_back_told(session: Session, provider_id: int, since: datetime) -> list[FeedItem]:
+    """The provider's refund and dispute notifications: one item each, as they were told
+    (read through the recipient's index), with the refund's or dispute's amount."""
+    rows = session.execute(
+        select(Notification.id, Notification.kind, Notification.job_id, Notification.created_at)
+        .where(
+            Notification.recipient_kind == "provider",
+            Notification.recipient_id == provider_id,
+            Notification.created_at >= since,
+            Notification.kind.in_(list(_TOLD_PROVIDER)),
+        )
+        .order_by(Notification.id)
+    ).all()
+    items = []
+    for note_id, kind, job_id, at in rows:
+        told = money_back_facts.told(session, kind, job_id, at) if job_id is not None else None
+        amount = told.amount if told is not None else None
+        due = told.evidence_due if told is not None else None
+        items.append(
+            FeedItem(f"notification:{note_id}", _TOLD_PROVIDER[kind], job_id, amount, at, due=due)
+        )
+    return items
+
+
+def _disputes_opened(session: Session, since: datetime) -> list[FeedItem]:
+    """Disputes first heard of in the window: each needs an answer before its due date.
+    (Disputes are rare, so their table is small enough to read without an index on when
+    they were recorded.)"""
+    rows = session.execute(
+        select(
+            StripeDispute.dispute_id,
+            StripeDispute.job_id,
+            StripeDispute.amount,
+            StripeDispute.recorded_at,
+            StripeDispute.evidence_due_by,
+        ).where(StripeDispute.recorded_at >= since)
+    )
+    return [
+        FeedItem(
+            f"dispute:{dispute_id}",
+            "dispute_needs_response",
+            job_id,
+            int(amount),
+            at,
+            due=due.date() if due is not None else None,
+        )
+        for dispute_id, job_id, amount, at, due in rows
+    ]
+
+
 def _invoicing_failures(session: Session, since: datetime) -> list[FeedItem]:
     tail = select(AuditLog.id).order_by(AuditLog.id.desc()).limit(AUDIT_TAIL).subquery()
     rows = session.execute(
@@ -118,11 +188,13 @@ def recent(session: Session, *, actor: Actor, since: datetime) -> Feed:
     if actor.role == "provider" and actor.id is not None:
         items += _payments_received(session, actor.id, since)
         items += _events(session, since, actor.id)
+        items += _money_back_told(session, actor.id, since)
         unread = notifications.unread_count(
             session, recipient_kind="provider", recipient_id=actor.id
         )
     elif allowed(actor, "webhooks.read"):
         items += _events(session, since, None)
         items += _invoicing_failures(session, since)
+        items += _disputes_opened(session, since)
     items.sort(key=lambda item: (item.at, item.key))
     return Feed(items, unread)

@@ -38,7 +38,7 @@ if unread and st.button("Mark all as read", key="mark_all_read", icon=":material
     st.rerun()
 
 if not items:
-    st.info("Nothing yet. You will hear here when customers pay.")
+    st.info("Nothing yet. You will hear here when customers pay, and of any refund or dispute.")
 for item in items:
     with st.container(border=True):
         left, right = st.columns([5, 1])

@@ -44,6 +44,11 @@ _ICONS = {
     "payment_failed": ":material/credit_card_off:",
     "webhook_problem": ":material/report:",
     "invoicing_failed": ":material/error:",
+    "refund": ":material/undo:",
+    "dispute_opened": ":material/gavel:",
+    "dispute_won": ":material/gavel:",
+    "dispute_lost": ":material/gavel:",
+    "dispute_needs_response": ":material/gavel:",
 }
 
 
@@ -55,6 +60,18 @@ def toast_text(item: live_feed.FeedItem) -> str:
         return f"Payment received: {amount}for {job}"
     if item.kind == "payment_failed":
         return f"A payment failed for {job}"
+    amount = money(item.amount) if item.amount is not None else "the amount"
+    if item.kind == "refund":
+        return f"Refund on {job}: {amount} back to the customer"
+    if item.kind == "dispute_opened":
+        return f"Payment disputed on {job}: {amount} held until the bank decides"
+    if item.kind == "dispute_won":
+        return f"Dispute won on {job}: {amount} released"
+    if item.kind == "dispute_lost":
+        return f"Dispute lost on {job}: {amount} taken off your earnings"
+    if item.kind == "dispute_needs_response":
+        by = f" by {item.due:%B} {item.due.day}" if item.due is not None else ""
+        return f"Payment disputed on {job} ({amount}): it needs an answer{by}"
     detail = f": {item.detail}" if item.detail else ""
     if item.kind == "invoicing_failed":
         return f"Invoicing {job} failed{detail}"
