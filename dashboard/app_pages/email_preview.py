@@ -15,6 +15,7 @@ import streamlit as st
 from core.identity.permissions import allowed
 from core.notify.email_preview import KIND_TITLES, preview, sample_for
 from core.notify.emails import KINDS
+from core.notify.money_back_facts import REFUND_KINDS
 from dashboard.components.auth import current_user
 
 user = current_user()
@@ -46,6 +47,12 @@ if kind == "reminder":
         key="email_preview_days",
     )
     sample = replace(sample, days=int(days))
+if kind in REFUND_KINDS and st.toggle(
+    "The refund takes the whole payment back",
+    key="email_preview_whole_refund",
+    help="The sample is a partial refund; this shows the e-mail of one that leaves nothing paid.",
+):
+    sample = replace(sample, amount=sample.paid or sample.amount, still_paid=0)
 email = preview(user.actor, kind, sample)
 
 st.subheader("Subject")

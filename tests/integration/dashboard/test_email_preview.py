@@ -83,6 +83,23 @@ def test_markup_in_the_written_fields_stays_text(staff: None) -> None:
     assert all("<script>" not in str(m.value) for m in at.markdown)
 
 
+def test_a_refund_previews_partial_or_whole_with_its_memo_kept_as_text(staff: None) -> None:
+    at = open_page(signed_in(ADMIN_EMAIL, ADMIN_PASSWORD), PAGE)
+    for kind in ("refund", "refund_recorded"):
+        at.selectbox(key="email_preview_kind").set_value(kind).run()
+        at.toggle(key="email_preview_whole_refund").set_value(False).run()
+        assert at.text[0].value.startswith("Refund of $75.00")
+        at.toggle(key="email_preview_whole_refund").set_value(True).run()
+        assert at.text[0].value.startswith("Refund of $150.00")
+        assert "refunded in full" in codes(at)[0]
+    at.toggle(key="email_preview_markup").set_value(True).run()
+    assert f"Reason: Cut short\n{MARKUP}" in codes(at)[0]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in iframe_html(at)
+    # Only refunds have the choice.
+    at.selectbox(key="email_preview_kind").set_value("dispute_opened").run()
+    assert not at.exception and not [t for t in at.toggle if t.key == "email_preview_whole_refund"]
+
+
 def test_providers_and_finance_neither_see_nor_open_it(small: Small, staff: None) -> None:
     for email, password in ((small.email, small.password), (FINANCE_EMAIL, FINANCE_PASSWORD)):
         alone = refused_page(email, password, PAGE, "E-mail previews")
