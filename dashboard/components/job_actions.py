@@ -1,5 +1,5 @@
 """The buttons that change a job: mark complete, send invoice, resend invoice, and for
-admins cancel a job that was not paid.
+admins cancel a job that was not paid or refund a paid one (dashboard.components.refund_form).
 
 Each runs core under a visible status, shows the invoice link or the error in words, and
 clears the cached reads so the table shows the new state.
@@ -17,6 +17,7 @@ from core.identity.permissions import allowed
 from core.jobs.lifecycle import complete_job
 from core.jobs.queries import JobRow
 from dashboard.components.formatting import money
+from dashboard.components.refund_form import refund_section
 from dashboard.components.runtime import context, data_changed
 from dashboard.components.safe_text import md
 
@@ -175,6 +176,7 @@ def action_buttons(actor: Actor, row: JobRow) -> None:
     primary(actor, row)
     if can_cancel(actor, row):
         cancel_button(actor, row)
+    refund_section(actor, row)  # admins, a paid job
 
 
 def primary(actor: Actor, row: JobRow) -> None:
