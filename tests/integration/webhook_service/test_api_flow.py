@@ -498,6 +498,8 @@ def test_a_token_is_refused_once_it_has_expired(
 PROTECTED = {
     ("post", "/jobs/create"),
     ("post", "/provider/jobs/{job_id}/update-status"),
+    ("get", "/jobs/{job_id}/refunds/preview"),
+    ("post", "/jobs/{job_id}/refunds"),
     ("post", "/payments/jobs/{job_id}/send-invoice"),
     ("get", "/payments/jobs/{job_id}/invoice"),
     ("post", "/payments/jobs/{job_id}/resend-invoice"),
