@@ -105,6 +105,7 @@ ACTION_TEXT = {
     "payment.manual": "Payment recorded by hand",
     "payment.manual.stripe": "Stripe told of a payment by hand",
     "payment.attach": "Paid invoice attached to the job",
+    "job.refunded": "Refunded to the customer",
     "dashboard.sign_in": "Signed in to the dashboard",
     "dashboard.sign_out": "Signed out of the dashboard",
     "dashboard.session_revoked": "Dashboard session ended",
@@ -136,8 +137,24 @@ FIELD_TEXT = {
     "provider": "Provider",
     "service": "Service",
     "description": "Description",
+    "left_to_refund": "Left to refund",
+    "provider_earnings": "Provider's earnings",
+    "credit_note_id": "Credit note",
 }
-MONEY_FIELDS = frozenset({"price", "payment_amount", "amount", "amount_due", "amount_paid"})
+MONEY_FIELDS = frozenset(
+    {
+        "price",
+        "payment_amount",
+        "amount",
+        "amount_due",
+        "amount_paid",
+        # an admin's refund (core.billing.refund_action)
+        "paid",
+        "refunded",
+        "left_to_refund",
+        "provider_earnings",
+    }
+)
 VALUE_TEXT = {"stripe": "Stripe", "manual": "by hand (cash or cheque)"}
 _WORD = re.compile(r"[a-z]+(_[a-z]+)+")  # an identifier such as `invoice_create`
 
