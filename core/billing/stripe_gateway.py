@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 API_VERSION: str = stripe.api_version
 WEBHOOK_TOLERANCE = 300  # seconds, as Stripe's libraries default
+EVENT_TYPES_PER_LIST = 20  # Stripe's limit on `types` in GET /v1/events
 TEST_PAYMENT_METHODS = {
     "visa": "pm_card_visa",
     "declined": "pm_card_visa_chargeDeclined",
@@ -338,13 +339,25 @@ class StripeGateway(MoneyBackCalls):
         return InvoiceInfo.from_stripe(invoice)
 
     def events_since(self, created_from: datetime, types: list[str]) -> list[EventInfo]:
-        """Stripe's events of these types since a moment, oldest first (for replay)."""
-        params: dict[str, Any] = {
-            "limit": 100,
-            "created": {"gte": int(created_from.timestamp())},
-            "types": types,
-        }
-        found: list[EventInfo] = []
+        """Stripe's events of these types since a moment, oldest first (for replay).
+
+        Stripe lists newest first and takes at most 20 `types` a list, so more are asked
+        20 at a time (no types: every event). Events of one second keep the order Stripe
+        listed them in (an `invoice_payment.paid` before the dispute that follows it), not
+        the order of their random ids."""
+        found: dict[str, EventInfo] = {}
+        for start in range(0, len(types), EVENT_TYPES_PER_LIST) if types else (0,):
+            chunk = types[start : start + EVENT_TYPES_PER_LIST]
+            for event in reversed(self._events_of(created_from, chunk)):
+                found.setdefault(event.id, event)
+        return sorted(found.values(), key=lambda event: event.created)  # stable: Stripe's order
+
+    def _events_of(self, created_from: datetime, types: list[str]) -> list[EventInfo]:
+        """One listing, newest first."""
+        params: dict[str, Any] = {"limit": 100, "created": {"gte": int(created_from.timestamp())}}
+        if types:
+            params["types"] = types
+        listed: list[EventInfo] = []
         page = self._call(
             "event_list",
             lambda: self.client.v1.events.list(params=params),  # type: ignore[arg-type]
@@ -352,15 +365,14 @@ class StripeGateway(MoneyBackCalls):
         while True:
             for event in page.data:
                 body = event.to_dict()
-                found.append(_event_info(body, json.dumps(body)))
+                listed.append(_event_info(body, json.dumps(body)))
             if not page.has_more or not page.data:
-                break
+                return listed
             after = {**params, "starting_after": page.data[-1].id}
             page = self._call(
                 "event_list",
                 lambda after=after: self.client.v1.events.list(params=after),  # type: ignore[misc]
             )
-        return sorted(found, key=lambda event: (event.created, event.id))
 
     # Webhooks
 
