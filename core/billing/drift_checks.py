@@ -45,6 +45,8 @@ def record_check(ctx: AppContext, report: DriftReport, *, actor: Actor) -> None:
             "drifts": len(report.drifts),
             "jobs_checked": report.jobs_checked,
             "invoices_read": report.invoices_read,
+            "refunds_read": report.refunds_read,
+            "disputes_read": report.disputes_read,
             "since": report.since.isoformat() if report.since else None,
             "kinds": dict(Counter(d.kind for d in report.drifts)),
         },

@@ -1,7 +1,9 @@
 """Find and repair every drift between our database and Stripe.
 
 The report reads our completed and paid jobs in one query and Stripe's invoices in bulk
-(listed by creation date, 100 a page), never one search per job. Each kind of drift has
+(listed by creation date, 100 a page), never one search per job; then Stripe's refunds
+and disputes since the same start, for those our books lack
+(core.billing.money_back_drift). Each kind of drift has
 a repair that goes through the same code as the webhook handlers and invoicing, so a
 repaired job ends exactly as a clean run would have left it; repairs are idempotent and
 a second report finds nothing.
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -23,6 +25,7 @@ from core.billing.invoice_copies import (
 )
 from core.billing.invoice_status import CLOSED, LIVE
 from core.billing.invoicing import oldest_first
+from core.billing.money_back_drift import MoneyBackFix, scan
 from core.billing.payments import mismatch, paid_for_another_amount
 from core.billing.stripe_objects import InvoiceInfo
 from core.context import AppContext
@@ -44,6 +47,8 @@ KINDS = {
     "stale_draft": "Draft invoice left behind",
     "never_sent": "Open invoice the customer was never sent",
     "refused_invoice": "A Stripe invoice our webhooks refused or could not place",
+    "missed_refund": "Refund in Stripe, missing or behind here",
+    "missed_dispute": "Dispute in Stripe, missing or behind here",
 }
 STALE_DRAFT_AGE = timedelta(hours=1)
 
@@ -58,6 +63,8 @@ class Drift:
     invoice_ids: tuple[str, ...] = ()
     repairable: bool = True
     keeps: str | None = None  # the job's current invoice, which the fix leaves alone
+    # The refund or dispute a money-back fix applies, as Stripe listed it.
+    money_back: MoneyBackFix | None = field(default=None, compare=False, repr=False)
 
     @property
     def title(self) -> str:
@@ -69,7 +76,9 @@ class DriftReport:
     drifts: list[Drift]
     jobs_checked: int
     invoices_read: int
-    since: datetime | None
+    since: datetime | None  # None: every job, and every refund and dispute
+    refunds_read: int = 0
+    disputes_read: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,9 @@ def drift_report(
     now: datetime | None = None,
     draft_age: timedelta = STALE_DRAFT_AGE,
 ) -> DriftReport:
-    """Every disagreement between our completed/paid jobs and Stripe's invoices, and every
-    live Stripe invoice naming a job that cannot take it."""
+    """Every disagreement between our completed/paid jobs and Stripe's invoices, every
+    live Stripe invoice naming a job that cannot take it, and every refund or dispute made
+    in Stripe since `since` that our books lack or hold behind."""
     require(actor, "reconcile")
     now = now or utcnow()
     with session_scope(ctx.sessions) as session:
@@ -136,7 +146,16 @@ def drift_report(
         found = oldest_first(invoices.get(job.job_id, []))
         drifts.extend(_job_drifts(job, found, now - draft_age, records, currency))
     drifts.extend(_unplaced(ctx, elsewhere))
-    return DriftReport(drifts, len(ours), read, since)
+    money_back = scan(ctx, since)
+    drifts.extend(
+        Drift(
+            g.kind, g.job_id, g.ours, g.stripes, g.fix, repairable=g.repairable, money_back=g.apply
+        )
+        for g in money_back.gaps
+    )
+    return DriftReport(
+        drifts, len(ours), read, since, money_back.refunds_read, money_back.disputes_read
+    )
 
 
 def _refused_drift(job_id: int, ours: str, invoice: InvoiceInfo, why: str) -> Drift:

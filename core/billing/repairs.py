@@ -13,17 +13,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.audit import record_now
+from core.audit import record, record_now
 from core.billing.invoice_copies import current_copy, forget_invoice_now, remember_invoice
 from core.billing.invoice_status import LIVE
 from core.billing.invoicing import job_invoice, send_invoice
+from core.billing.money_back_drift import apply_fix, describe
 from core.billing.payments import apply_invoice_payment
 from core.billing.reconcile import Drift, DriftReport
 from core.billing.stripe_gateway import MissingInStripe
 from core.context import AppContext
 from core.db.models import Job, Payment, utcnow
 from core.db.session import session_scope
-from core.errors import AppError, InvalidInput
+from core.errors import AppError, Conflict, InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
 
@@ -191,6 +192,22 @@ def _pay_out_of_band(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
     return f"{invoice.id} marked paid outside Stripe"
 
 
+def _apply_money_back(ctx: AppContext, drift: Drift, entry: _Audit) -> str:
+    """The refund or dispute as Stripe listed it, applied through the webhook's code; it
+    only moves our rows forward, so a status that moved on since is found next time."""
+    fix = drift.money_back
+    if fix is None:
+        raise InvalidInput("this drift does not carry Stripe's refund or dispute: compare again")
+    with session_scope(ctx.sessions) as session:
+        outcome = apply_fix(session, fix, ctx.settings.currency)
+        if outcome.outcome in ("amount_mismatch", "orphan"):
+            raise Conflict(outcome.detail or outcome.outcome)
+        message = describe(fix, outcome)
+        if outcome.outcome != "already_applied":
+            record(session, job_id=drift.job_id, **entry.write(session, after={"done": message}))
+    return message
+
+
 _REPAIRS: dict[str, Callable[[AppContext, Drift, _Audit], str]] = {
     "missed_payment": _apply_missed_payment,
     "missing_invoice": _send_invoice,
@@ -201,4 +218,6 @@ _REPAIRS: dict[str, Callable[[AppContext, Drift, _Audit], str]] = {
     "stale_draft": _void_extras,
     "never_sent": _send_unsent,
     "refused_invoice": _void_extras,
+    "missed_refund": _apply_money_back,
+    "missed_dispute": _apply_money_back,
 }

@@ -76,7 +76,7 @@ with drift_tab:
     ):
         since = {"in the last 7 days": "7d", "in the last 30 days": "30d"}.get(window)
         st.session_state.pop(CONFIRM_ALL, None)
-        with st.spinner("Reading Stripe's invoices…"):
+        with st.spinner("Reading Stripe's invoices, refunds and disputes…"):
             try:
                 found = drift_report(
                     context(), actor=actor, since=parse_since(since) if since else None
@@ -91,7 +91,9 @@ with drift_tab:
         drifts = report.drifts
         st.caption(
             f"Checked {plural(report.jobs_checked, 'job')} against "
-            f"{plural(report.invoices_read, 'Stripe invoice')}."
+            f"{plural(report.invoices_read, 'Stripe invoice')}, "
+            f"{plural(report.refunds_read, 'refund')} and "
+            f"{plural(report.disputes_read, 'dispute')}."
         )
         if not report.drifts:
             st.success("The database and Stripe agree.")

@@ -257,7 +257,7 @@ def test_drift_report_lists_real_drifts_and_repairs_them(
     assert drift_rows(at) == [] and AGREE not in successes(at)
     at.selectbox(key="drift_window").set_value("in the last 7 days")
     compare(at)
-    assert "Checked 4 jobs against 3 Stripe invoices." in captions(at)
+    assert "Checked 4 jobs against 3 Stripe invoices, 0 refunds and 0 disputes." in captions(at)
     assert drift_rows(at) == sorted(
         [
             (KINDS["missed_payment"], missed),
@@ -351,7 +351,41 @@ def test_drift_report_lists_real_drifts_and_repairs_them(
     compare(at)
     assert AGREE in successes(at)
     assert drift_rows(at) == []
-    assert "Checked 4 jobs against 5 Stripe invoices." in captions(at)
+    assert "Checked 4 jobs against 5 Stripe invoices, 0 refunds and 0 disputes." in captions(at)
+
+
+def test_a_missed_refund_is_listed_with_its_title_and_fixed_from_the_page(
+    shop: Shop, sandbox: SandboxControl
+) -> None:
+    ctx = shop.ctx
+    # No webhook endpoint: the payment and its refund, made in Stripe, reach nobody.
+    job_id, invoice_id = shop.completed(shop.small.job_id)
+    ctx.gateway.pay_test_invoice(invoice_id, card="visa")
+    [paid] = ctx.gateway.invoice_payments(invoice_id)
+    assert paid.payment_intent_id is not None
+    ctx.gateway.refund_payment(paid.payment_intent_id, amount=5000, idempotency_key="t-page-refund")
+
+    at = compare(admin_page())
+    assert "Checked 1 job against 1 Stripe invoice, 1 refund and 0 disputes." in captions(at)
+    assert drift_rows(at) == sorted(
+        [(KINDS["missed_payment"], job_id), (KINDS["missed_refund"], job_id)]
+    )
+    frame = frame_with(at, "Proposed fix")
+    assert "Record the refund, as the missed refund webhook would have." in list(
+        frame["Proposed fix"]
+    )
+    at.text_input(key="drift_reason").input("webhooks missed")
+    ran(at)
+    click(at, "drift_apply_all")
+    # Neither fix e-mails the customer an invoice.
+    assert at.button(key="drift_confirm_all").label == "Yes, apply 2 fixes"
+    click(at, "drift_confirm_all")
+    assert sorted(fix_results(at)) == sorted(
+        [(job_id, KINDS["missed_payment"], "Fixed"), (job_id, KINDS["missed_refund"], "Fixed")]
+    )
+    assert [a.result for a in audit_rows(ctx, "reconcile.missed_refund")] == ["ok"]
+    compare(at)
+    assert AGREE in successes(at)
 
 
 # ---------------------------------------------------------------------------------------
