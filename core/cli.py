@@ -217,6 +217,8 @@ def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
         "since": since.isoformat() if since else None,
         "jobs_checked": report.jobs_checked,
         "invoices_read": report.invoices_read,
+        "refunds_read": report.refunds_read,
+        "disputes_read": report.disputes_read,
         "repairs": [
             {"kind": r.drift.kind, "job_id": r.drift.job_id, "ok": r.ok, "message": r.message}
             for r in results
@@ -236,7 +238,8 @@ def cmd_reconcile(args: argparse.Namespace, ctx: AppContext) -> int:
     }
     lines = [
         f"Checked {plural(report.jobs_checked, 'job')} against "
-        f"{plural(report.invoices_read, 'invoice')}."
+        f"{plural(report.invoices_read, 'invoice')}, "
+        f"{plural(report.refunds_read, 'refund')} and {plural(report.disputes_read, 'dispute')}."
     ]
     lines += [
         f"  {'Fixed' if r.ok else 'NOT fixed'} job #{r.drift.job_id} ({r.drift.title}): "
