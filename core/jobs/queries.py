@@ -10,14 +10,28 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, any_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, any_, func, literal, null, or_, select
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from core.billing.invoice_copies import current_invoice_of_job
-from core.billing.invoice_status import overdue_condition, shown_status
-from core.db.models import Customer, Job, Payment, Service, ServiceProvider, StripeInvoice, utcnow
+from core.billing.invoice_status import (
+    MONEY_BACK_STATUSES,
+    overdue_condition,
+    shown_status,
+    shown_status_condition,
+)
+from core.db.models import (
+    Customer,
+    Job,
+    JobMoneyBack,
+    Payment,
+    Service,
+    ServiceProvider,
+    StripeInvoice,
+    utcnow,
+)
 from core.identity.actor import Actor
 from core.identity.permissions import jobs_visible_to, require
 
@@ -46,6 +60,8 @@ class JobFilter:
     search: str | None = None  # a job number ("42", "#42") or part of a customer's name
     overdue_only: bool = False
     job_id: int | None = None  # exactly this job (still within the actor's scope)
+    # Words of core.billing.invoice_status.SHOWN_STATUSES: the job's invoice shows one.
+    invoice_statuses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,11 @@ class JobRow:
     due_date: datetime | None
     hosted_invoice_url: str | None
     invoice_pdf: str | None
+    # Cents that moved back (the job's job_money_back row; zeros without one): refunds not
+    # failed or canceled, held by open disputes, lost in disputes.
+    refunded: int = 0
+    disputed: int = 0
+    dispute_lost: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,11 @@ def _matching(
             StripeInvoice, and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
         )
         conditions.append(overdue_condition(StripeInvoice.status, StripeInvoice.due_date, now))
+    if filters.invoice_statuses:
+        query, shown = _shown_status_filter(
+            query, filters.invoice_statuses, now, invoice_joined=filters.overdue_only
+        )
+        conditions.append(shown)
     if filters.job_id is not None:
         conditions.append(Job.id == filters.job_id)
     text = (filters.search or "").strip().lstrip("#")
@@ -143,6 +169,73 @@ def _matching(
         else:
             conditions.append(by_name)
     return query.where(*conditions)
+
+
+def _shown_status_filter(
+    query: Select[Any], words: tuple[str, ...], now: datetime, *, invoice_joined: bool
+) -> tuple[Select[Any], ColumnElement[bool]]:
+    """`query` joined to what the invoice-status filter reads, and its condition.
+
+    Money moved back for few jobs, each with a job_money_back row: the jobs showing a word
+    of money moved back are found from that small table (`_money_back_ids`), so no job
+    without such a row is read for them. The other words read each job's current invoice
+    (an outer join: "none" is no invoice), as the overdue filter does, and "paid" its
+    job_money_back row too (nothing may have moved back).
+    """
+    wanted = set(words)
+    back_words = wanted & set(MONEY_BACK_STATUSES)
+    rest = wanted - back_words
+    either: list[ColumnElement[bool]] = []
+    if back_words:
+        either.append(Job.id.in_(_money_back_ids(back_words, now)))
+    if rest:
+        if not invoice_joined:
+            query = query.outerjoin(
+                StripeInvoice, and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
+            )
+        back: list[Any] = [0, 0, 0]
+        if "paid" in rest:
+            query = query.outerjoin(JobMoneyBack, JobMoneyBack.job_id == Job.id)
+            back = [JobMoneyBack.refunded, JobMoneyBack.disputed, JobMoneyBack.dispute_lost]
+        either.append(
+            shown_status_condition(
+                rest,
+                status=StripeInvoice.status,
+                due_date=StripeInvoice.due_date,
+                now=now,
+                amount=0,  # only "refunded" and "partly refunded" read it
+                refunded=back[0],
+                disputed=back[1],
+                dispute_lost=back[2],
+            )
+        )
+    return query, or_(*either)
+
+
+def _money_back_ids(words: set[str], now: datetime) -> Select[Any]:
+    """The ids of the jobs whose invoice shows one of `words` (words of money moved back),
+    from job_money_back. Each such word needs a paid invoice: that is asked once per row,
+    of the row's current invoice by key (and the payment's amount likewise), so no planner
+    can start from the many paid invoices instead."""
+    back, invoice, payment = aliased(JobMoneyBack), aliased(StripeInvoice), aliased(Payment)
+    paid = (
+        select(invoice.invoice_id)
+        .where(invoice.job_id == back.job_id, invoice.is_current, invoice.status == "paid")
+        .exists()
+    )
+    return select(back.job_id).where(
+        paid,
+        shown_status_condition(
+            words,
+            status=literal("paid"),  # as the EXISTS above has it
+            due_date=null(),
+            now=now,
+            amount=select(payment.amount).where(payment.job_id == back.job_id).scalar_subquery(),
+            refunded=back.refunded,
+            disputed=back.disputed,
+            dispute_lost=back.dispute_lost,
+        ),
+    )
 
 
 def _walk_for_name(
@@ -185,7 +278,8 @@ def list_jobs(
 
     Three statements: the count, over `jobs` and only the tables a filter needs; the
     page's job ids, with the same filters, in index order (created_at, id); then those
-    jobs' rows with their customer, provider, service, payment and current invoice.
+    jobs' rows with their customer, provider, service, payment, current invoice and the
+    money that moved back.
     """
     now = now or utcnow()
     page_size = max(1, min(page_size, 200))
@@ -228,12 +322,17 @@ def list_jobs(
             invoice.due_date,
             invoice.hosted_invoice_url,
             invoice.invoice_pdf,
+            Payment.amount,
+            func.coalesce(JobMoneyBack.refunded, 0),
+            func.coalesce(JobMoneyBack.disputed, 0),
+            func.coalesce(JobMoneyBack.dispute_lost, 0),
         )
         .join(Customer, Customer.id == Job.customer_id)
         .join(ServiceProvider, ServiceProvider.id == Job.provider_id)
         .join(Service, Service.id == Job.service_id)
         .join(Payment, Payment.job_id == Job.id)
         .outerjoin(invoice, current_invoice_of_job())
+        .outerjoin(JobMoneyBack, JobMoneyBack.job_id == Job.id)
         .where(Job.id.in_(picked))
         .order_by(*newest_first)
     )
@@ -252,10 +351,21 @@ def list_jobs(
             job_status=job_status,
             payment_status=payment_status,
             invoice_id=invoice_id,
-            invoice_status=shown_status(status, due_date, now),
+            invoice_status=shown_status(
+                status,
+                due_date,
+                now,
+                amount=amount,
+                refunded=refunded,
+                disputed=disputed,
+                dispute_lost=dispute_lost,
+            ),
             due_date=due_date,
             hosted_invoice_url=hosted,
             invoice_pdf=pdf,
+            refunded=int(refunded),
+            disputed=int(disputed),
+            dispute_lost=int(dispute_lost),
         )
         for (
             job_id,
@@ -275,6 +385,10 @@ def list_jobs(
             due_date,
             hosted,
             pdf,
+            amount,
+            refunded,
+            disputed,
+            dispute_lost,
         ) in result
     ]
     return JobPage(rows, int(total), page, page_size)

@@ -12,7 +12,8 @@ BRAND = "#635bff"  # the theme's primary colour, for charts
 # A colour for each status word of jobs, payments and invoices (the invoice words are
 # core.billing.invoice_status.SHOWN_STATUSES), as the theme names them for st.badge and
 # for coloured pills in tables: plain words on colour, no emoji font needed. Red needs
-# someone to act, orange waits on someone, green is done.
+# someone to act or is money lost, orange waits on someone, green is done; money that
+# moved back is violet while part of the payment stays, gray once all of it went back.
 Colour = Literal["red", "orange", "yellow", "blue", "green", "violet", "gray", "primary"]
 STATUS_COLOURS: dict[str, Colour] = {
     "new": "blue",
@@ -25,6 +26,10 @@ STATUS_COLOURS: dict[str, Colour] = {
     "open": "blue",
     "overdue": "red",
     "paid": "green",
+    "partly refunded": "violet",
+    "refunded": "gray",
+    "disputed": "orange",  # the money is held while the bank decides
+    "dispute lost": "red",
     "void": "gray",
     "uncollectible": "red",
 }
