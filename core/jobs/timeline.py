@@ -1,6 +1,11 @@
 """A job's history, from what we recorded: the job's own dates, invoicing attempts and
-admin actions (audit log), Stripe's events, the notifications sent and what became of
-each e-mail (core.notify.outbox_admin), in plain words.
+admin actions (audit log), Stripe's events, its refunds and disputes, the notifications
+sent and what became of each e-mail (core.notify.outbox_admin), in plain words.
+
+A refund or a dispute stands as its own entry, from its row (core.jobs.money_back_view):
+the amount, the person's reason, the status now, the evidence date, the outcome. Stripe's
+events about it say each step Stripe took and what we did with it; they carry no amount
+or memo, and a refund found by reconciliation has no event at all.
 
 Ordering: Stripe stamps its events (and an invoice's paid time, which becomes the job's
 paid time) in whole seconds, our own rows to the microsecond. Something Stripe stamped
@@ -22,6 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.billing.money_back_events import MONEY_BACK_EVENT_TYPES
 from core.db.models import (
     Account,
     AuditLog,
@@ -33,6 +39,7 @@ from core.db.models import (
 )
 from core.identity.actor import Actor
 from core.identity.permissions import load_job
+from core.jobs.money_back_view import DisputeLine, RefundLine, job_money_back
 from core.money import format_cents
 from core.notify.outbox_admin import JobMessage, messages_for_job
 
@@ -47,6 +54,18 @@ EVENT_TEXT = {
     "invoice.marked_uncollectible": "Invoice marked uncollectible",
     "invoice.updated": "Invoice updated",
     "invoice.deleted": "Invoice deleted",
+    "invoice_payment.paid": "Payment recorded by Stripe",
+    "refund.created": "Refund made in Stripe",
+    "refund.updated": "Refund updated in Stripe",
+    "refund.failed": "Refund failed in Stripe",
+    "charge.refunded": "Stripe refunded the charge",
+    "credit_note.created": "Credit note issued",
+    "credit_note.voided": "Credit note voided",
+    "charge.dispute.created": "Dispute opened by the customer's bank",
+    "charge.dispute.updated": "Dispute updated",
+    "charge.dispute.closed": "Dispute closed",
+    "charge.dispute.funds_withdrawn": "Disputed money withdrawn by the bank",
+    "charge.dispute.funds_reinstated": "Disputed money returned by the bank",
 }
 # What became of a Stripe event here (core.billing.webhooks outcomes), for people.
 OUTCOME_TEXT = {
@@ -63,6 +82,28 @@ OUTCOME_TEXT = {
     "malformed": "refused: not a valid event",
     "job_cancelled": "the job was cancelled: needs a person",
     "error": "failed: will be handled again",
+    # Money moving back (core.billing.money_back_events).
+    "refund_applied": "refund recorded",
+    "refund_pending": "refund pending",
+    "refund_requires_action": "refund waiting on the customer",
+    "refund_succeeded": "refund went through",
+    "refund_failed": "refund failed: it no longer comes off earnings",
+    "refund_canceled": "refund canceled: it no longer comes off earnings",
+    "dispute_warning_needs_response": "inquiry recorded: evidence needed",
+    "dispute_warning_under_review": "inquiry: the bank is reviewing the evidence",
+    "dispute_warning_closed": "inquiry closed without a dispute",
+    "dispute_needs_response": "dispute recorded: evidence needed, the money is held",
+    "dispute_under_review": "the bank is reviewing the evidence",
+    "dispute_won": "dispute won: the money stays",
+    "dispute_lost": "dispute lost: taken off earnings",
+    "dispute_prevented": "dispute prevented",
+    "unmatched": "its payment is not traced yet: reconciliation traces it",
+    "refund_unrecorded": "Stripe refunded more than recorded here: reconciliation fetches it",
+}
+# The same outcomes, said of a refund or dispute rather than of a payment.
+MONEY_BACK_OUTCOME_TEXT = {
+    "already_applied": "already recorded",
+    "amount_mismatch": "refused: more than the payment",
 }
 AUDIT_TEXT = {
     "job.completed": "Marked complete",
@@ -83,10 +124,15 @@ EMAIL_TEXT = {
     "reminder": "Payment reminder",
     "invoice_sent": "Invoice waiting",
     "refund": "Refund",
+    "refund_recorded": "Refund recorded",
+    "dispute_opened": "Dispute opened",
+    "dispute_won": "Dispute won",
+    "dispute_lost": "Dispute lost",
 }
 # Within one second and one recording time: the job's own dates, then what we did, then
-# what Stripe told us, then whom we told and the e-mail that tells them.
-SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "notification": 3, "email": 4}
+# what Stripe told us and the refund or dispute it was about, then whom we told and the
+# e-mail that tells them.
+SOURCE_ORDER = {"job": 0, "audit": 1, "stripe": 2, "money_back": 3, "notification": 4, "email": 5}
 # Audit rows written once Stripe has answered: they close the step, so within their second
 # they follow what Stripe did for it (whose events may reach us after the row is written).
 AFTER_STRIPE = ("invoice.send", "invoice.resend", "invoice.reissue", "payment.attach")
@@ -97,7 +143,7 @@ class TimelineEntry:
     at: datetime  # when it happened
     what: str
     detail: str
-    source: str  # job, audit, stripe, notification, email
+    source: str  # job, audit, stripe, money_back, notification, email
 
 
 @dataclass(frozen=True)
@@ -144,6 +190,15 @@ def job_timeline(session: Session, *, job_id: int, actor: Actor) -> list[Timelin
         made.append(_Recorded(_audit_entry(entry, names), entry.created_at, entry.id, closes))
     for event in events:
         made.append(_Recorded(_event_entry(event), event.received_at, event.id))
+    back = job_money_back(session, job_id)
+    for number, refund in enumerate(back.refunds):
+        made.append(_Recorded(_refund_entry(refund), refund.recorded_at, number))
+    for number, dispute in enumerate(back.disputes):
+        opened, closed = _dispute_entries(dispute)
+        made.append(_Recorded(opened, dispute.recorded_at, number))
+        if closed is not None:
+            # Closed later than it was recorded: placed by its closing time.
+            made.append(_Recorded(closed, max(closed.at, dispute.recorded_at), number))
     for note in notes:
         text = f"to the {note.recipient_kind}: {note.title}"
         made.append(
@@ -236,14 +291,56 @@ def _amount(after: dict[str, Any] | None) -> int | None:
 
 def _event_entry(event: StripeEvent) -> TimelineEntry:
     what = EVENT_TEXT.get(event.type, "Stripe: " + plain(event.type))
+    money_back = event.type in MONEY_BACK_EVENT_TYPES
     if event.outcome is None:
         detail = "received, not handled yet"
     else:
-        detail = OUTCOME_TEXT.get(event.outcome, plain(event.outcome))
+        words = {**OUTCOME_TEXT, **MONEY_BACK_OUTCOME_TEXT} if money_back else OUTCOME_TEXT
+        detail = words.get(event.outcome, plain(event.outcome))
         why = event.error or event.detail
-        if why and event.outcome not in ("applied", "customer_notified", "recorded"):
+        # A money-back event recorded with a detail says something (how much Stripe has
+        # refunded of the charge in all).
+        quiet = ("applied", "customer_notified") + (() if money_back else ("recorded",))
+        if why and event.outcome not in quiet:
             detail = f"{detail}: {why}" if detail else why
     return TimelineEntry(event.created, what, detail, "stripe")
+
+
+def _refund_entry(refund: RefundLine) -> TimelineEntry:
+    """ "Refund of $50.00" on the refund's date: its status, and why (the person's words)."""
+    parts = [refund.status_text]
+    if refund.memo and refund.memo.strip():
+        parts.append(f"reason: {refund.memo.strip()}")
+    if refund.reason:
+        parts.append(plain(refund.reason))
+    if refund.credit_note_id:
+        parts.append("by a credit note")
+    what = f"Refund of {format_cents(refund.amount, refund.currency)}"
+    return TimelineEntry(refund.created, what, " · ".join(parts), "money_back")
+
+
+def _dispute_entries(dispute: DisputeLine) -> tuple[TimelineEntry, TimelineEntry | None]:
+    """The dispute opened (why, and by when evidence is due while it is open), and how it
+    ended once it is closed (None while open)."""
+    money = format_cents(dispute.amount, dispute.currency)
+    parts = [f"reason: {plain(dispute.reason)}"] if dispute.reason else []
+    if dispute.is_open:
+        parts.append(f"{dispute.status_text}; the money is held until the bank decides")
+        if dispute.evidence_due_by is not None:
+            parts.append(f"evidence due by {dispute.evidence_due_by:%Y-%m-%d %H:%M} UTC")
+    opened = TimelineEntry(
+        dispute.created, f"Dispute of {money} opened", " · ".join(parts), "money_back"
+    )
+    if dispute.is_open:
+        return opened, None
+    ended = {"warning_closed": "closed"}.get(dispute.status, plain(dispute.status))
+    closed = TimelineEntry(
+        dispute.closed_at or dispute.created,
+        f"Dispute of {money} {ended}",
+        dispute.outcome or "",
+        "money_back",
+    )
+    return opened, closed
 
 
 class _Names:

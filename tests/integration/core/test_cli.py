@@ -328,7 +328,8 @@ def test_show_job_json(cli: Cli, people: People) -> None:
 
     assert run.code == 0, run.err
     data = run.json()
-    assert set(data) == {"job", "payment", "invoice"}
+    assert set(data) == {"job", "payment", "invoice", "invoice_status", "money_back"}
+    assert data["invoice_status"] == "open" and data["money_back"]["refunds"] == []
     assert data["job"]["id"] == job_id
     assert data["job"]["status"] == "completed"
     assert data["job"]["price"] == 15000
