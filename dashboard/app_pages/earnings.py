@@ -1,4 +1,8 @@
-"""A provider's earnings: balance, jobs paid, what is still owed, by month and category."""
+"""A provider's earnings: balance, jobs paid, what is still owed, by month and category.
+
+Every figure is net of money that moved back (core.reporting.earnings): the balance is
+what the received payments brought in less refunds and lost disputes, shown apart with
+what open disputes hold; each month and category is net the same way."""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.reporting.earnings import EarningsSummary
 from dashboard.components import reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money
 from dashboard.components.live import live_section
+from dashboard.components.safe_text import md
 
 # Dollars stay numbers in the tables, so they sort as amounts; the column shows them as money.
 DOLLARS = st.column_config.NumberColumn("Earned", format="$%.2f")
@@ -22,6 +28,32 @@ actor, provider_id = user.actor, user.actor.id
 st.title("Earnings")
 
 
+def money_back(summary: EarningsSummary) -> None:
+    """Refunds and disputes apart from the balance, for a provider who has had any."""
+    if not (summary.refunded or summary.dispute_lost or summary.held):
+        return
+    received, refunded, month, lost, held = st.columns(5)
+    received.metric(
+        "Received", money(summary.received), help="Payments received, before anything moved back"
+    )
+    refunded.metric("Refunded", money(summary.refunded), help="All refunds, all time")
+    month.metric("Refunded this month", money(summary.refunded_this_month))
+    lost.metric("Lost to disputes", money(summary.dispute_lost))
+    held.metric(
+        "Held in disputes",
+        money(summary.held),
+        help="Open disputes: still in the balance, taken off only if the bank decides against you",
+    )
+    # Money as text: a "$" pair would otherwise be read as mathematics.
+    st.caption(
+        md(
+            f"Balance {money(summary.balance)} = received {money(summary.received)} − "
+            f"refunded {money(summary.refunded)} − lost to disputes "
+            f"{money(summary.dispute_lost)}."
+        )
+    )
+
+
 def render() -> None:
     overview = reads.earnings_overview(actor, provider_id)
     summary, months, categories, recent = (
@@ -32,16 +64,29 @@ def render() -> None:
     )
 
     a, b, c, d = st.columns(4)
-    a.metric("Balance", money(summary.balance), help="Sum of payments received")
-    b.metric("Jobs paid", summary.jobs_paid)
+    a.metric(
+        "Balance",
+        money(summary.balance),
+        help="Payments received, less refunds and disputes lost",
+    )
+    b.metric("Jobs paid", summary.jobs_paid, help="Not counting jobs refunded in full")
     c.metric(
         "Outstanding",
         money(summary.outstanding),
         help=f"{summary.jobs_outstanding} completed job(s) not paid yet",
     )
-    d.metric("Last 30 days", money(recent.amount), help=f"{recent.count} payment(s)")
+    d.metric(
+        "Last 30 days",
+        money(recent.amount),
+        help=f"{recent.count} payment(s), less what moved back in those days",
+    )
+    money_back(summary)
 
     st.subheader("By month")
+    st.caption(
+        "Net: each month's payments received, less the refunds dated in it and the "
+        "disputes lost in it, so the months add up to the balance."
+    )
     monthly = pd.DataFrame(
         {
             "Month": [m.label[:7] for m in months],
@@ -64,6 +109,7 @@ def render() -> None:
         )
 
     st.subheader("By service category")
+    st.caption("Net, as the months are: what each category's payments brought in and kept.")
     if not categories:
         st.caption("No payments received yet.")
         return

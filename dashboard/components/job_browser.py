@@ -33,6 +33,7 @@ from dashboard.components.job_actions import (
     show_last_result,
 )
 from dashboard.components.job_links import PARAMS, View, from_params, to_params
+from dashboard.components.money_back_section import money_back_section
 from dashboard.components.reminder_controls import reminder_section
 from dashboard.components.safe_text import md
 
@@ -71,6 +72,7 @@ def _open_link(for_admin: bool, provider_ids: list[int]) -> None:
     )
     state = st.session_state
     state["filter_status"] = list(view.statuses)
+    state["filter_invoice"] = list(view.invoice_statuses)
     state["filter_search"] = view.search
     if view.created_from is not None:
         state["filter_dates"] = (view.created_from, view.created_to or view.created_from)
@@ -105,16 +107,19 @@ def _write_link(view: View) -> None:
 
 
 def filters(actor: Actor, *, for_admin: bool) -> JobFilter:
-    cols = st.columns([2, 2, 2, 2] if for_admin else [2, 2, 2])
+    cols = st.columns([2, 2, 2, 2, 2] if for_admin else [2, 2, 2, 2])
     statuses = cols[0].multiselect("Job status", JOB_STATUSES, key="filter_status")
-    dates = cols[1].date_input("Created between", value=[], key="filter_dates", format="YYYY-MM-DD")
-    search = cols[2].text_input("Search", placeholder="Job # or customer", key="filter_search")
+    invoice_statuses = cols[1].multiselect(
+        "Invoice", SHOWN_STATUSES, format_func=status_word, key="filter_invoice"
+    )
+    dates = cols[2].date_input("Created between", value=[], key="filter_dates", format="YYYY-MM-DD")
+    search = cols[3].text_input("Search", placeholder="Job # or customer", key="filter_search")
     provider_id = None
     if for_admin:
         names = reads.provider_names()
         if st.session_state.get("filter_provider") not in (None, *names):
             st.session_state["filter_provider"] = None
-        choice = cols[3].selectbox(
+        choice = cols[4].selectbox(
             "Provider",
             [None, *names],
             format_func=lambda p: "All providers" if p is None else names[p],
@@ -135,6 +140,7 @@ def filters(actor: Actor, *, for_admin: bool) -> JobFilter:
         created_to=end,
         search=search.strip() or None,
         overdue_only=overdue,
+        invoice_statuses=tuple(invoice_statuses),
     )
 
 
@@ -297,6 +303,7 @@ def detail(actor: Actor, row: JobRow) -> None:
         )
         # The customer's own words: plain text, never markdown.
         st.text(str(job.get("description") or "No description"))
+        money_back_section(info)
         reminder_section(actor, row)
         with st.expander("Timeline", expanded=True):
             timeline(actor, row.job_id)
@@ -395,6 +402,7 @@ def job_browser(actor: Actor, *, for_admin: bool) -> JobPage:
             overdue=chosen.overdue_only,
             page=page.page,
             page_size=size,
+            invoice_statuses=chosen.invoice_statuses,
         )
     )
     return page

@@ -2,8 +2,9 @@
 and written to the address bar's query string, so a copied link opens the same view.
 
 `?job=123` opens job 123; `?status=new&status=completed&search=lee&page=2` lists the new
-and completed jobs of customers called Lee, second page. Only values that differ from
-the defaults are written, so a plain view has a plain address.
+and completed jobs of customers called Lee, second page; `?invoice=refunded&invoice=disputed`
+the jobs whose invoice shows either word (core.billing.invoice_status.SHOWN_STATUSES). Only
+values that differ from the defaults are written, so a plain view has a plain address.
 """
 
 from __future__ import annotations
@@ -12,7 +13,20 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-PARAMS = ("job", "status", "provider", "search", "from", "to", "overdue", "page", "size")
+from core.billing.invoice_status import SHOWN_STATUSES
+
+PARAMS = (
+    "job",
+    "status",
+    "invoice",
+    "provider",
+    "search",
+    "from",
+    "to",
+    "overdue",
+    "page",
+    "size",
+)
 DEFAULT_PAGE_SIZE = 25
 
 
@@ -27,6 +41,7 @@ class View:
     overdue: bool = False
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
+    invoice_statuses: tuple[str, ...] = ()
 
 
 def to_params(view: View) -> dict[str, list[str]]:
@@ -36,6 +51,8 @@ def to_params(view: View) -> dict[str, list[str]]:
         params["job"] = [str(view.job_id)]
     if view.statuses:
         params["status"] = list(view.statuses)
+    if view.invoice_statuses:
+        params["invoice"] = list(view.invoice_statuses)
     if view.provider_id is not None:
         params["provider"] = [str(view.provider_id)]
     if view.search:
@@ -59,6 +76,7 @@ def from_params(
     statuses: Collection[str],
     provider_ids: Collection[int] | None,
     page_sizes: Collection[int],
+    invoice_statuses: Collection[str] = SHOWN_STATUSES,
 ) -> tuple[View, list[str]]:
     """The view a query string asks for, and what in it could not be used (each such
     part is left at its default). `provider_ids` None: the page has no provider filter
@@ -88,12 +106,17 @@ def from_params(
             problems.append(f"{name}={text}")
             return None
 
-    chosen = []
-    for status in params.get("status") or []:
-        if status in statuses and status not in chosen:
-            chosen.append(status)
-        elif status not in statuses:
-            problems.append(f"status={status}")
+    def words(name: str, known: Collection[str]) -> tuple[str, ...]:
+        chosen: list[str] = []
+        for word in params.get(name) or []:
+            if word in known and word not in chosen:
+                chosen.append(word)
+            elif word not in known:
+                problems.append(f"{name}={word}")
+        return tuple(chosen)
+
+    chosen = words("status", statuses)
+    invoice = words("invoice", invoice_statuses)
     provider_id = None
     if provider_ids is not None:
         provider_id = whole("provider", provider_ids)
@@ -105,7 +128,7 @@ def from_params(
     overdue = one("overdue") in ("1", "true", "yes")
     view = View(
         job_id=whole("job"),
-        statuses=tuple(chosen),
+        statuses=chosen,
         provider_id=provider_id,
         search=(one("search") or "").strip(),
         created_from=created_from,
@@ -113,5 +136,6 @@ def from_params(
         overdue=overdue,
         page=whole("page") or 1,
         page_size=whole("size", page_sizes) or DEFAULT_PAGE_SIZE,
+        invoice_statuses=invoice,
     )
     return view, problems

@@ -83,3 +83,13 @@ def test_what_cannot_be_used_is_named_and_left_at_its_default() -> None:
 def test_a_page_without_a_provider_filter_ignores_a_provider_in_the_link() -> None:
     view, problems = read({"provider": ["3"], "overdue": ["1"]}, admin=False)
     assert (view.provider_id, view.overdue, problems) == (None, True, [])
+
+
+def test_invoice_words_go_into_the_link_and_unknown_ones_are_named() -> None:
+    view = View(invoice_statuses=("partly refunded", "disputed"))
+    params = to_params(view)
+    assert params == {"invoice": ["partly refunded", "disputed"]}
+    assert read(params) == (view, [])
+    found, problems = read({"invoice": ["dispute lost", "lost", "dispute lost", "refunded"]})
+    assert found == View(invoice_statuses=("dispute lost", "refunded"))
+    assert problems == ["invoice=lost"]
