@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from core.billing.invoice_status import SHOWN_STATUSES
 from core.money import MAX_PRICE_CENTS, minimum_charge
 
 
@@ -83,6 +84,50 @@ class JobOut(BaseModel):
     payment: PaymentOut
 
 
+class RefundLineOut(BaseModel):
+    id: str = Field(description="Stripe's refund id")
+    amount: int = Field(description="In cents")
+    currency: str
+    status: Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
+    status_text: str = Field(examples=["refunded"], description="The status in words")
+    reason: str | None = Field(description="Stripe's reason code, e.g. requested_by_customer")
+    memo: str | None = Field(description="The person's reason: plain text, never markup")
+    created: datetime = Field(description="When Stripe made it: the refund's date")
+    credit_note_id: str | None
+
+
+class DisputeLineOut(BaseModel):
+    id: str = Field(description="Stripe's dispute id")
+    amount: int = Field(description="In cents")
+    currency: str
+    status: str = Field(examples=["needs_response"], description="Stripe's dispute status")
+    status_text: str = Field(description="The status in words")
+    reason: str | None = Field(description="Stripe's reason code, e.g. fraudulent")
+    created: datetime
+    evidence_due_by: datetime | None
+    closed_at: datetime | None
+    outcome: str | None = Field(description="How it ended, in words; unset while open")
+
+
+class MoneyBackOut(BaseModel):
+    refunded: int = Field(description="Cents refunded (refunds not failed or canceled)")
+    disputed: int = Field(description="Cents held by open disputes")
+    dispute_lost: int = Field(description="Cents lost in disputes")
+    taken_back: int = Field(description="Cents taken off the provider's earnings")
+    refunds: list[RefundLineOut] = Field(description="Oldest first")
+    disputes: list[DisputeLineOut] = Field(description="Oldest first")
+
+
+class JobViewOut(JobOut):
+    invoice_status: Literal[SHOWN_STATUSES] = Field(  # type: ignore[valid-type]
+        examples=["partly refunded"],
+        description="What the job's invoice shows: not invoiced (none), its Stripe status, "
+        "overdue, or for a paid one what moved back of it (partly refunded, refunded, "
+        "disputed, dispute lost)",
+    )
+    money_back: MoneyBackOut
+
+
 class UpdateStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -118,11 +163,23 @@ class MonthOut(BaseModel):
 
 class EarningsOut(BaseModel):
     provider_id: int
-    balance: int = Field(description="Cents received, all time")
-    jobs_paid: int
+    balance: int = Field(
+        description="Cents the provider keeps: received, less refunded and lost to disputes"
+    )
+    jobs_paid: int = Field(description="Received payments not wholly refunded or lost")
     outstanding: int = Field(description="Cents billed for completed jobs not yet paid")
     jobs_outstanding: int
-    by_month: list[MonthOut]
+    received: int = Field(description="Cents the received payments brought in, all time")
+    refunded: int = Field(description="Cents refunds took off earnings, all time")
+    refunded_this_month: int = Field(description="Of those, refunds dated this month (UTC)")
+    dispute_lost: int = Field(description="Cents lost disputes took off earnings, all time")
+    held: int = Field(
+        description="Cents held by open disputes: still in the balance until the bank decides"
+    )
+    by_month: list[MonthOut] = Field(
+        description="Net: each month's payments received, less the refunds dated in it and "
+        "the disputes lost in it"
+    )
 
 
 class HistoryItemOut(BaseModel):

@@ -75,7 +75,8 @@ def resend(actor: CurrentActor, context: ContextDep, job_id: int = JobId) -> Inv
 @router.get(
     "/provider/{provider_id}/earnings",
     response_model=EarningsOut,
-    summary="A provider's balance, jobs paid, outstanding, and the last 12 months",
+    summary="A provider's balance (net of refunds and lost disputes), what moved back, "
+    "jobs paid, outstanding, and the last 12 months",
     responses=error_responses(401, 403, 404, 422),
 )
 def earnings(
@@ -91,6 +92,11 @@ def earnings(
         jobs_paid=totals.jobs_paid,
         outstanding=totals.outstanding,
         jobs_outstanding=totals.jobs_outstanding,
+        received=totals.received,
+        refunded=totals.refunded,
+        refunded_this_month=totals.refunded_this_month,
+        dispute_lost=totals.dispute_lost,
+        held=totals.held,
         by_month=[
             MonthOut(month=date.fromisoformat(m.label), amount=m.amount, payments=m.count)
             for m in months

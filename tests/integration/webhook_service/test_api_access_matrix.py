@@ -469,6 +469,23 @@ ENDPOINTS += [
         ONLY_CUSTOMERS_AND_PROVIDERS,
     ),
 ]
+ENDPOINTS += [
+    Endpoint(
+        "job",
+        "GET",
+        "/jobs/{job_id}",
+        "customer (owner)",
+        {
+            "customer (owner)": 200,
+            "customer (other)": 404,
+            "provider (owner)": 200,
+            "provider (other)": 404,
+            "admin": 200,
+            "finance": 200,
+        },
+        target=lambda world: world.invoiced_job,
+    ),
+]
 BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 
 
@@ -685,6 +702,15 @@ def test_an_allowed_caller_gets_2xx_and_its_effect(
         assert (body["balance"], body["jobs_paid"]) == (0, 0)
         assert (body["outstanding"], body["jobs_outstanding"]) == (outstanding, 2)
         assert len(body["by_month"]) == 12 and all(m["amount"] == 0 for m in body["by_month"])
+    elif endpoint_name == "job":
+        price = world.prices[world.invoiced_job]
+        assert (body["id"], body["status"], body["price"]) == (
+            world.invoiced_job,
+            "completed",
+            price,
+        )
+        assert body["invoice_status"] == "open" and body["money_back"]["refunds"] == []
+        assert after.sandbox_invoices == before.sandbox_invoices and new_audit == []
     elif endpoint_name == "history":
         items = body["items"]
         assert {item["job_id"] for item in items} == history_expectation(world, caller)
@@ -718,7 +744,8 @@ def test_an_allowed_caller_gets_2xx_and_its_effect(
 
     if endpoint_name in ("complete", "send-invoice", "resend-invoice"):
         assert after.stripe_writes != before.stripe_writes  # what refusals are checked against
-    if endpoint_name in ("invoice", "earnings", "history", "notifications"):  # reads change nothing
+    reads = ("invoice", "earnings", "history", "notifications", "job")
+    if endpoint_name in reads:  # reads change nothing
         unchanged = {name for name in before.rows if name != "stripe_invoices"}
         assert {n: after.rows[n] for n in unchanged} == {n: before.rows[n] for n in unchanged}
         assert after.stripe_writes == before.stripe_writes

@@ -34,7 +34,7 @@ from tests.conftest import LiveService
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
 from webhook_service.app import create_app
-from webhook_service.routes import health, jobs, notifications, payments, webhooks
+from webhook_service.routes import health, job_view, jobs, notifications, payments, webhooks
 
 with warnings.catch_warnings():  # Starlette's notice about httpx, not about this project
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -498,6 +498,7 @@ def test_a_token_is_refused_once_it_has_expired(
 PROTECTED = {
     ("post", "/jobs/create"),
     ("post", "/provider/jobs/{job_id}/update-status"),
+    ("get", "/jobs/{job_id}"),
     ("get", "/jobs/{job_id}/refunds/preview"),
     ("post", "/jobs/{job_id}/refunds"),
     ("post", "/payments/jobs/{job_id}/send-invoice"),
@@ -530,7 +531,7 @@ def test_openapi_describes_every_endpoint_its_bearer_scheme_and_its_errors(
     assert set(operations) == PROTECTED | OPEN
     routes = {
         (method.lower(), route.path)
-        for module in (health, jobs, notifications, payments, webhooks)
+        for module in (health, jobs, job_view, notifications, payments, webhooks)
         for route in module.router.routes
         if isinstance(route, APIRoute) and route.include_in_schema
         for method in route.methods or ()
