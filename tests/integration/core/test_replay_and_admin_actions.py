@@ -228,14 +228,16 @@ def test_replay_after_downtime_restores_a_clean_run_and_replaying_again_changes_
     result = replay_events(ctx, actor=SYSTEM, since=started)
     assert result.since == started
     # Handled live before: 4 events of the reference job, finalized + sent of the other three.
-    # Lost: two paid (+ two payment_succeeded that find them paid), one payment_failed.
+    # Lost: two paid (+ two payment_succeeded that find them paid, and the two payments'
+    # links to their invoices), one payment_failed.
     assert result.outcomes == {
-        "duplicate": 10,
+        "duplicate": 11,
         "applied": 2,
         "already_applied": 2,
+        "recorded": 2,
         "customer_notified": 1,
     }
-    assert result.events == 15
+    assert result.events == 18
 
     # The exact state of a clean run: paid once, at Stripe's paid_at, both sides told once.
     for job_id, invoice_id in ((first, first_invoice), (second, second_invoice)):
@@ -260,7 +262,7 @@ def test_replay_after_downtime_restores_a_clean_run_and_replaying_again_changes_
     # Replaying the same window again changes nothing.
     settled = snapshot(ctx)
     again = replay_events(ctx, actor=SYSTEM, since=started)
-    assert again.outcomes == {"duplicate": 15}
+    assert again.outcomes == {"duplicate": 18}
     assert snapshot(ctx) == settled
 
     # A second outage; replay with no `since` starts at the newest handled event minus
@@ -276,7 +278,8 @@ def test_replay_after_downtime_restores_a_clean_run_and_replaying_again_changes_
     result = replay_events(ctx, actor=SYSTEM)
     assert result.since == newest - SAFETY_MARGIN
     assert (result.outcomes["applied"], result.outcomes["already_applied"]) == (1, 1)
-    assert set(result.outcomes) == {"duplicate", "applied", "already_applied"}
+    assert result.outcomes["recorded"] == 1  # the payment's link to its invoice
+    assert set(result.outcomes) == {"duplicate", "applied", "already_applied", "recorded"}
     paid_at = stripe_paid_at(sandbox, declined_invoice)
     assert job_state(ctx, declined) == {**clean, "paid_at": paid_at, "marked_at": paid_at}
     assert notification_kinds(ctx, declined) == {

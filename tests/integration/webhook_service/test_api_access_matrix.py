@@ -485,6 +485,25 @@ ENDPOINTS += [
         },
         target=lambda world: world.invoiced_job,
     ),
+    # Refunds are for admins; the job here is invoiced, not paid, so an admin is told
+    # there is nothing to refund (409), and nothing is refunded.
+    Endpoint(
+        "refund-preview",
+        "GET",
+        "/jobs/{job_id}/refunds/preview",
+        "admin",
+        {**dict.fromkeys(ROLES, 403), "admin": 409},
+        target=lambda world: world.invoiced_job,
+    ),
+    Endpoint(
+        "refund",
+        "POST",
+        "/jobs/{job_id}/refunds",
+        "admin",
+        {**dict.fromkeys(ROLES, 403), "admin": 409},
+        target=lambda world: world.invoiced_job,
+        body=lambda world, caller: {"reason": "Asked"},
+    ),
 ]
 BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 
@@ -496,7 +515,13 @@ def expected(endpoint: Endpoint, caller: str) -> int:
 CASES = [(e.name, caller) for e in ENDPOINTS for caller in (*BAD_TOKENS, *ROLES)]
 REFUSED = [case for case in CASES if expected(BY_NAME[case[0]], case[1]) >= 400]
 ALLOWED = [case for case in CASES if expected(BY_NAME[case[0]], case[1]) < 400]
-ERROR_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 422: "invalid_input"}
+ERROR_CODES = {
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    422: "invalid_input",
+}
 
 
 # Fixtures and helpers
