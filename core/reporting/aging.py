@@ -5,10 +5,12 @@ as soon as it is overdue by the app's one rule (core.billing.invoice_status `is_
 open and past its due date), so an invoice an hour past due is in "1-7 days late", as the
 admin's overdue filter counts it. Lateness is counted in days begun: an hour late is one
 day, seven days and an hour is eight. A job with no open invoice is owed but not yet
-billed, and counted apart. The summary is counted in SQL, one pass over the unpaid
-jobs with each bucket's due-date bounds worked out once; the detail rows, which the
-dashboard shows a page of and the export streams in full, come from one query and one
-conversion (`aging_query`, `aging_row`).
+billed, and counted apart. A refund or a dispute leaves a paid job paid and its payment
+received, so money that moves back is never owed again: receivables do not change. The
+summary is counted in SQL, one pass over the unpaid jobs with each bucket's due-date
+bounds worked out once; the detail rows, which the dashboard shows a page of and the
+export streams in full, come from one query and one conversion (`aging_query`,
+`aging_row`).
 """
 
 from __future__ import annotations

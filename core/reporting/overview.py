@@ -3,6 +3,11 @@
 `marketplace` is the admins' and finance staff's overview; `provider_home` a provider's.
 Overdue is the one rule of core.billing.invoice_status, over the job's current invoice, as
 the job list's overdue filter applies it, so a tile's count is the length of its list.
+
+The marketplace's money collected is net, as the payments report has it
+(core.reporting.reports): payments received less the refunds and lost disputes of each
+month, refunds dated by the refund and disputes by their closing; what open disputes hold
+is shown apart. A provider's home shows what their payments brought in.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.billing.drift_checks import DriftCheck, last_check
 from core.billing.invoice_status import overdue_condition
+from core.billing.money_back import DISPUTE_OPEN
 from core.billing.webhook_activity import PROBLEM_OUTCOMES, EmailTrouble, email_trouble
 from core.db.models import (
     AuditLog,
@@ -24,6 +30,7 @@ from core.db.models import (
     Job,
     Payment,
     Service,
+    StripeDispute,
     StripeEvent,
     StripeInvoice,
     utcnow,
@@ -32,6 +39,7 @@ from core.identity.actor import Actor
 from core.identity.permissions import allowed, require, require_provider_scope
 from core.reporting.earnings import Bucket
 from core.reporting.periods import period_key, period_label
+from core.reporting.reports import money_back_rows
 
 CHART_MONTHS = 12
 FAILED_SHOWN = 5  # job numbers listed on the failed-invoicing tile
@@ -51,16 +59,37 @@ class WebhookHealth:
 
 
 @dataclass(frozen=True)
+class MoneyBack:
+    """Money that moved back in a time: refunds (count: refunds) and lost disputes."""
+
+    refunded: Figure
+    disputes_lost: Figure
+
+    @property
+    def amount(self) -> int:
+        return self.refunded.amount + self.disputes_lost.amount
+
+
+NO_MONEY_BACK = MoneyBack(Figure(0, 0), Figure(0, 0))
+
+
+@dataclass(frozen=True)
 class MarketplaceOverview:
     now: datetime
-    this_month: Figure  # collected since the first of this month
-    last_month: Figure  # collected in the whole of last month
-    last_month_so_far: Figure  # collected last month up to this moment's day and time
+    # Collected (net: received less refunds and lost disputes; count: payments received)
+    # since the first of this month, in the whole of last month, and last month up to this
+    # moment's day and time.
+    this_month: Figure
+    last_month: Figure
+    last_month_so_far: Figure
+    received_this_month: Figure  # the payments received this month (gross)
+    back_this_month: MoneyBack  # refunds made and disputes lost this month
+    held_in_disputes: Figure  # what disputes open now hold (count: disputes)
     outstanding: Figure  # completed jobs not paid yet
     overdue: Figure
     failed_invoicing: Figure  # completed jobs whose last invoicing attempt failed
     failed_job_ids: tuple[int, ...]  # the newest failures first, up to FAILED_SHOWN
-    by_month: list[Bucket]  # collected per month, CHART_MONTHS of them, oldest first
+    by_month: list[Bucket]  # collected (net) per month, CHART_MONTHS of them, oldest first
     webhooks: WebhookHealth | None  # None for roles that may not read webhook activity
     drift: DriftCheck | None  # the last reconciliation check, if one ran and may be read
     emails: EmailTrouble | None = None  # None for roles that may not manage the outbox
@@ -200,6 +229,47 @@ def _webhook_health(session: Session) -> WebhookHealth:
     return WebhookHealth(last, int(attention or 0))
 
 
+def _money_back(
+    session: Session, since: datetime, until: datetime | None, by_month: bool
+) -> dict[str, MoneyBack]:
+    """Refunds and lost disputes from `since` to before `until`, by their own dates: per
+    calendar month ('YYYY-MM-01'), or all together (under "all")."""
+    dialect = session.get_bind().dialect.name
+
+    def key(at: Any) -> Any:
+        return period_key(at, "month", dialect) if by_month else literal("all")
+
+    back = money_back_rows(since, until, key, with_job=False).subquery()
+    rows = session.execute(
+        select(
+            back.c.k,
+            func.sum(back.c.refunded),
+            func.count().filter(back.c.refunded > 0),
+            func.sum(back.c.lost),
+            func.count().filter(back.c.lost > 0),
+        ).group_by(back.c.k)
+    )
+    return {
+        period_label(k): MoneyBack(
+            Figure(int(refunded or 0), int(refunds)), Figure(int(lost or 0), int(disputes))
+        )
+        for k, refunded, refunds, lost, disputes in rows
+    }
+
+
+def _held_in_disputes(session: Session) -> Figure:
+    return _figure(
+        session,
+        select(func.coalesce(func.sum(StripeDispute.amount), 0), func.count()).where(
+            StripeDispute.status.in_(DISPUTE_OPEN)
+        ),
+    )
+
+
+def _net(received: Figure, back: MoneyBack) -> Figure:
+    return Figure(received.amount - back.amount, received.count)
+
+
 def marketplace(
     session: Session, *, actor: Actor, now: datetime | None = None
 ) -> MarketplaceOverview:
@@ -207,16 +277,26 @@ def marketplace(
     only for the roles that may read them."""
     require(actor, "reports.read")
     now = now or utcnow()
-    by_month = _collected_by_month(session, now)
+    received = _collected_by_month(session, now)
+    back = _money_back(session, month_start(now, CHART_MONTHS - 1), None, by_month=True)
+    by_month = [
+        Bucket(m.label, m.amount - back.get(m.label, NO_MONEY_BACK).amount, m.count)
+        for m in received
+    ]
     this_month, last_month = _months_figures(by_month)
+    start, so_far = month_start(now, 1), same_moment_last_month(now)
     failed, failed_ids = _failed_invoicing(session)
     return MarketplaceOverview(
         now=now,
         this_month=this_month,
         last_month=last_month,
-        last_month_so_far=_collected_between(
-            session, month_start(now, 1), same_moment_last_month(now)
+        last_month_so_far=_net(
+            _collected_between(session, start, so_far),
+            _money_back(session, start, so_far, by_month=False).get("all", NO_MONEY_BACK),
         ),
+        received_this_month=_months_figures(received)[0],
+        back_this_month=back.get(by_month[-1].label, NO_MONEY_BACK),
+        held_in_disputes=_held_in_disputes(session),
         outstanding=_figure(session, _unpaid()),
         overdue=_figure(session, _overdue(now)),
         failed_invoicing=failed,

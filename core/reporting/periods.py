@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, literal_column
+from sqlalchemy import Date, cast, func, literal_column, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
 Period = Literal["day", "week", "month"]
@@ -36,6 +36,13 @@ def period_key(column: Any, period: Period, dialect: str) -> ColumnElement[Any]:
     if period not in PERIODS:
         raise ValueError(f"unknown period {period!r}")
     return func.date_trunc(literal_column(f"'{period}'"), utc)
+
+
+def utc_date(column: Any, dialect: str) -> ColumnElement[date]:
+    """The UTC calendar date of a timestamp column, as a date, worked out by the database."""
+    if dialect == "sqlite":  # stored as naive UTC text; SQLAlchemy parses the 'YYYY-MM-DD'
+        return type_coerce(func.date(column), Date)
+    return cast(func.timezone(literal_column("'UTC'"), column), Date)
 
 
 def period_label(key: Any) -> str:
