@@ -1,5 +1,6 @@
-"""The marketplace at a glance, for admins and finance staff: money collected and owed,
-what needs a person, and a chart of collected money; each tile opens its list."""
+"""The marketplace at a glance, for admins and finance staff: money collected (net of
+refunds and lost disputes) and owed, money that moved back and what disputes hold, what
+needs a person, and a chart of collected money; each tile opens its list."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
     this, last, so_far = figures.this_month, figures.last_month, figures.last_month_so_far
     collected, outstanding, overdue, failed = st.columns(4)
     with tile(collected):
-        month_so_far("Collected this month", this, last, so_far)
+        month_so_far("Collected this month", this, last, so_far, net_of=figures.back_this_month)
         link(REPORTS, "Payments report")
     with tile(outstanding):
         st.metric(
@@ -72,6 +73,41 @@ def money_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
         if manages_jobs:
             for job_id in figures.failed_job_ids:
                 link(ALL_JOBS, f"Job #{job_id}", job=str(job_id))
+
+
+def money_back_tiles(figures: MarketplaceOverview, actor: Actor) -> None:
+    """Refunds and lost disputes this month, and what open disputes hold now, each opening
+    the jobs they are on (the job list's invoice filter), or the report for finance."""
+    manages_jobs = allowed(actor, "jobs.manage")
+    back, held = figures.back_this_month, figures.held_in_disputes
+    refunded, holding, _, _ = st.columns(4)
+    with tile(refunded):
+        st.metric(
+            "Refunded this month",
+            money(back.refunded.amount),
+            help="Refunds made this month (not failed or canceled), whenever the payment was",
+        )
+        lost = back.disputes_lost
+        st.caption(
+            f"{count_of(back.refunded.count, 'refund')}; lost in disputes this month: "
+            f"{md(money(lost.amount))} ({count_of(lost.count, 'dispute')})"
+        )
+        if manages_jobs:
+            link(ALL_JOBS, "Refunded jobs", invoice="refunded")
+            link(ALL_JOBS, "Partly refunded jobs", invoice="partly refunded")
+        else:
+            link(REPORTS, "Payments report")
+    with tile(holding):
+        st.metric(
+            "Held in disputes",
+            money(held.amount),
+            help="What disputes still open hold: taken off only if they are lost",
+        )
+        st.caption(count_of(held.count, "open dispute"))
+        if manages_jobs:
+            link(ALL_JOBS, "Disputed jobs", invoice="disputed")
+        else:
+            link(REPORTS, "Payments report")
 
 
 def drift_tile(drift: DriftCheck | None, now: datetime) -> None:
@@ -138,8 +174,9 @@ def health_tiles(figures: MarketplaceOverview) -> None:
 def render() -> None:
     figures = reads.marketplace_overview(actor)
     money_tiles(figures, actor)
+    money_back_tiles(figures, actor)
     health_tiles(figures)
-    st.subheader("Collected by month")
+    st.subheader("Collected by month (net)")
     collected_chart(figures.by_month, key="overview_collected")
     st.caption(f"Updated {when(figures.now, with_time=True)} UTC")
 

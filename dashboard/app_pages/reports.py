@@ -1,6 +1,10 @@
-"""Finance reports with CSV and XLSX exports: payments received (the report, and every
-payment in it), and receivables aging (every unpaid job). Files are made only when asked
-for: on click, or in the background for exports too big for a page request.
+"""Finance reports with CSV and XLSX exports: payments received (the report, every payment
+in it, and every refund and dispute in its range), and receivables aging (every unpaid
+job). Files are made only when asked for: on click, or in the background for exports too
+big for a page request.
+
+Each row of the payments report shows gross, refunded, disputes lost, net and held (the
+notes under the table say on which date each is counted).
 
 Each tab is drawn by a function of its own, so that one tab waiting for input (a date
 range with no end yet) leaves the other as it is. Money in the tables stays numeric (so
@@ -15,25 +19,39 @@ import plotly.express as px
 import streamlit as st
 
 from core.identity.accounts import SignedIn
+from core.identity.actor import Actor
 from core.identity.permissions import allowed
+from core.reporting import export_sources
 from core.reporting.export_sources import (
     AGING_COLUMNS,
+    SUMMARY_COLUMNS,
     DetailSpec,
     Provenance,
     ReportSpec,
+    summary_figures,
     summary_parameters,
     summary_table,
 )
-from core.reporting.reports import GROUPINGS
+from core.reporting.reports import GROUPINGS, money_back_notes
 from dashboard.components import downloads, reads
 from dashboard.components.auth import current_user
 from dashboard.components.formatting import BRAND, money
-from dashboard.components.runtime import settings
+from dashboard.components.runtime import READ_TTL_SECONDS, read_session, settings
+from dashboard.components.safe_text import md
 
 # Unpaid jobs listed on the page; a browser table of tens of thousands helps nobody, and
 # the export streams every one.
 AGING_ROWS_SHOWN = 500
 DOLLARS = st.column_config.NumberColumn(format="dollar")
+MONEY_TITLES = [c.title for c in SUMMARY_COLUMNS if c.money]
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)
+def money_back_rows(actor: Actor, start: date, end: date) -> int:
+    """How many refunds and disputes the range's export lists."""
+    with read_session() as session:
+        spec = DetailSpec("money_back", start, end)
+        return export_sources.count_rows(session, actor=actor, spec=spec)
 
 
 def payments_received(user: SignedIn, provenance: Provenance) -> None:
@@ -61,30 +79,45 @@ def payments_received(user: SignedIn, provenance: Provenance) -> None:
     report = reads.payments_report(actor, spec.start, spec.end, spec.group_by, spec.basis)
     total = report.total
     st.caption(report.title)
-    payments, amount = st.columns(2)
-    payments.metric("Payments received", f"{total.payments:,}")
-    amount.metric("Amount received", money(total.amount))
+    shown = st.columns(6)
+    shown[0].metric("Payments received", f"{total.payments:,}")
+    for place, (label, cents) in zip(
+        shown[1:],
+        [
+            ("Gross received", total.gross),
+            ("Refunded", total.refunded),
+            ("Disputes lost", total.disputed),
+            ("Net received", total.net),
+            ("Held in open disputes", total.held),
+        ],
+        strict=True,
+    ):
+        place.metric(label, money(cents))
+    figures = [summary_figures(r) for r in report.rows]
+    table: dict[str, list[object]] = {grouping.title(): [r.label for r in report.rows]}
+    for index, column in enumerate(SUMMARY_COLUMNS):
+        # Dollars, numeric, so that the columns sort by amount.
+        table[column.title] = [f[index] / 100 if column.money else f[index] for f in figures]
     st.dataframe(
-        pd.DataFrame(
-            {
-                grouping.title(): [r.label for r in report.rows],
-                "Payments": [r.payments for r in report.rows],
-                "Amount": [r.amount / 100 for r in report.rows],
-            }
-        ),
-        column_config={"Amount": DOLLARS},
+        pd.DataFrame(table),
+        column_config=dict.fromkeys(MONEY_TITLES, DOLLARS),
         hide_index=True,
         width="stretch",
+    )
+    st.caption(
+        "  \n".join(
+            f"**{md(name)}**: {md(meaning)}" for name, meaning in money_back_notes(spec.basis)
+        )
     )
     if report.rows:
         chart = pd.DataFrame(
             {
                 "Label": [r.label for r in report.rows],
-                "Amount ($)": [r.amount / 100 for r in report.rows],
+                "Net ($)": [r.net / 100 for r in report.rows],
             }
         )
         st.plotly_chart(
-            px.bar(chart, x="Label", y="Amount ($)", color_discrete_sequence=[BRAND])
+            px.bar(chart, x="Label", y="Net ($)", color_discrete_sequence=[BRAND])
             .update_xaxes(type="category")
             .update_layout(
                 height=300,
@@ -114,6 +147,13 @@ def payments_received(user: SignedIn, provenance: Provenance) -> None:
         key="payments",
         provenance=provenance,
     )
+    money_back = DetailSpec("money_back", spec.start, spec.end)
+    moved = money_back_rows(actor, spec.start, spec.end)
+    st.markdown(f"**Every refund and dispute in its range** ({moved:,})")
+    st.caption(
+        "Each on the day the report counts it on, whatever its status, with its reason and memo."
+    )
+    downloads.detail_downloads(actor, money_back, moved, key="money_back", provenance=provenance)
 
 
 def receivables_aging(user: SignedIn, provenance: Provenance) -> None:

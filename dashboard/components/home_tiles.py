@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from core.reporting.earnings import Bucket
-from core.reporting.overview import Figure
+from core.reporting.overview import Figure, MoneyBack
 from dashboard.components.formatting import BRAND, money
 from dashboard.components.safe_text import md
 
@@ -31,18 +31,32 @@ def tile(column: DeltaGenerator) -> DeltaGenerator:
     return column.container(border=True, height=TILE_HEIGHT)
 
 
-def month_so_far(label: str, this: Figure, last: Figure, so_far: Figure) -> None:
+def month_so_far(
+    label: str, this: Figure, last: Figure, so_far: Figure, *, net_of: MoneyBack | None = None
+) -> None:
     """A month's money as a metric: this month, the change against last month up to the
-    same day and time, and last month's whole under it."""
+    same day and time, and last month's whole under it. With `net_of`, the figures are net
+    of that money back (this month's), which a caption beside it shows."""
+    net = " net of refunds and lost disputes" if net_of is not None else ""
     st.metric(
         label,
         money(this.amount),
         delta=money(this.amount - so_far.amount),
         delta_description="vs last month",
-        help=f"{count_of(this.count, 'payment')} so far this month; the change is against "
-        "last month up to the same day and time",
+        help=f"{count_of(this.count, 'payment')} so far this month{net}; the change is "
+        "against last month up to the same day and time",
     )
+    if net_of is not None:
+        st.caption(money_back_words(this.amount + net_of.amount, net_of))
     st.caption(f"Last month: {md(money(last.amount))} from {count_of(last.count, 'payment')}")
+
+
+def money_back_words(received: int, back: MoneyBack) -> str:
+    """'$1,800.00 received, $130.00 refunded, $300.00 lost in disputes' (markdown)."""
+    parts = [f"{money(received)} received", f"{money(back.refunded.amount)} refunded"]
+    if back.disputes_lost.amount:
+        parts.append(f"{money(back.disputes_lost.amount)} lost in disputes")
+    return md(", ".join(parts))
 
 
 def collected_chart(months: list[Bucket], *, key: str, title: str = "Collected") -> None:

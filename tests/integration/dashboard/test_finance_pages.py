@@ -72,20 +72,29 @@ def received_frame(at: AppTest) -> pd.DataFrame:
     return at.tabs[0].dataframe[0].value
 
 
-def report_rows(report: reports.Report) -> list[tuple[str, int, int]]:
-    return [(r.label, r.payments, r.amount) for r in report.rows]
+REPORT_COLUMNS = ["Payments", "Gross", "Refunded", "Disputes lost", "Net", "Held"]
 
 
-def shown_rows(frame: pd.DataFrame) -> list[tuple[str, int, int]]:
+def report_rows(report: reports.Report) -> list[tuple[Any, ...]]:
+    return [
+        (r.label, r.payments, r.gross, r.refunded, r.disputed, r.net, r.held) for r in report.rows
+    ]
+
+
+def shown_rows(frame: pd.DataFrame, money: Sequence[str] = REPORT_COLUMNS[1:]) -> list[Any]:
     """A table's rows, its amounts (dollars, numeric) back in cents."""
-    assert pd.api.types.is_float_dtype(frame["Amount"])  # numeric, so it sorts as numbers
-    return [(str(a), int(b), round(c * 100)) for a, b, c in frame.itertuples(index=False)]
+    for name in money:  # numeric, so they sort as numbers
+        assert pd.api.types.is_float_dtype(frame[name])
+    return [
+        (str(label), int(count), *(round(v * 100) for v in amounts))
+        for label, count, *amounts in frame.itertuples(index=False)
+    ]
 
 
 def received_totals(at: AppTest) -> tuple[int, str]:
     """The report's totals, shown above its table (outside the sortable grid)."""
     shown = {m.label: m.value for m in at.tabs[0].metric}
-    return int(shown["Payments received"].replace(",", "")), shown["Amount received"]
+    return int(shown["Payments received"].replace(",", "")), shown["Gross received"]
 
 
 def received_in_db(ctx: AppContext, start: date, end: date) -> tuple[int, int]:
@@ -178,7 +187,7 @@ def test_payments_by_month_with_a_total_equal_to_the_database(
     assert at.radio(key="report_basis").value == "paid"
 
     frame = received_frame(at)
-    assert list(frame.columns) == ["Month", "Payments", "Amount"]
+    assert list(frame.columns) == ["Month", *REPORT_COLUMNS]
     expected = payments_report(dashboard, start, end, "month", "paid")
     assert shown_rows(frame) == report_rows(expected)
     count, amount = received_in_db(dashboard, start, end)
@@ -198,7 +207,7 @@ def test_grouping_basis_and_dates_change_the_rows(demo: Demo, dashboard: AppCont
     at.selectbox(key="report_grouping").set_value("provider").run()
     assert not at.exception
     frame = received_frame(at)
-    assert list(frame.columns) == ["Provider", "Payments", "Amount"]
+    assert list(frame.columns) == ["Provider", *REPORT_COLUMNS]
     expected = payments_report(dashboard, start, end, "provider", "paid")
     assert shown_rows(frame) == report_rows(expected)
     with session_scope(dashboard.sessions) as session:
@@ -285,8 +294,8 @@ def test_aging_tab_shows_the_buckets(demo: Demo, dashboard: AppContext) -> None:
     }
     summary = tab.dataframe[0].value
     assert list(summary.columns) == ["Bucket", "Jobs", "Amount"]
-    assert shown_rows(summary) == [(b.label, b.payments, b.amount) for b in buckets]
-    assert [r[0] for r in shown_rows(summary)] == list(aging_report.AGING_BUCKETS)
+    assert shown_rows(summary, ["Amount"]) == [(b.label, b.payments, b.amount) for b in buckets]
+    assert [r[0] for r in shown_rows(summary, ["Amount"])] == list(aging_report.AGING_BUCKETS)
     assert sum(1 for b in buckets if b.payments) >= 2  # more than one bucket is in use
     unpaid = tab.expander[0]
     assert unpaid.label == f"The {jobs} unpaid jobs"
@@ -330,31 +339,38 @@ def test_downloads_read_back_equal_the_database(
     assert csv_file.filename == f"payments-by-month-paid-{start}-to-{end}.csv"
     assert csv_file.mimetype.startswith("text/csv")
     table = read_csv(csv_file.data)
-    assert list(table.columns) == ["Month", "Payments", "Amount"]
-    assert [(r.Month, int(r.Payments), cents(r.Amount)) for r in table.itertuples()] == [
-        *((r.label, r.payments, r.amount) for r in report.rows),
-        ("Total", count, amount),
+    assert list(table.columns) == ["Month", *REPORT_COLUMNS]
+    assert [(r[0], int(r[1]), *map(cents, r[2:])) for r in table.itertuples(index=False)] == [
+        *report_rows(report),
+        ("Total", count, amount, 0, 0, amount, 0),  # the demo has no refund or dispute
     ]
-    assert all(len(v.split(".")[1]) == 2 for v in table["Amount"])  # always cents
+    assert all(len(v.split(".")[1]) == 2 for v in table["Gross"])  # always cents
 
     xlsx_file = downloads(at, "received_xlsx")
     assert xlsx_file.filename == f"payments-by-month-paid-{start}-to-{end}.xlsx"
     sheet = read_xlsx(xlsx_file.data)
     assert sheet.title == "Payments received"
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("Month", "Payments", "Amount")
-    assert [(r[0], r[1], cents(r[2])) for r in rows[1:-1]] == [
-        (datetime.fromisoformat(r.label), r.payments, r.amount) for r in report.rows
+    assert rows[0] == ("Month", *REPORT_COLUMNS)
+    assert [(r[0], r[1], *map(cents, r[2:])) for r in rows[1:-1]] == [
+        (datetime.fromisoformat(label), *rest) for label, *rest in report_rows(report)
     ]  # the months as real dates
-    assert (rows[-1][0], rows[-1][1], cents(rows[-1][2])) == ("Total", count, amount)
+    assert (rows[-1][0], rows[-1][1], *map(cents, rows[-1][2:])) == (
+        "Total",
+        count,
+        amount,
+        0,
+        0,
+        amount,
+        0,
+    )
     assert all(
         cell.is_date for (cell,) in sheet.iter_rows(min_row=2, max_row=len(rows) - 1, max_col=1)
     )
     assert all(cell.font.bold for cell in sheet[1])
     assert all(cell.font.bold for cell in sheet[sheet.max_row])  # the totals row
-    for (cell,) in sheet.iter_rows(min_row=2, min_col=3, max_col=3):
-        assert cell.number_format == MONEY_FORMAT
-        assert cell.data_type == "n"
+    for row in sheet.iter_rows(min_row=2, min_col=3, max_col=7):
+        assert all(cell.number_format == MONEY_FORMAT and cell.data_type == "n" for cell in row)
     assert sheet.cell(row=2, column=2).data_type == "n"
     # The second sheet says what the workbook holds, for whom and when, and its totals.
     about = parameters(xlsx_file.data)
@@ -368,9 +384,14 @@ def test_downloads_read_back_equal_the_database(
         "To": datetime.combine(end, time()),
         "Generated by": "Fran Finance (finance)",
         "Currency": "USD",
+        **dict(reports.money_back_notes("paid")),
         "Rows": len(report.rows),
         "Total payments": count,
-        "Total amount": pytest.approx(amount / 100),
+        "Total gross": pytest.approx(amount / 100),
+        "Total refunded": 0,
+        "Total disputes lost": 0,
+        "Total net": pytest.approx(amount / 100),
+        "Total held": 0,
     }
 
     # Receivables aging: every unpaid job, and its total.
@@ -533,6 +554,8 @@ DOWNLOAD_KEYS = [
     "received_xlsx",
     "payments_csv",
     "payments_xlsx",
+    "money_back_csv",
+    "money_back_xlsx",
     "aging_csv",
     "aging_xlsx",
 ]
