@@ -163,7 +163,8 @@ def build_preview(job: JobMoney, amount: int | None) -> RefundPreview:
     if amount <= 0:
         raise InvalidInput("The amount to refund must be at least 1 cent.")
     if amount > job.left:
-        raise InvalidInput(
+        # Well-formed, but more than the job's state allows: a conflict, as for a paid job.
+        raise Conflict(
             f"{job.money(amount)} is more than is left to refund on job #{job.job_id}: "
             f"{job.money(job.left)} (paid {job.money(job.paid)}, already refunded "
             f"{job.money(job.refunded)})."
@@ -214,11 +215,11 @@ def preview_refund(
 ) -> RefundPreview:
     """What refunding `amount` cents (all that is left when None) would do; nothing changes.
 
-    Conflict when the job cannot be refunded (not paid, paid by hand, disputed), InvalidInput
-    for an amount of nothing or more than is left. Our records alone answer by default, so a
-    page can preview on every change of the amount without calling Stripe; `ask_stripe` also
-    has Stripe preview the credit note (one call, nothing made) for a caller about to
-    confirm, and says in Stripe's words why it would refuse.
+    Conflict when the job cannot be refunded (not paid, paid by hand, disputed) or the amount
+    is more than is left, InvalidInput for an amount of nothing. Our records alone answer by
+    default, so a page can preview on every change of the amount without calling Stripe;
+    `ask_stripe` also has Stripe preview the credit note (one call, nothing made) for a
+    caller about to confirm, and says in Stripe's words why it would refuse.
     """
     require(actor, "refund")
     preview = build_preview(read_now(ctx, job_id, actor), amount)

@@ -171,7 +171,7 @@ def test_more_than_is_left_and_bad_requests_are_refused_changing_nothing(
     refund_job(ctx, job_id, actor=ADMIN, amount=4000, reason="Part of the work")
     assert sandbox.drain(timeout=20) == 0
 
-    with pytest.raises(InvalidInput, match=r"\$60\.01 is more than is left to refund .*\$60\.00"):
+    with pytest.raises(Conflict, match=r"\$60\.01 is more than is left to refund .*\$60\.00"):
         refund_job(ctx, job_id, actor=ADMIN, amount=6001, reason="Too much")
     with pytest.raises(InvalidInput, match="at least 1 cent"):
         refund_job(ctx, job_id, actor=ADMIN, amount=0, reason="Nothing")
@@ -179,7 +179,7 @@ def test_more_than_is_left_and_bad_requests_are_refused_changing_nothing(
         refund_job(ctx, job_id, actor=ADMIN, amount=100, reason="   ")
     with pytest.raises(InvalidInput, match="keep it to 500"):
         refund_job(ctx, job_id, actor=ADMIN, amount=100, reason="x" * 501)
-    with pytest.raises(InvalidInput, match="more than is left"):
+    with pytest.raises(Conflict, match="more than is left"):
         preview_refund(ctx, job_id, actor=ADMIN, amount=6001)
 
     assert len(credit_notes(sandbox, invoice_id)) == 1
