@@ -140,7 +140,9 @@ def live_system(
         PYTHONUNBUFFERED="1",
         PASSWORD_HASH_PROFILE="fast",  # the demo seed's accounts, and signing in
     )
-    log = artifacts / "system.log"
+    # One log per live system: xdist may start one on each worker, and the start waits for
+    # the ready line in its own log, never in another system's.
+    log = artifacts / f"system-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
     system = LiveSystem(
         dashboard=f"http://127.0.0.1:{dashboard_port}",
         sandbox=f"http://127.0.0.1:{sandbox_port}",
