@@ -46,11 +46,11 @@ from core.billing.payments import Outcome
 from core.billing.stripe_objects import EventInfo, event_from_payload
 from core.db.models import (
     Job,
+    JobMoneyBack,
     Payment,
     Service,
     StripeEvent,
     StripeInvoice,
-    StripeRefund,
     utcnow,
 )
 from core.money import format_cents
@@ -302,13 +302,15 @@ def apply_refund(
     return Outcome("already_applied", job_id=job.id)
 
 
+def _refunded(session: Session, job_id: int) -> int:
+    """Cents refunded on the job so far (refunds not failed or canceled): the total `settle`
+    keeps with the rows."""
+    totals = session.get(JobMoneyBack, job_id)
+    return totals.refunded if totals is not None else 0
+
+
 def _refunded_in_full(session: Session, job: PaidJob) -> bool:
-    refunded = session.scalar(
-        select(func.coalesce(func.sum(StripeRefund.amount), 0)).where(
-            StripeRefund.job_id == job.id, StripeRefund.status.in_(money_back.REFUND_COUNTS)
-        )
-    )
-    return int(refunded or 0) >= job.payment_amount
+    return _refunded(session, job.id) >= job.payment_amount
 
 
 def _on_refund(session: Session, event: EventInfo, obj: RefundObject) -> Outcome:
@@ -348,16 +350,12 @@ def _on_charge_refunded(session: Session, event: EventInfo, obj: ChargeObject) -
     job = _by_payment_intent(session, obj.payment_intent_id, obj.metadata)
     if job is None:
         return _unmatched("charge", obj.id, obj.payment_intent_id)
-    known = session.scalar(
-        select(func.coalesce(func.sum(StripeRefund.amount), 0)).where(
-            StripeRefund.job_id == job.id, StripeRefund.status.in_(money_back.REFUND_COUNTS)
-        )
-    )
+    known = _refunded(session, job.id)
     # Refunds are applied from their own events; this total is for the timeline, and a gap
     # that stays (a refund event missed) is what reconciliation finds and repairs.
     detail = (
         f"Stripe has refunded {format_cents(obj.amount_refunded, obj.currency)} of charge "
-        f"{obj.id} in all; {format_cents(int(known or 0), obj.currency)} recorded here so far"
+        f"{obj.id} in all; {format_cents(known, obj.currency)} recorded here so far"
     )
     return Outcome("recorded", detail, job_id=job.id)
 
