@@ -26,6 +26,7 @@ from core.billing.reconcile import drift_report, parse_since
 from core.billing.refund_action import RefundPreview, check_reason, preview_refund, refund_job
 from core.billing.repairs import repair_all
 from core.billing.replay import replay_events, replay_stored
+from core.billing.stripe_gateway import TEST_PAYMENT_METHODS
 from core.config import get_settings
 from core.context import AppContext
 from core.db.migrate import upgrade
@@ -550,7 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pay a job's invoice with a Stripe test card (sandbox or test mode)",
     )
     pay.add_argument("job_id", type=_positive)
-    pay.add_argument("--card", choices=["visa", "declined"], default="visa")
+    pay.add_argument("--card", choices=sorted(TEST_PAYMENT_METHODS), default="visa")
     notes = add("notifications", cmd_notifications, "list a customer's or provider's notifications")
     who = notes.add_mutually_exclusive_group(required=True)
     who.add_argument("--customer", type=_positive)
