@@ -118,12 +118,12 @@ class _Copy:
 
 
 def write_rows(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-insert `rows` (dicts keyed by column name, every column given): COPY on
-    PostgreSQL, one Core executemany on SQLite."""
+    """Bulk-insert `rows` (dicts keyed by column name, the same columns in each; a column
+    left out takes its default): COPY on PostgreSQL, one Core executemany on SQLite."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        columns = [c.name for c in table.columns]
+        columns = [c.name for c in table.columns if c.name in rows[0]]
         driver = connection.connection.driver_connection
         assert driver is not None
         with driver.cursor() as cursor:
@@ -560,7 +560,11 @@ def generate(
         _accounts(connection, providers_count, now)
         if postgres:
             for table in Base.metadata.sorted_tables:
-                if "id" in table.c and table.c.id.autoincrement in (True, "auto"):
+                if (
+                    "id" in table.c
+                    and table.c.id.autoincrement in (True, "auto")
+                    and table.c.id.type.python_type is int
+                ):
                     connection.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
