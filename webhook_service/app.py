@@ -15,7 +15,15 @@ from fastapi import FastAPI
 from core.config import get_settings
 from core.context import AppContext
 from webhook_service.errors import install_error_handlers
-from webhook_service.routes import health, job_view, jobs, notifications, payments, webhooks
+from webhook_service.routes import (
+    health,
+    job_view,
+    jobs,
+    metrics,
+    notifications,
+    payments,
+    webhooks,
+)
 
 MISSING_SECRET = (
     "STRIPE_WEBHOOK_SECRET is not set, so no Stripe event could be verified. "
@@ -70,6 +78,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(webhooks.router)
     app.include_router(jobs.router)
     app.include_router(job_view.router)

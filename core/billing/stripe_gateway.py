@@ -34,6 +34,7 @@ from core.errors import (
     RateLimited,
     StripeUnavailable,
 )
+from core.observability import metrics
 
 log = logging.getLogger("core.stripe")
 
@@ -47,6 +48,26 @@ TEST_PAYMENT_METHODS = {
     "declined": "pm_card_visa_chargeDeclined",
     "dispute": "pm_card_createDispute",  # pays, then the cardholder disputes it
 }
+
+
+def _status_of(error: stripe.StripeError) -> str:
+    """A Stripe error as the metrics' status label: its HTTP status, or "unreachable"."""
+    return str(error.http_status) if error.http_status else "unreachable"
+
+
+def _mapped(step: str, exc: stripe.StripeError) -> Exception:
+    """Stripe's error as ours, in words a person can act on."""
+    if isinstance(exc, stripe.CardError):
+        return CardDeclined(exc.user_message or "The card was declined.")
+    if isinstance(exc, stripe.APIConnectionError | stripe.APIError):
+        return StripeUnavailable(
+            f"Stripe could not be reached or failed ({step}): {exc.user_message or exc}"
+        )
+    if isinstance(exc, stripe.AuthenticationError):
+        return InvalidStripeRequest("Stripe refused the API key; check STRIPE_SECRET_KEY.")
+    if isinstance(exc, stripe.InvalidRequestError) and exc.http_status == 404:
+        return MissingInStripe(f"Stripe refused the request ({step}): {exc.user_message or exc}")
+    return InvalidStripeRequest(f"Stripe refused the request ({step}): {exc.user_message or exc}")
 
 
 def _one_off(scope: str) -> str:
@@ -93,35 +114,23 @@ class StripeGateway(MoneyBackCalls):
         self.rate_limit_backoff = rate_limit_backoff
 
     def _call(self, step: str, operation: Callable[[], T]) -> T:
-        """Run one Stripe call: retry rate limits with backoff and jitter; map errors."""
+        """Run one Stripe call: retry rate limits with backoff and jitter; map errors; count
+        each attempt by its result for the metrics."""
         for attempt in range(1, self.rate_limit_attempts + 1):
             try:
-                return operation()
-            except stripe.RateLimitError as exc:
-                if attempt == self.rate_limit_attempts:
-                    raise RateLimited(f"Stripe is rate limiting requests ({step}).") from exc
-                delay = self.rate_limit_backoff * 2 ** (attempt - 1)
-                time.sleep(delay + random.uniform(0, delay))
-                log.warning("stripe.rate_limited step=%s attempt=%d", step, attempt)
-            except stripe.CardError as exc:
-                raise CardDeclined(exc.user_message or "The card was declined.") from exc
-            except (stripe.APIConnectionError, stripe.APIError) as exc:
-                raise StripeUnavailable(
-                    f"Stripe could not be reached or failed ({step}): {exc.user_message or exc}"
-                ) from exc
-            except stripe.AuthenticationError as exc:
-                raise InvalidStripeRequest(
-                    "Stripe refused the API key; check STRIPE_SECRET_KEY."
-                ) from exc
-            except stripe.InvalidRequestError as exc:
-                error = MissingInStripe if exc.http_status == 404 else InvalidStripeRequest
-                raise error(
-                    f"Stripe refused the request ({step}): {exc.user_message or exc}"
-                ) from exc
+                result = operation()
             except stripe.StripeError as exc:
-                raise InvalidStripeRequest(
-                    f"Stripe refused the request ({step}): {exc.user_message or exc}"
-                ) from exc
+                metrics.record_stripe_call(step, _status_of(exc))
+                if isinstance(exc, stripe.RateLimitError):
+                    if attempt == self.rate_limit_attempts:
+                        raise RateLimited(f"Stripe is rate limiting requests ({step}).") from exc
+                    delay = self.rate_limit_backoff * 2 ** (attempt - 1)
+                    time.sleep(delay + random.uniform(0, delay))
+                    log.warning("stripe.rate_limited step=%s attempt=%d", step, attempt)
+                    continue
+                raise _mapped(step, exc) from exc
+            metrics.record_stripe_call(step, "ok")
+            return result
         raise AssertionError("unreachable")
 
     # Customers
