@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from core.observability.database_gauges import DatabaseCollector
 from core.observability.metrics import exposition
 from webhook_service.deps import ContextDep
 
@@ -16,5 +17,5 @@ router = APIRouter(tags=["health"])
 
 @router.get("/metrics", include_in_schema=False)
 async def scrape(context: ContextDep) -> Response:
-    body, content_type = await run_in_threadpool(exposition, context.readers)
+    body, content_type = await run_in_threadpool(exposition, DatabaseCollector(context.readers))
     return Response(body, media_type=content_type)

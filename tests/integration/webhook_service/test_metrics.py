@@ -102,7 +102,7 @@ metrics.record_stripe_call("invoice_send", "ok")
 """
 SCRAPE = """
 from core.observability.metrics import exposition
-print(exposition(None)[0].decode())
+print(exposition()[0].decode())
 """
 
 

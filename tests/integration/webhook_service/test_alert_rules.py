@@ -1,0 +1,64 @@
+"""deploy/prometheus/alerts.yml: a rules file Prometheus loads (groups of named rules, each
+with an expression, a runbook section in docs/operations.md), and every metric it names
+is one the webhook service's /metrics really exposes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from core.context import AppContext
+from core.db.models import AuditLog
+from core.db.session import session_scope
+from tests.support.webhook_events import billed_job, deliver, invoice_object, stripe_event
+
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
+RUNBOOK = ROOT / "docs" / "operations.md"
+SUFFIX = {"counter": "_total"}
+
+
+def rules() -> list[dict[str, object]]:
+    document = yaml.safe_load(RULES.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def test_every_rule_is_complete_and_its_runbook_section_exists() -> None:
+    headings = {
+        re.sub(r"[^a-z0-9]", "", line.lstrip("#").strip().lower())
+        for line in RUNBOOK.read_text().splitlines()
+        if line.startswith("#")
+    }
+    names = [str(rule["alert"]) for rule in rules()]
+
+    assert len(names) == len(set(names)) >= 6
+    for rule in rules():
+        assert str(rule["expr"]).strip(), rule["alert"]
+        annotations = rule["annotations"]
+        assert isinstance(annotations, dict) and annotations["summary"]
+        anchor = str(annotations["runbook"]).split("#", 1)[1]
+        assert anchor == str(rule["alert"]).lower()
+        assert anchor in headings, f"docs/operations.md has no section {rule['alert']}"
+
+
+def test_every_metric_a_rule_names_is_scraped(ctx: AppContext, http: httpx.Client) -> None:
+    deliver(http, stripe_event("invoice.paid", invoice_object(billed_job(ctx))))
+    with session_scope(ctx.sessions) as session:  # a reconciliation check on record
+        session.add(
+            AuditLog(actor="system", action="drift.check", after={"drifts": 0}, result="ok")
+        )
+    families = list(text_string_to_metric_families(http.get("/metrics").text))
+    # A labelled counter shows its family (HELP, TYPE) before its first sample.
+    scraped = {sample.name for family in families for sample in family.samples} | {
+        family.name + SUFFIX.get(family.type, "") for family in families
+    }
+    named = {
+        name for rule in rules() for name in re.findall(r"\bjobtopaid_[a-z_]+\b", str(rule["expr"]))
+    }
+
+    assert named  # the rules do name our metrics
+    assert named <= scraped, sorted(named - scraped)
