@@ -47,7 +47,7 @@ from core.errors import (
 )
 from core.identity.actor import SYSTEM, Actor
 from core.identity.permissions import load_job, require
-from core.observability import metrics
+from core.observability.metrics import INVOICES
 
 log = logging.getLogger("core.billing.invoicing")
 
@@ -370,7 +370,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
                 after={"step": step.name},
                 error=error.message,
             )
-            metrics.INVOICES.labels(step=step.name, result="failed").inc()
+            INVOICES.labels(step=step.name, result="failed").inc()
             log.warning(
                 "invoice.failed job_id=%s step=%s error=%s", job_id, step.name, error.message
             )
@@ -394,7 +394,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
             "hosted_invoice_url": invoice.hosted_invoice_url,
         },
     )
-    metrics.INVOICES.labels(step="invoice_send", result="sent").inc()
+    INVOICES.labels(step="invoice_send", result="sent").inc()
     log.info("invoice.sent job_id=%s invoice=%s", job_id, invoice.id)
     return result
 

@@ -34,7 +34,7 @@ from core.errors import (
     RateLimited,
     StripeUnavailable,
 )
-from core.observability import metrics
+from core.observability.metrics import record_stripe_call
 
 log = logging.getLogger("core.stripe")
 
@@ -120,7 +120,7 @@ class StripeGateway(MoneyBackCalls):
             try:
                 result = operation()
             except stripe.StripeError as exc:
-                metrics.record_stripe_call(step, _status_of(exc))
+                record_stripe_call(step, _status_of(exc))
                 if isinstance(exc, stripe.RateLimitError):
                     if attempt == self.rate_limit_attempts:
                         raise RateLimited(f"Stripe is rate limiting requests ({step}).") from exc
@@ -129,7 +129,7 @@ class StripeGateway(MoneyBackCalls):
                     log.warning("stripe.rate_limited step=%s attempt=%d", step, attempt)
                     continue
                 raise _mapped(step, exc) from exc
-            metrics.record_stripe_call(step, "ok")
+            record_stripe_call(step, "ok")
             return result
         raise AssertionError("unreachable")
 

@@ -67,7 +67,7 @@ from core.billing.webhook_handlers import (
 from core.db.dml import Precompiled, plain
 from core.db.models import Base, StripeEvent, utcnow
 from core.db.session import insert_ignoring_conflict, session_scope
-from core.observability import metrics
+from core.observability.metrics import WEBHOOKS_REFUSED, record_webhook
 
 __all__ = [
     "INVOICE_EVENT_TYPES",
@@ -145,10 +145,10 @@ def answer_or_work(
         event = StripeGateway.verify_event(payload, signature, secret)
     except NotAStripeEvent as error:
         log.warning("stripe.webhook.not_an_event reason=%s", error)
-        metrics.WEBHOOKS_REFUSED.inc()
+        WEBHOOKS_REFUSED.inc()
         return Delivery(400, _refused("invalid_webhook", str(error)))
     except ValueError as error:
-        metrics.WEBHOOKS_REFUSED.inc()
+        WEBHOOKS_REFUSED.inc()
         return Delivery(400, _refused("invalid_webhook", str(error)))
     if event.id in handled_events(sessions):
         _log(event, "duplicate", time.perf_counter())
@@ -592,7 +592,7 @@ def _record_failure(
 
 def _log(event: EventInfo, outcome: str, started: float) -> float:
     seconds = time.perf_counter() - started
-    metrics.record_webhook(event.type, outcome, seconds)
+    record_webhook(event.type, outcome, seconds)
     milliseconds = round(seconds * 1000, 1)
     # A duplicate changes nothing, and Stripe can send many (every retry after a timeout):
     # one line each would cost as much as answering it, so they are logged at DEBUG.

@@ -15,11 +15,11 @@ GATEWAY = "core/billing/stripe_gateway.py"
 
 # core's packages from the bottom up: each may import only those before it.
 CORE_LAYERS = [
-    {"core.config", "core.errors", "core.money", "core.db"},
+    {"core.config", "core.errors", "core.money", "core.db", "core.observability.metrics"},
     {"core.identity", "core.audit", "core.notify"},
     {"core.billing", "core.context"},
     {"core.jobs"},
-    {"core.reporting"},
+    {"core.reporting", "core.observability"},
     {"core.seed", "core.cli"},
 ]
 # Imports that stay inside one package are its own business.
