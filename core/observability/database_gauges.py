@@ -6,7 +6,7 @@ whichever process or worker is scraped."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -50,8 +50,6 @@ class DatabaseCollector(Collector):
             f"{PREFIX}_open_invoices", "Current invoices open in Stripe", value=open_invoices or 0
         )
         if last is not None:
-            if last.tzinfo is None:  # SQLite hands back naive UTC
-                last = last.replace(tzinfo=UTC)
             age = max(0.0, (utcnow() - last).total_seconds())
             yield GaugeMetricFamily(
                 f"{PREFIX}_seconds_since_last_webhook",

@@ -203,13 +203,20 @@ def badge(page: Page, words: str) -> Locator:
     return page.get_by_role("dialog").get_by_text(words, exact=True)
 
 
-def eventually(page: Page, title: str, check: Callable[[], bool], what: str) -> None:
-    """Reload `title`'s page at its address until `check()` holds: the webhook arrives when
-    it arrives."""
-    deadline = time.monotonic() + WEBHOOK_WAIT_S
+def eventually(
+    page: Page,
+    title: str,
+    check: Callable[[], bool],
+    what: str | Callable[[], str],
+    seconds: float = WEBHOOK_WAIT_S,
+) -> None:
+    """Reload `title`'s page at its address until `check()` holds: webhooks, the mail
+    worker and the dashboard's short read cache act when they act. `what` says what did
+    not happen (worked out when it is told, if a callable)."""
+    deadline = time.monotonic() + seconds
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {WEBHOOK_WAIT_S:.0f} s of paying")
+            pytest.fail(f"{what if isinstance(what, str) else what()} within {seconds:.0f} s")
         page.wait_for_timeout(1_500)
         page.reload()
         expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()

@@ -37,8 +37,9 @@ def open_invoice_of_provider(system: LiveSystem) -> int:
     return int(row[0])
 
 
-def pay_from_outside(system: LiveSystem, job_id: int) -> None:
-    """The customer pays: the sandbox marks the invoice paid and sends the webhook."""
+def pay_from_outside(system: LiveSystem, job_id: int, card: str = "visa") -> None:
+    """The customer pays with a test card (`core.cli pay-test-invoice --card`): the sandbox
+    marks the invoice paid and sends the webhook."""
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")},
         "STRIPE_API_BASE": system.sandbox,
@@ -46,7 +47,7 @@ def pay_from_outside(system: LiveSystem, job_id: int) -> None:
         "DEMO_CLOCK_FILE": str(system.data_dir / "clock.json"),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "pay-test-invoice", str(job_id)],
+        [sys.executable, "-m", "core.cli", "pay-test-invoice", str(job_id), "--card", card],
         cwd=ROOT,
         env=environment,
         capture_output=True,

@@ -14,22 +14,14 @@ in the dashboard. Screenshots go to tests/e2e/artifacts/money-back/.
 
 from __future__ import annotations
 
-import email
-import os
 import re
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from pathlib import Path
 
-import pytest
 import stripe
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 from sqlalchemy.orm import Session
@@ -38,16 +30,19 @@ from core.config import SANDBOX_KEY
 from core.db.session import make_engine, make_read_session_factory, session_scope
 from core.identity.actor import Actor
 from core.reporting import earnings, reports
-from tests.e2e.conftest import ROOT, LiveSystem
+from tests.e2e.conftest import LiveSystem
 from tests.e2e.test_browser_flow import (
     PROVIDER_EMAIL,
     TIMEOUT_MS,
     WEBHOOK_WAIT_S,
     badge,
     dollars,
+    eventually,
     go_to,
     settled,
 )
+from tests.e2e.test_live_and_sorting import pay_from_outside
+from tests.e2e.test_mail_catcher import caught
 from tests.e2e.test_pages_per_role import DESKTOP, ROLES, sign_in_as
 
 MAIL_WAIT_S = 60.0  # the delivery worker passes every 10 s, on a busy 2-core machine
@@ -104,26 +99,6 @@ def pick_jobs(system: LiveSystem, count: int) -> list[PickedJob]:
         ).fetchall()
     assert len(rows) == count, f"the demo has {len(rows)} open invoices of the provider's"
     return [PickedJob(int(r[0]), int(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
-
-
-def pay_with(system: LiveSystem, job_id: int, card: str) -> None:
-    """The customer pays the job's invoice with a test card, through the sandbox."""
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")},
-        "STRIPE_API_BASE": system.sandbox,
-        "DATABASE_URL": f"sqlite:///{system.data_dir / 'app.db'}",
-        "DEMO_CLOCK_FILE": str(system.data_dir / "clock.json"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "pay-test-invoice", str(job_id), "--card", card],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @contextmanager
@@ -191,25 +166,6 @@ def shows(value: Locator, text: str) -> bool:
     return value.count() == 1 and value.inner_text().strip() == text
 
 
-def until(
-    page: Page,
-    title: str,
-    check: Callable[[], bool],
-    what: str | Callable[[], str],
-    seconds: float,
-) -> None:
-    """Reload `title`'s page at its address until `check()` holds: webhooks, the mail
-    worker and the dashboard's short read cache act when they act."""
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what if isinstance(what, str) else what()} within {seconds:.0f} s")
-        page.wait_for_timeout(1_500)
-        page.reload()
-        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
-        settled(page)
-
-
 def drawer_heading(page: Page, job_id: int) -> Locator:
     return page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))
 
@@ -227,7 +183,7 @@ def drawer_until(page: Page, job_id: int, check: Callable[[], bool], what: str) 
     def open_and_holds() -> bool:
         return drawer_heading(page, job_id).is_visible() and check()
 
-    until(page, "All jobs", open_and_holds, f"job #{job_id}: {what}", WEBHOOK_WAIT_S)
+    eventually(page, "All jobs", open_and_holds, f"job #{job_id}: {what}", WEBHOOK_WAIT_S)
 
 
 def money_back_box(page: Page) -> Locator:
@@ -291,15 +247,6 @@ def new_page(browser: Browser) -> tuple[BrowserContext, Page]:
     return context, context.new_page()
 
 
-def caught(folder: Path) -> list[EmailMessage]:
-    messages = []
-    for path in sorted(folder.glob("*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        messages.append(message)
-    return messages
-
-
 def report_range(today: date) -> tuple[date, date]:
     """The Reports page's default date range (dashboard/app_pages/reports.py)."""
     return today.replace(day=1) - timedelta(days=365), today
@@ -311,9 +258,9 @@ def test_refunds_and_disputes_show_everywhere(
     shots = Shots(artifacts / "money-back")
     expect.set_options(timeout=TIMEOUT_MS)
     a, b, c = pick_jobs(live_system, 3)
-    pay_with(live_system, a.id, "visa")
-    pay_with(live_system, b.id, "dispute")
-    pay_with(live_system, c.id, "dispute")
+    pay_from_outside(live_system, a.id, "visa")
+    pay_from_outside(live_system, b.id, "dispute")
+    pay_from_outside(live_system, c.id, "dispute")
 
     context, page = new_page(browser)
     try:
@@ -454,7 +401,9 @@ def test_refunds_and_disputes_show_everywhere(
             counted = summary.refunded >= a.price and summary.dispute_lost >= c.price
             return counted and all(shows(figure(page, k), v) for k, v in expected.items())
 
-        until(page, "Earnings", earnings_agree, lambda: f"earnings not {expected}", WEBHOOK_WAIT_S)
+        eventually(
+            page, "Earnings", earnings_agree, lambda: f"earnings not {expected}", WEBHOOK_WAIT_S
+        )
         with core_reads(live_system) as session:
             # The money adds up: every provider's earnings and paid jobs are their received
             # payments less what refunds and lost disputes took back.
@@ -509,7 +458,7 @@ def test_refunds_and_disputes_show_everywhere(
             counted = total.refunded >= a.price and total.disputed >= c.price
             return counted and all(shows(figure(page, k), v) for k, v in wanted.items())
 
-        until(page, "Reports", report_agrees, lambda: f"report not {wanted}", WEBHOOK_WAIT_S)
+        eventually(page, "Reports", report_agrees, lambda: f"report not {wanted}", WEBHOOK_WAIT_S)
         shots.shot(page, "finance-report")
     except BaseException:
         if not page.is_closed():
@@ -547,7 +496,7 @@ def test_refunds_and_disputes_show_everywhere(
             sent = [(str(m["To"]), str(m["Subject"])) for m in caught(folder)]
             return all(mail in sent for mail in mails)
 
-        until(page, "Mail caught", all_caught, "not every e-mail caught", MAIL_WAIT_S)
+        eventually(page, "Mail caught", all_caught, "not every e-mail caught", MAIL_WAIT_S)
         sent = [(str(m["To"]), str(m["Subject"])) for m in caught(folder)]
         assert all(sent.count(mail) == 1 for mail in mails), [m for m in sent if m in mails]
         grid = page.get_by_test_id("stDataFrame").first
