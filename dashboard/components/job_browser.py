@@ -324,9 +324,16 @@ def _close_detail() -> None:
 
 
 @st.dialog("Job details", position="right", width=600, on_dismiss=_close_detail)
-def detail_drawer(actor: Actor, row: JobRow) -> None:
+def detail_drawer(actor: Actor, job_id: int) -> None:
     """The job in a drawer over the table's right side (the whole screen on a phone), so
-    it opens where the reader is, however far down the table they clicked."""
+    it opens where the reader is, however far down the table they clicked.
+
+    The drawer reruns on its own after an action inside it (a refund, a reminder), so it
+    reads the job's row itself: the table's row is from the page's last full run."""
+    row = _find(actor, job_id)
+    if row is None:
+        st.warning(f"No job #{job_id} to show.")
+        return
     detail(actor, row)
 
 
@@ -390,7 +397,7 @@ def job_browser(actor: Actor, *, for_admin: bool) -> JobPage:
             selected = None
     state[SELECTED_KEY] = selected
     if row is not None:
-        detail_drawer(actor, row)
+        detail_drawer(actor, row.job_id)
     _write_link(
         View(
             job_id=selected,

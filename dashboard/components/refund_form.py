@@ -1,7 +1,8 @@
 """An admin's refund of a paid job, in its drawer: "Refund…" opens a form with the amount
 (all that is left by default), a required reason and a live preview (what goes back to the
 customer, the provider's earnings now and after, refunded in full or in part), then one
-confirm. A job that cannot be refunded shows why instead of the form.
+confirm. A paid job that cannot be refunded (paid by hand, disputed, refunded in full) says
+why in place of the button.
 
 The preview reads our records only, so it follows every change of the amount without
 calling Stripe; the refund itself is core.billing.refund_action.refund_job, which Stripe
@@ -89,6 +90,13 @@ def refund_section(actor: Actor, row: JobRow) -> None:
     job_id = row.job_id
     keys = _keys(job_id)
     _last_result(job_id)
+    try:
+        whole = preview_refund(context(), job_id, actor=actor)
+    except AppError as error:
+        # Paid by hand, disputed, refunded in full: why there is no refund, before a click.
+        _close(job_id)
+        st.caption(f":material/block: No refund: {md(error.message)}")
+        return
     if not st.session_state.get(keys["open"]):
         st.button(
             "Refund…",
@@ -97,12 +105,6 @@ def refund_section(actor: Actor, row: JobRow) -> None:
             on_click=_open,
             args=(job_id,),
         )
-        return
-    try:
-        whole = preview_refund(context(), job_id, actor=actor)
-    except AppError as error:
-        st.warning(md(error.message))
-        st.button("Close", key=f"refund_close_{job_id}", on_click=_close, args=(job_id,))
         return
     if keys["seen"] not in st.session_state:
         st.session_state[keys["seen"]] = whole.already_refunded

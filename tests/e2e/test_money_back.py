@@ -304,6 +304,10 @@ def test_refunds_and_disputes_show_everywhere(
         expect(success.get_by_test_id("stAlertContentSuccess")).to_be_visible()
         settled(page)
         expect(amount).to_have_count(0)  # the form closed
+        # The drawer reran alone, and read the job again: refunded, with no page reload.
+        expect(badge(page, "Invoice: refunded")).to_be_visible()
+        expect(refund_button).to_have_count(0)
+        expect(drawer.get_by_text("is refunded in full already; nothing is left")).to_be_visible()
         shots.shot(page, "a-refund-done")
 
         box = money_back_box(page)

@@ -1,6 +1,6 @@
 """The refund form in a paid job's drawer: offered to admins only, a live preview of the
 amount typed, a reason required, the refund made once and told as text, and the reason a
-job cannot be refunded shown instead of the form."""
+paid job cannot be refunded shown in place of the button."""
 
 from __future__ import annotations
 
@@ -129,6 +129,16 @@ def test_an_admin_refunds_part_of_a_paid_job_with_a_live_preview_and_a_reason(
     at.button(key=f"refund_{job_id}").click().run()
     assert at.text_input(key=f"refund_amount_{job_id}").value == "150.00"
 
+    # The rest refunded, nothing is left: the button gives way to why.
+    at.text_input(key=f"refund_reason_{job_id}").input("Never came back").run()
+    at.button(key=f"refund_yes_{job_id}").click().run()
+    assert earnings(dashboard, small.provider_id) == 0
+    assert f"refund_{job_id}" not in [b.key for b in at.button]
+    assert [shown(c.value) for c in at.caption] == [
+        f":material/block: No refund: Job #{job_id} is refunded in full already; nothing is "
+        "left to refund."
+    ]
+
 
 def test_refund_is_for_admins_and_paid_jobs_and_says_why_it_cannot_be_made(
     dashboard: AppContext, sandbox: SandboxControl, live_service: LiveService
@@ -147,11 +157,10 @@ def test_refund_is_for_admins_and_paid_jobs_and_says_why_it_cannot_be_made(
     record_manual_payment(dashboard, job_id=unpaid, actor=Actor("admin", 1), reason="Cash")
     st.cache_data.clear()
     at = actions("admin", 1, unpaid)
-    at.button(key=f"refund_{unpaid}").click().run()
-    assert [shown(w.value) for w in at.warning] == [
-        f"Job #{unpaid} was paid by hand (cash or cheque), so there is no card charge to refund "
-        "in Stripe; give the money back outside Stripe."
+    # No button to click only to be told no: the reason stands in its place.
+    assert f"refund_{unpaid}" not in [b.key for b in at.button]
+    assert [shown(c.value) for c in at.caption] == [
+        f":material/block: No refund: Job #{unpaid} was paid by hand (cash or cheque), so "
+        "there is no card charge to refund in Stripe; give the money back outside Stripe."
     ]
     assert f"refund_amount_{unpaid}" not in [t.key for t in at.text_input]
-    at.button(key=f"refund_close_{unpaid}").click().run()
-    assert not at.warning
