@@ -13,8 +13,19 @@ import re
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&\"'=/@])")
 
 
+# Streamlit's markdown (remark-gfm) also turns bare addresses into links, and it finds
+# them in the text once escapes are read, so no escape stops it: `www.evil.example`,
+# `https://evil.example` and `ann@example.com` would be live links. A word joiner
+# (U+2060, invisible, no line break) where each of those needs two characters side by
+# side (after "@", between "www" and ".", between ":" and "//") keeps them as text.
+_AUTOLINKED = re.compile(r"@|(?<!\w)www(?=\.)|:(?=//)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
 def md(text: object) -> str:
-    """`text` as markdown that renders exactly as the characters it holds."""
-    escaped = _SPECIAL.sub(r"\\\1", str(text))
+    """`text` as markdown that renders exactly as the characters it holds (with an
+    invisible word joiner inside what would otherwise become a link)."""
+    unlinked = _AUTOLINKED.sub(lambda found: found.group() + WORD_JOINER, str(text))
+    escaped = _SPECIAL.sub(r"\\\1", unlinked)
     # Line breaks stay line breaks; nothing else of the layout comes from the text.
     return escaped.replace("\r\n", "\n").replace("\n", "  \n")

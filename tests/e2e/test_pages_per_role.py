@@ -32,7 +32,8 @@ DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 EVIL = (
     "[Click to confirm](http://evil.example/login) ![x](http://evil.example/pixel.png) "
-    "<b>bold</b> <img src=http://evil.example/tag.png> <a href=http://evil.example/a>a</a>"
+    "<b>bold</b> <img src=http://evil.example/tag.png> <a href=http://evil.example/a>a</a> "
+    "www.evil.example pay@evil.example"
 )
 
 

@@ -34,6 +34,7 @@ from core.db.models import Account, Base, Customer, Job, Service, ServiceProvide
 from core.db.session import make_engine, make_session_factory, session_scope
 from core.identity.accounts import create_account
 from core.seed import DEMO_ACCOUNTS, DEMO_PROVIDER_PASSWORD, PROVIDERS, seed_demo
+from dashboard.components.safe_text import WORD_JOINER
 from tests.support.database import fresh_sqlite
 from tests.support.factories import marketplace, new_job
 from tests.support.sandbox import SandboxControl
@@ -290,8 +291,10 @@ def titles(at: AppTest) -> list[str]:
 
 
 def shown(markdown: object) -> str:
-    """What a markdown element shows: its source less the escapes that keep text as text."""
-    return re.sub(r"\\(.)", r"\1", str(markdown)).replace("  \n", "\n")
+    """What a markdown element shows: its source less the escapes and the invisible word
+    joiners that keep text as text."""
+    text = re.sub(r"\\(.)", r"\1", str(markdown)).replace(WORD_JOINER, "")
+    return text.replace("  \n", "\n")
 
 
 def errors(at: AppTest) -> list[str]:

@@ -5,6 +5,7 @@ renderer (markdown-it, HTML on) to see what a browser would get."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from core.context import AppContext
 from core.db.models import Account, Customer, Job, Service, ServiceProvider
 from core.db.session import session_scope
 from core.notify import notifications
-from dashboard.components.safe_text import md
+from dashboard.components.safe_text import WORD_JOINER, md
 from tests.integration.dashboard.conftest import Small, open_page, signed_in
 
 LINK = "[Click to confirm](http://evil.example/login)"
@@ -44,10 +45,25 @@ def test_md_renders_exactly_the_characters_given(text: str) -> None:
     assert_plain(html)
     # What remains once the paragraph is stripped is the text itself, entity-escaped.
     inner = html.removeprefix("<p>").removesuffix("</p>\n")
-    assert (
-        inner.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
-        == text
-    )
+    assert inner.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace(
+        "&amp;", "&"
+    ) == text.replace("://", ":" + WORD_JOINER + "//")
+
+
+# The literal autolinks of remark-gfm (mdast-util-gfm-autolink-literal), which Streamlit's
+# markdown finds in the text once its escapes are read.
+GFM_LITERAL_LINKS = [
+    re.compile(r"(https?://|www(?=\.))[-.\w]+", re.IGNORECASE),
+    re.compile(r"[-.\w+]+@[-\w]+(?:\.[-\w]+)+"),
+]
+BARE = "Call www.evil.example, https://evil.example/login or pay@evil.example (WWW.x.example)"
+
+
+def test_bare_addresses_stay_text() -> None:
+    text = re.sub(r"\\(.)", r"\1", md(BARE))  # what remark reads once escapes are gone
+    assert [p.pattern for p in GFM_LITERAL_LINKS if p.search(text)] == []
+    assert text.replace(WORD_JOINER, "") == BARE  # nothing else changed
+    assert md("a.b@c") == "a\\.b\\@" + WORD_JOINER + "c"
 
 
 def markdown_sources(at: AppTest) -> list[str]:
