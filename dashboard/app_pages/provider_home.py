@@ -1,6 +1,7 @@
-"""A provider's home: this month's earnings, what customers still owe, what is overdue,
-money that moved back (once any has), the latest payments and the months before; each
-figure opens its list."""
+"""A provider's home: this month's payments received, what customers still owe, what is
+overdue, money that moved back (once any has), the latest payments and the months before;
+each figure opens its list. "Received" is before refunds, as on the Earnings page, whose
+balance is net of them; the money-back tile says what came off."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def render() -> None:
     columns = st.columns(4 if back.any else 3)
     earned, awaiting, overdue = columns[:3]
     with tile(earned):
-        month_so_far("Earned this month", this, last, so_far)
+        month_so_far("Received this month", this, last, so_far)
         link(EARNINGS, "Earnings")
     with tile(awaiting):
         st.metric(

@@ -79,20 +79,18 @@ def payments_received(user: SignedIn, provenance: Provenance) -> None:
     report = reads.payments_report(actor, spec.start, spec.end, spec.group_by, spec.basis)
     total = report.total
     st.caption(report.title)
-    shown = st.columns(6)
-    shown[0].metric("Payments received", f"{total.payments:,}")
-    for place, (label, cents) in zip(
-        shown[1:],
-        [
+    # Each figure as wide as its value, wrapping onto a second line before one is cut
+    # short ("$27,26…" in six equal columns).
+    with st.container(horizontal=True, gap="large", key="report_totals"):
+        st.metric("Payments received", f"{total.payments:,}", width="content")
+        for label, cents in [
             ("Gross received", total.gross),
             ("Refunded", total.refunded),
             ("Disputes lost", total.disputed),
             ("Net received", total.net),
             ("Held in open disputes", total.held),
-        ],
-        strict=True,
-    ):
-        place.metric(label, money(cents))
+        ]:
+            st.metric(label, money(cents), width="content")
     figures = [summary_figures(r) for r in report.rows]
     table: dict[str, list[object]] = {grouping.title(): [r.label for r in report.rows]}
     for index, column in enumerate(SUMMARY_COLUMNS):

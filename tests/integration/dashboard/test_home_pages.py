@@ -136,7 +136,7 @@ def test_providers_land_on_their_home_with_cores_figures(demo: Demo, dashboard: 
     with session_scope(dashboard.readers) as session:
         home = overview.provider_home(session, provider_id=provider_id, actor=maria)
     shown = metrics(at)
-    assert shown["Earned this month"] == money(home.this_month.amount)
+    assert shown["Received this month"] == money(home.this_month.amount)
     assert shown["Awaiting payment"] == money(home.awaiting_payment.amount)
     assert shown["Overdue"] == money(home.overdue.amount)
     links = page_links(at)
@@ -168,7 +168,7 @@ def test_a_payment_while_home_is_open_shows_on_the_next_tick_with_a_toast_and_th
     run_fragments(at)
     assert toasts(at) == [f"Payment received: $150.00 for job #{small.job_id}"]
     shown = metrics(at)
-    assert shown["Earned this month"] == "$150.00" and shown["Awaiting payment"] == "$0.00"
+    assert shown["Received this month"] == "$150.00" and shown["Awaiting payment"] == "$0.00"
     # The payment's notification moved the unread count, so the whole app ran again to
     # redraw the navigation.
     assert nav_titles(at)[-1] == "Notifications (1)" and titles(at) == ["Home"]
