@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'data' / 'app.db'}"
     stripe_secret_key: SecretStr | None = None
     stripe_webhook_secret: SecretStr | None = None
+    # While an endpoint's signing secret is rotated: the secret being replaced, still
+    # accepted beside the new one until it is removed (docs/operations.md).
+    stripe_webhook_secret_previous: SecretStr | None = None
     # None: the sandbox when no key is configured, real Stripe when one is; "" forces Stripe.
     stripe_api_base: str | None = None
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
@@ -156,6 +159,13 @@ class Settings(BaseSettings):
     @property
     def reminder_steps(self) -> tuple[int, ...]:
         return parse_reminder_schedule(self.reminder_schedule)
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The signing secrets a webhook may be signed with: the current one, then the one
+        being rotated out (if set)."""
+        given = (self.stripe_webhook_secret, self.stripe_webhook_secret_previous)
+        return tuple(s.get_secret_value() for s in given if s and s.get_secret_value())
 
     @property
     def uses_sandbox(self) -> bool:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -416,21 +416,35 @@ class StripeGateway(MoneyBackCalls):
         yield from listing.auto_paging_iter()
 
     @staticmethod
-    def verify_event(payload: bytes, signature: str | None, secret: str) -> EventInfo:
+    def verify_event(
+        payload: bytes, signature: str | None, secret: str | Sequence[str]
+    ) -> EventInfo:
         """Check the Stripe-Signature header (300 s tolerance) and parse the event's envelope.
 
-        Raises ValueError (NotAStripeEvent for a signed body that names no event) for a bad
+        `secret` may be several signing secrets (the new one and the one it replaces, while
+        an endpoint's secret is rotated): a signature by any of them is accepted. Raises
+        ValueError (NotAStripeEvent for a signed body that names no event) for a bad
         signature, a stale timestamp, or a body that is not a Stripe event.
         """
-        if not secret:
+        secrets = [secret] if isinstance(secret, str) else list(secret)
+        secrets = [s for s in secrets if s]
+        if not secrets:
             raise ValueError("no webhook signing secret is configured")
         try:
             text = payload.decode("utf-8")
-            stripe.WebhookSignature.verify_header(text, signature, secret, WEBHOOK_TOLERANCE)
         except UnicodeDecodeError:
             raise ValueError("the body is not UTF-8 text") from None
-        except stripe.SignatureVerificationError as exc:
-            raise ValueError(f"invalid signature: {exc.user_message or exc}") from exc
+        refusal: stripe.SignatureVerificationError | None = None
+        for candidate in secrets:
+            try:
+                stripe.WebhookSignature.verify_header(text, signature, candidate, WEBHOOK_TOLERANCE)
+            except stripe.SignatureVerificationError as exc:
+                refusal = refusal or exc
+            else:
+                refusal = None
+                break
+        if refusal is not None:
+            raise ValueError(f"invalid signature: {refusal.user_message or refusal}") from refusal
         try:
             body = json.loads(text)
         except (ValueError, RecursionError):  # not JSON, or nested past what Python parses

@@ -39,7 +39,7 @@ import time
 import traceback
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,7 +121,7 @@ def receive(
     payload: bytes,
     signature: str | None,
     *,
-    secret: str,
+    secret: str | Sequence[str],
     currency: str,
 ) -> Delivery:
     """Verify, record and apply one delivery, and say how to answer it."""
@@ -134,7 +134,7 @@ def answer_or_work(
     payload: bytes,
     signature: str | None,
     *,
-    secret: str,
+    secret: str | Sequence[str],
     currency: str,
 ) -> Delivery | Callable[[], Delivery]:
     """The answer, when it needs no database (not an event; a duplicate this process has

@@ -46,7 +46,6 @@ async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
     payload = await _read_limited(request)
     if payload is None:
         return error_response(413, "payload_too_large", "Webhook bodies are limited to 1 MiB.")
-    secret = context.settings.stripe_webhook_secret
     signature = request.headers.get("stripe-signature")
 
     # Checking the signature and the envelope is short CPU work, done here; only the
@@ -55,7 +54,7 @@ async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
         context.sessions,
         payload,
         signature,
-        secret=secret.get_secret_value() if secret else "",
+        secret=context.settings.webhook_secrets,
         currency=context.settings.currency,
     )
     if not isinstance(answer, Delivery):
