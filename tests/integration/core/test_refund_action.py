@@ -51,7 +51,11 @@ def credit_notes(sandbox: SandboxControl, invoice_id: str) -> list[str]:
 def refunds_of(session: Session, job_id: int) -> list[StripeRefund]:
     return list(
         session.scalars(
-            select(StripeRefund).where(StripeRefund.job_id == job_id).order_by(StripeRefund.created)
+            # Stripe's `created` is in seconds: refunds asked in the same second are in the
+            # order they were recorded.
+            select(StripeRefund)
+            .where(StripeRefund.job_id == job_id)
+            .order_by(StripeRefund.created, StripeRefund.id)
         )
     )
 
