@@ -55,7 +55,7 @@ def refunds_of(session: Session, job_id: int) -> list[StripeRefund]:
             # order they were recorded.
             select(StripeRefund)
             .where(StripeRefund.job_id == job_id)
-            .order_by(StripeRefund.created, StripeRefund.id)
+            .order_by(StripeRefund.created, StripeRefund.recorded_at)
         )
     )
 
