@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ from core.jobs.view import job_details
 from core.money import format_cents
 from core.notify import notifications
 from core.notify.delivery import DeliveryReport, DeliveryWorker
+from core.observability import logs, metrics
 from core.seed import has_data, seed_demo
 
 
@@ -470,6 +472,8 @@ def cmd_deliver(args: argparse.Namespace, ctx: AppContext) -> int:
     worker = DeliveryWorker(
         ctx.sessions, ctx.readers, smtp, ctx.settings.mail_from, batch_size=args.batch
     )
+    if args.metrics_port:
+        metrics.serve(args.metrics_port, args.metrics_host)
     stop = threading.Event()
     previous = {}
     if not args.once:
@@ -626,6 +630,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_positive, default=10, help="seconds between passes (default 10)"
     )
     deliver.add_argument("--batch", type=_positive, default=50, help="messages claimed at a time")
+    deliver.add_argument(
+        "--metrics-port",
+        type=_positive,
+        help="serve the worker's metrics (e-mails, reminders, Stripe calls) for Prometheus at "
+        "http://127.0.0.1:PORT/metrics (--metrics-host to listen elsewhere)",
+    )
+    deliver.add_argument("--metrics-host", default="127.0.0.1")
     token = add("token", cmd_token, "issue a bearer token for the REST API")
     token.add_argument("--role", required=True, choices=list(API_ROLES))
     token.add_argument("--id", type=_positive, help="the customer's or provider's id")
@@ -635,6 +646,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The worker tells each e-mail and pass; a one-off command only what went wrong.
+    logs.configure(level=logging.INFO if args.command == "deliver" else logging.WARNING)
     ctx = AppContext.create(get_settings())
     try:
         return int(args.handler(args, ctx))

@@ -6,7 +6,6 @@ start without a webhook signing secret, since every event would then be refused.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +13,9 @@ from fastapi import FastAPI
 
 from core.config import get_settings
 from core.context import AppContext
+from core.observability import logs
 from webhook_service.errors import install_error_handlers
+from webhook_service.request_ids import RequestIds
 from webhook_service.routes import (
     health,
     job_view,
@@ -43,17 +44,9 @@ answer `{"error": {"code", "message"}}`; someone else's job is a 404, not a 403.
 """
 
 
-def _log_core_events() -> None:
-    """One line per webhook event and invoice step on stderr, beside uvicorn's own log."""
-    logger = logging.getLogger("core")
-    logger.setLevel(logging.INFO)
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
-        logger.addHandler(handler)
-
-
 def create_app(context: AppContext | None = None) -> FastAPI:
+    logs.configure()  # LOG_FORMAT: one JSON object a line, or readable lines
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
@@ -62,7 +55,6 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         if secret is None or not secret.get_secret_value():
             raise RuntimeError(MISSING_SECRET)
         app.state.context = current
-        _log_core_events()
         try:
             yield
         finally:
@@ -77,6 +69,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(RequestIds)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

@@ -372,7 +372,8 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
             )
             INVOICES.labels(step=step.name, result="failed").inc()
             log.warning(
-                "invoice.failed job_id=%s step=%s error=%s", job_id, step.name, error.message
+                "invoice.failed",
+                extra={"job_id": job_id, "step": step.name, "error": error.message},
             )
             raise InvoicingFailed(
                 f"Invoicing job #{job_id} failed at {step.name.replace('_', ' ')}: "
@@ -395,7 +396,7 @@ def process_job_payment(ctx: AppContext, *, job_id: int, actor: Actor = SYSTEM) 
         },
     )
     INVOICES.labels(step="invoice_send", result="sent").inc()
-    log.info("invoice.sent job_id=%s invoice=%s", job_id, invoice.id)
+    log.info("invoice.sent", extra={"job_id": job_id, "invoice": invoice.id})
     return result
 
 

@@ -62,6 +62,7 @@ from core.identity.actor import SYSTEM, Actor
 from core.identity.permissions import require
 from core.money import format_cents
 from core.notify.notifications import notify
+from core.observability.metrics import REMINDERS
 
 KIND = "reminder"
 _LIVE_KEYS = ("sk_live_", "rk_live_")
@@ -429,6 +430,8 @@ def run_due_reminders(
     run = ReminderRun(now, apply, due)
     if apply:
         run.outcomes = [send_reminder(ctx, reminder, now) for reminder in due]
+        for result, count in run.counts.items():
+            REMINDERS.labels(result=result).inc(count)
     return run
 
 

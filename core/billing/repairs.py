@@ -79,7 +79,7 @@ def repair(ctx: AppContext, drift: Drift, *, actor: Actor, reason: str) -> Repai
         return RepairResult(drift, False, error.message)
     if not entry.written:
         record_now(ctx.sessions, **entry.fields, job_id=drift.job_id, after={"done": message})
-    log.info("reconcile.repaired kind=%s job_id=%s", drift.kind, drift.job_id)
+    log.info("reconcile.repaired", extra={"kind": drift.kind, "job_id": drift.job_id})
     return RepairResult(drift, True, message)
 
 

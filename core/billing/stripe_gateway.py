@@ -126,7 +126,7 @@ class StripeGateway(MoneyBackCalls):
                         raise RateLimited(f"Stripe is rate limiting requests ({step}).") from exc
                     delay = self.rate_limit_backoff * 2 ** (attempt - 1)
                     time.sleep(delay + random.uniform(0, delay))
-                    log.warning("stripe.rate_limited step=%s attempt=%d", step, attempt)
+                    log.warning("stripe.rate_limited", extra={"step": step, "attempt": attempt})
                     continue
                 raise _mapped(step, exc) from exc
             record_stripe_call(step, "ok")
@@ -162,7 +162,7 @@ class StripeGateway(MoneyBackCalls):
                 options={"idempotency_key": f"customer:{user_id}"},
             ),
         )
-        log.info("stripe.customer.created user_id=%s customer=%s", user_id, customer.id)
+        log.info("stripe.customer.created", extra={"user_id": user_id, "customer": customer.id})
         return customer.id
 
     # Invoices
@@ -226,7 +226,7 @@ class StripeGateway(MoneyBackCalls):
                 options={"idempotency_key": f"invoice:{payment_id}{_reissue(issue, replaces)}"},
             ),
         )
-        log.info("stripe.invoice.created job_id=%s invoice=%s", job_id, invoice.id)
+        log.info("stripe.invoice.created", extra={"job_id": job_id, "invoice": invoice.id})
         return InvoiceInfo.from_stripe(invoice), _replayed(invoice)
 
     def add_invoice_item(
@@ -279,7 +279,7 @@ class StripeGateway(MoneyBackCalls):
             "send",
             lambda: self.client.v1.invoices.send_invoice(invoice_id, options=options),  # type: ignore[arg-type]
         )
-        log.info("stripe.invoice.sent invoice=%s", invoice_id)
+        log.info("stripe.invoice.sent", extra={"invoice": invoice_id})
         return InvoiceInfo.from_stripe(invoice)
 
     def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
@@ -328,12 +328,12 @@ class StripeGateway(MoneyBackCalls):
                 invoice_id, options={"idempotency_key": f"void:{invoice_id}"}
             ),
         )
-        log.info("stripe.invoice.voided invoice=%s", invoice_id)
+        log.info("stripe.invoice.voided", extra={"invoice": invoice_id})
         return InvoiceInfo.from_stripe(invoice)
 
     def delete_draft(self, invoice_id: str) -> None:
         self._call("delete_draft", lambda: self.client.v1.invoices.delete(invoice_id))
-        log.info("stripe.invoice.deleted invoice=%s", invoice_id)
+        log.info("stripe.invoice.deleted", extra={"invoice": invoice_id})
 
     def pay_out_of_band(self, invoice_id: str) -> InvoiceInfo:
         """Mark an invoice paid outside Stripe (cash, cheque), so both sides agree."""

@@ -32,7 +32,6 @@ A duplicate of an event this process has handled is answered from memory
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -144,7 +143,7 @@ def answer_or_work(
     try:
         event = StripeGateway.verify_event(payload, signature, secret)
     except NotAStripeEvent as error:
-        log.warning("stripe.webhook.not_an_event reason=%s", error)
+        log.warning("stripe.webhook.not_an_event", extra={"reason": str(error)})
         WEBHOOKS_REFUSED.inc()
         return Delivery(400, _refused("invalid_webhook", str(error)))
     except ValueError as error:
@@ -198,10 +197,8 @@ def process_event(
     payment_id = metadata_id(event.object.get("metadata"), "payment_id")
     if event.api_version and event.api_version != API_VERSION:
         log.warning(
-            "stripe.webhook.api_version_mismatch event=%s got=%s pinned=%s",
-            event.id,
-            event.api_version,
-            API_VERSION,
+            "stripe.webhook.api_version_mismatch",
+            extra={"event_id": event.id, "got": event.api_version, "pinned": API_VERSION},
         )
 
     handled = handled_events(sessions)
@@ -568,7 +565,7 @@ def _record_failure(
     """Keep the failure on the event row, unhandled, so a person can see it and a retry or
     replay takes it up again (best effort: the database may be the thing that failed)."""
     if outcome == "error":
-        log.exception("stripe.webhook.error event=%s", event.id)
+        log.exception("stripe.webhook.error", extra={"event_id": event.id, "job_id": job_id})
     trace = "".join(traceback.format_exception(error))
     message = f"{type(error).__name__}: {error}\n{trace}"[:ERROR_LIMIT]
     detail = f"{type(error).__name__} while handling the event; see the error"
@@ -586,7 +583,7 @@ def _record_failure(
                     .values(outcome=outcome, error=message, detail=detail)
                 )
     except SQLAlchemyError:
-        log.exception("stripe.webhook.failure_not_recorded event=%s", event.id)
+        log.exception("stripe.webhook.failure_not_recorded", extra={"event_id": event.id})
     return Outcome(outcome, detail)
 
 
@@ -601,14 +598,13 @@ def _log(event: EventInfo, outcome: str, started: float) -> float:
         return milliseconds
     log.log(
         level,
-        json.dumps(
-            {
-                "event": "stripe.webhook.processed",
-                "id": event.id,
-                "type": event.type,
-                "outcome": outcome,
-                "ms": milliseconds,
-            }
-        ),
+        "stripe.webhook.processed",
+        extra={
+            "event_id": event.id,
+            "event_type": event.type,
+            "job_id": metadata_id(event.object.get("metadata"), "job_id"),
+            "outcome": outcome,
+            "duration_ms": milliseconds,
+        },
     )
     return milliseconds

@@ -44,6 +44,7 @@ from core.db.models import Base, EmailMessage, utcnow
 from core.db.session import session_scope
 from core.notify.emails import RenderedEmail, render_message
 from core.notify.smtp import SendFailure, SmtpMailer
+from core.observability.metrics import EMAILS
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,9 @@ class DeliveryWorker:
             .values(status="sent", sent_at=self.clock(), lease_until=None)
         )
         with session_scope(self.sessions) as session:
-            return int(getattr(session.execute(statement), "rowcount", 0))
+            sent = int(getattr(session.execute(statement), "rowcount", 0))
+        EMAILS.labels(result="sent").inc(sent)
+        return sent
 
     def _render(self, claimed: Sequence[Claimed]) -> dict[int, MimeMessage | SendFailure]:
         now = self.clock()
@@ -304,7 +307,7 @@ class DeliveryWorker:
                 except LookupError as error:
                     out[row.id] = SendFailure(f"nothing to send: {error}", temporary=False)
                 except Exception as error:  # a rendering fault: worth another try once fixed
-                    log.exception("email.render_failed id=%s", row.id)
+                    log.exception("email.render_failed", extra={"message_id": row.id})
                     out[row.id] = SendFailure(
                         f"could not be rendered: {type(error).__name__}: {error}", temporary=True
                     )
@@ -328,7 +331,7 @@ class DeliveryWorker:
         )
         with session_scope(self.sessions) as session:
             session.execute(statement)
-        log.info("email.handed id=%s key=%s", item.id, item.message_key)
+        log.info("email.handed", extra={"message_id": item.id, "message_key": item.message_key})
 
     def _record_failure(self, item: Claimed, failure: SendFailure, report: DeliveryReport) -> None:
         now = self.clock()
@@ -339,21 +342,20 @@ class DeliveryWorker:
                 "last_error": failure.reason,
             }
             report.retrying += 1
+            EMAILS.labels(result="retry").inc()
         else:
             reason = failure.reason
             if failure.temporary:
                 reason = f"gave up after {item.attempts} attempts: {reason}"
             values = {"status": "failed", "last_error": reason}
             report.failed += 1
+            EMAILS.labels(result="failed").inc()
         statement = update(OUTBOX).where(self._mine(item)).values(lease_until=None, **values)
         with session_scope(self.sessions) as session:
             session.execute(statement)
         log.warning(
-            "email.%s id=%s attempts=%s reason=%s",
-            values["status"],
-            item.id,
-            item.attempts,
-            failure.reason,
+            f"email.{values['status']}",
+            extra={"message_id": item.id, "attempts": item.attempts, "reason": failure.reason},
         )
 
     def _release(self, items: Sequence[Claimed]) -> int:

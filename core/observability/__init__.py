@@ -1,1 +1,1 @@
-"""What operators read: metrics for Prometheus."""
+"""What operators read: metrics for Prometheus, and the logs."""

@@ -6,17 +6,13 @@ whichever process or worker is scraped."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.billing.drift_checks import last_check
-from core.db.models import EmailMessage, StripeEvent, StripeInvoice, utcnow
 from core.db.session import session_scope
-from core.identity.actor import SYSTEM
+from core.observability.health import read_health
 from core.observability.metrics import PREFIX
 
 
@@ -28,34 +24,24 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_scope(self.readers) as session:
-            by_status: dict[str, int] = dict(
-                session.execute(
-                    select(EmailMessage.status, func.count()).group_by(EmailMessage.status)
-                ).all()
-            )
-            open_invoices = session.scalar(
-                select(func.count())
-                .select_from(StripeInvoice)
-                .where(StripeInvoice.is_current, StripeInvoice.status == "open")
-            )
-            last: datetime | None = session.scalar(select(func.max(StripeEvent.received_at)))
-            drift = last_check(session, actor=SYSTEM)
+            health = read_health(session)
         outbox = GaugeMetricFamily(
             f"{PREFIX}_outbox_messages", "E-mail outbox messages by status", labels=["status"]
         )
-        for status in ("queued", "sending", "sent", "failed"):
-            outbox.add_metric([status], float(by_status.get(status, 0)))
+        for status, count in health.outbox.items():
+            outbox.add_metric([status], float(count))
         yield outbox
         yield GaugeMetricFamily(
-            f"{PREFIX}_open_invoices", "Current invoices open in Stripe", value=open_invoices or 0
+            f"{PREFIX}_open_invoices", "Current invoices open in Stripe", value=health.open_invoices
         )
-        if last is not None:
-            age = max(0.0, (utcnow() - last).total_seconds())
+        age = health.seconds_since_last_webhook
+        if age is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_seconds_since_last_webhook",
                 "Seconds since the newest Stripe event was received",
                 value=age,
             )
+        drift = health.drift
         if drift is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_drift_found",

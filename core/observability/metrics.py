@@ -17,6 +17,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    start_http_server,
 )
 from prometheus_client.registry import Collector
 
@@ -46,7 +47,25 @@ INVOICES = Counter(
     "Invoices of completed jobs: sent, or failed at a step (customer_search, invoice_create, ...)",
     ["step", "result"],
 )
-COUNTED = (WEBHOOK_EVENTS, WEBHOOK_SECONDS, WEBHOOKS_REFUSED, STRIPE_CALLS, INVOICES)
+EMAILS = Counter(
+    f"{PREFIX}_emails",
+    "Outbox e-mails handed to the SMTP server (sent), to be tried again (retry), given up (failed)",
+    ["result"],
+)
+REMINDERS = Counter(
+    f"{PREFIX}_payment_reminders",
+    "Payment reminders of overdue invoices, by what became of each (queued, skipped, ...)",
+    ["result"],
+)
+COUNTED = (
+    WEBHOOK_EVENTS,
+    WEBHOOK_SECONDS,
+    WEBHOOKS_REFUSED,
+    STRIPE_CALLS,
+    INVOICES,
+    EMAILS,
+    REMINDERS,
+)
 
 
 def record_webhook(event_type: str, outcome: str, seconds: float) -> None:
@@ -58,15 +77,26 @@ def record_stripe_call(endpoint: str, status: str) -> None:
     STRIPE_CALLS.labels(endpoint=endpoint, status=status).inc()
 
 
-def exposition(*extra: Collector) -> tuple[bytes, str]:
-    """The text Prometheus scrapes: this process's (or, in multiprocess mode, every
-    worker's) metrics, and those of `extra` (core.observability.database_gauges)."""
-    registry = CollectorRegistry()
+def registry(*extra: Collector) -> CollectorRegistry:
+    """This process's (or, in multiprocess mode, every worker's) metrics, and those of
+    `extra` (core.observability.database_gauges)."""
+    found = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(found)  # type: ignore[no-untyped-call]
     else:
         for counted in COUNTED:
-            registry.register(counted)
+            found.register(counted)
     for collector in extra:
-        registry.register(collector)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+        found.register(collector)
+    return found
+
+
+def exposition(*extra: Collector) -> tuple[bytes, str]:
+    """The text Prometheus scrapes, and its content type."""
+    return generate_latest(registry(*extra)), CONTENT_TYPE_LATEST
+
+
+def serve(port: int, host: str = "127.0.0.1") -> None:
+    """Serve this process's metrics at http://host:port/metrics from a daemon thread (for
+    the delivery worker, which has no HTTP server of its own)."""
+    start_http_server(port, addr=host, registry=registry())

@@ -155,7 +155,7 @@ def run(
         part.replace(_result_path(directory, job_id, status.format))
         status = replace(status, state="done", rows_done=rows, updated_at=utcnow())
     except Exception as error:  # recorded for the person waiting; the traceback for us
-        log.exception("export %s failed", job_id)
+        log.exception("export.failed", extra={"export_id": job_id})
         part.unlink(missing_ok=True)
         reason = error.message if isinstance(error, AppError) else str(error) or repr(error)
         status = replace(status, state="failed", error=reason, updated_at=utcnow())

@@ -148,8 +148,9 @@ def health_tiles(figures: MarketplaceOverview) -> None:
     if figures.webhooks is None:
         return
     hooks, drift, emails, _ = st.columns(4)
+    system = reads.system_health()  # the same reading as the service's /readyz
     with tile(hooks):
-        seconds = _seconds_since(figures.webhooks.last_received_at, figures.now)
+        seconds = _seconds_since(system.last_webhook_at, system.now)
         st.metric(
             "Webhook events to review",
             figures.webhooks.needing_attention,
@@ -168,6 +169,7 @@ def health_tiles(figures: MarketplaceOverview) -> None:
                 trouble.failed + trouble.not_configured,
                 help="Failed for good, or waiting because e-mail (SMTP_URL) is not configured",
             )
+            st.caption(f"{count_of(system.outbox_backlog, 'e-mail')} waiting to go out")
             email_trouble_links(trouble)
 
 

@@ -16,6 +16,7 @@ from core.jobs import queries, reminder_line, timeline
 from core.jobs.queries import JobFilter, JobPage, list_jobs
 from core.jobs.view import job_details
 from core.notify import notifications, outbox_admin
+from core.observability import health
 from core.reporting import aging as aging_report
 from core.reporting import earnings, overview, reports
 from dashboard.components.runtime import READ_TTL_SECONDS, context, read_session
@@ -139,6 +140,13 @@ def aging(actor: Actor, limit: int) -> tuple[list[reports.ReportRow], list[aging
             aging_report.aging_summary(session, actor=actor, now=now),
             aging_report.aging_details(session, actor=actor, now=now, limit=limit),
         )
+
+
+@st.cache_data(ttl=READ_TTL_SECONDS, max_entries=4, show_spinner=False)
+def system_health() -> health.Health:
+    """The outbox backlog, the last webhook's age, ...: what the service's /readyz says."""
+    with read_session() as session:
+        return health.read_health(session)
 
 
 @st.cache_data(ttl=READ_TTL_SECONDS, max_entries=50, show_spinner=False)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from core.config import Settings
 from core.context import AppContext
 from core.db.session import session_scope
+from core.observability import logs
 
 # Short: payments arrive by webhook in another process, which cannot clear this cache.
 READ_TTL_SECONDS = 10
@@ -38,6 +39,7 @@ def _settings_for(environment: frozenset[tuple[str, str]]) -> Settings:
 
 @st.cache_resource(max_entries=4)
 def _context(database_url: str, stripe_base: str | None, stripe_key: str) -> AppContext:
+    logs.configure()  # core's lines in the dashboard's process, in LOG_FORMAT
     return AppContext.create(settings())
 
 

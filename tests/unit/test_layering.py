@@ -15,7 +15,14 @@ GATEWAY = "core/billing/stripe_gateway.py"
 
 # core's packages from the bottom up: each may import only those before it.
 CORE_LAYERS = [
-    {"core.config", "core.errors", "core.money", "core.db", "core.observability.metrics"},
+    {
+        "core.config",
+        "core.errors",
+        "core.money",
+        "core.db",
+        "core.observability.metrics",
+        "core.observability.logs",
+    },
     {"core.identity", "core.audit", "core.notify"},
     {"core.billing", "core.context"},
     {"core.jobs"},

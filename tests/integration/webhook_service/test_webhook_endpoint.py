@@ -26,7 +26,7 @@ import core.billing.webhooks
 from core.billing.stripe_objects import EventInfo
 from core.config import Settings
 from core.context import AppContext
-from core.db.models import Job, Notification, StripeInvoice
+from core.db.models import EmailMessage, Job, Notification, StripeInvoice
 from core.db.session import session_scope
 from core.money import format_cents
 from tests.support.sandbox import SandboxControl
@@ -489,8 +489,49 @@ def test_healthz_and_readyz_answer_200_with_the_database_up(
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
     assert (ready.status_code, ready.json()) == (
         200,
-        {"status": "ready", "database": ctx.engine.dialect.name},
+        {
+            "status": "ready",
+            "database": ctx.engine.dialect.name,
+            "outbox": {
+                "backlog": 0,
+                "queued": 0,
+                "sending": 0,
+                "sent": 0,
+                "failed": 0,
+                "not_configured": 0,
+            },
+            "open_invoices": 0,
+            "last_webhook_at": None,
+            "seconds_since_last_webhook": None,
+            "drift_found": None,
+        },
     )
+
+
+def test_readyz_reports_the_outbox_backlog_and_the_last_webhooks_age(
+    ctx: AppContext, http: httpx.Client
+) -> None:
+    billed = billed_job(ctx)
+    paid = stripe_event("invoice.paid", invoice_object(billed))
+    assert outcome_of(deliver(http, paid)) == "applied"
+    with session_scope(ctx.sessions) as session:
+        queued = session.scalars(select(EmailMessage.id).where(EmailMessage.status == "queued"))
+        ids = list(queued)
+
+    ready = http.get("/readyz").json()
+    assert len(ids) >= 2  # the payment told the customer and the provider
+    assert ready["outbox"]["backlog"] == len(ids)
+    assert ready["outbox"]["queued"] == len(ids)
+    assert ready["last_webhook_at"] is not None
+    assert 0 <= ready["seconds_since_last_webhook"] < 60
+
+    with session_scope(ctx.sessions) as session:  # one goes out, one is given up
+        session.execute(update(EmailMessage).where(EmailMessage.id == ids[0]).values(status="sent"))
+        session.execute(
+            update(EmailMessage).where(EmailMessage.id == ids[1]).values(status="failed")
+        )
+    outbox = http.get("/readyz").json()["outbox"]
+    assert (outbox["backlog"], outbox["sent"], outbox["failed"]) == (len(ids) - 2, 1, 1)
 
 
 def test_readyz_answers_503_when_the_database_cannot_be_reached(tmp_path: Path) -> None:
