@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -549,30 +550,45 @@ def test_deliver_refuses_a_bad_smtp_url_in_one_line_without_the_password(
 def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
     ctx: AppContext, smtp: SmtpServer
 ) -> None:
+    """The worker as it is deployed: its metrics on a port of its own, its log one JSON
+    object a line."""
     paid(ctx)
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in ("SMTP_URL", "MAIL_FROM", "DEMO_CLOCK_FILE")
+        if key not in ("SMTP_URL", "MAIL_FROM", "DEMO_CLOCK_FILE", "PROMETHEUS_MULTIPROC_DIR")
     }
-    environment |= {"DATABASE_URL": ctx.settings.database_url, "SMTP_URL": smtp.url}
+    environment |= {
+        "DATABASE_URL": ctx.settings.database_url,
+        "SMTP_URL": smtp.url,
+        "LOG_FORMAT": "json",
+    }
+    port = free_port()
+    command = ["deliver", "--interval", "60", "--metrics-port", str(port)]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", "deliver", "--interval", "60"],
+        [sys.executable, "-m", "core.cli", *command],
         cwd=PROJECT_ROOT,
         env=environment,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert worker.stdout is not None
+        assert worker.stdout is not None and worker.stderr is not None
         assert worker.stdout.readline() == "E-mail: 2 sent, 0 to retry, 0 failed.\n"
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        assert 'jobtopaid_emails_total{result="sent"} 2.0' in scraped.splitlines()
         worker.send_signal(signal.SIGTERM)  # while it waits for its next pass
         assert worker.wait(timeout=30) == 0
+        logged = [json.loads(line) for line in worker.stderr.read().splitlines()]
     finally:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
     assert recipients(smtp) == [CUSTOMER, PROVIDER]
+    handed = [line for line in logged if line["event"] == "email.handed"]
+    assert len(handed) == 2 and all(line["level"] == "INFO" for line in handed)
+    assert all(isinstance(line["message_id"], int) for line in handed)
 
 
 def test_deliver_once_says_in_one_line_when_the_database_is_away(
