@@ -81,7 +81,7 @@ def payments_received(user: SignedIn, provenance: Provenance) -> None:
     st.caption(report.title)
     # Each figure as wide as its value, wrapping onto a second line before one is cut
     # short ("$27,26…" in six equal columns).
-    with st.container(horizontal=True, gap="large", key="report_totals"):
+    with st.container(horizontal=True, gap="medium", key="report_totals"):
         st.metric("Payments received", f"{total.payments:,}", width="content")
         for label, cents in [
             ("Gross received", total.gross),

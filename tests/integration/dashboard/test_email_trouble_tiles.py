@@ -15,6 +15,7 @@ from tests.integration.dashboard.conftest import (
     FINANCE_EMAIL,
     FINANCE_PASSWORD,
     Demo,
+    captions,
     metrics,
     open_page,
     page_links,
@@ -23,10 +24,11 @@ from tests.integration.dashboard.conftest import (
 
 
 def stuck_mail(ctx: AppContext) -> None:
-    """Three failed, two held for want of SMTP_URL and one sent, in place of the demo's."""
+    """Three failed, two held for want of SMTP_URL, four still to go and one sent, in place
+    of the demo's."""
     with session_scope(ctx.sessions) as session:
         session.query(EmailMessage).delete()
-        statuses = ["failed"] * 3 + ["not_configured"] * 2 + ["sent"]
+        statuses = ["failed"] * 3 + ["not_configured"] * 2 + ["queued"] * 3 + ["sending", "sent"]
         session.add_all(
             EmailMessage(
                 message_key=f"test:{n}",
@@ -52,6 +54,8 @@ def test_the_overview_counts_undelivered_email_each_a_link_to_the_outbox(
     stuck_mail(dashboard)
     at = signed_in(ADMIN_EMAIL, ADMIN_PASSWORD)
     assert metrics(at)["E-mail not delivered"] == "5"
+    # The outbox backlog, the same reading as the service's /readyz.
+    assert "4 e-mails waiting to go out" in captions(at)
     links = outbox_links(at)
     assert set(links) == {"3 e-mails failed", "2 waiting for SMTP"}
     assert all(page.endswith("outbox") for page in links.values())
