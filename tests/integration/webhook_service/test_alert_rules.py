@@ -1,13 +1,18 @@
 """deploy/prometheus/alerts.yml: a rules file Prometheus loads (groups of named rules, each
 with an expression, a runbook section in docs/operations.md), and every metric it names
-is one the webhook service's /metrics really exposes."""
+is one the webhook service's /metrics really exposes; promtool checks the file and plays its
+tests (deploy/prometheus/alerts_test.yml)."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml  # type: ignore[import-untyped]
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,3 +67,25 @@ def test_every_metric_a_rule_names_is_scraped(ctx: AppContext, http: httpx.Clien
 
     assert named  # the rules do name our metrics
     assert named <= scraped, sorted(named - scraped)
+
+
+def promtool() -> str:
+    """Prometheus's own checker (Debian's `prometheus` package); CI installs it."""
+    found = shutil.which("promtool")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    return found
+
+
+def test_promtool_loads_the_rules_and_each_fires_as_its_tests_expect() -> None:
+    """`promtool check rules` parses every expression as Prometheus does; `test rules`
+    plays made-up series through them (deploy/prometheus/alerts_test.yml), so an alert
+    that would never fire, or would fire on a quiet day, fails here."""
+    tool = promtool()
+    for command in (["check", "rules", RULES.name], ["test", "rules", "alerts_test.yml"]):
+        done = subprocess.run(
+            [tool, *command], cwd=RULES.parent, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
