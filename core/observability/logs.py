@@ -38,7 +38,7 @@ _SECRET_NAME = re.compile(
     r"secret|token|password|passwd|signature|authorization|cookie|api_?key", re.IGNORECASE
 )
 _SECRET_TEXT = re.compile(
-    r"\b(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z]+"  # Stripe API keys
+    r"\b(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z_]+"  # Stripe API keys
     r"|\bwhsec_[0-9A-Za-z_\-]+"  # webhook signing secrets
     r"|\bv[01]=[0-9a-f]{16,}"  # Stripe-Signature's signatures
     r"|\bBearer\s+[0-9A-Za-z._~+/\-]+=*"  # Authorization headers
