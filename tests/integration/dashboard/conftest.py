@@ -3,7 +3,8 @@
 The dashboard reads its configuration from the environment (`core.config.Settings()`), so
 `dashboard` points DATABASE_URL at the test's database and the Stripe settings at the
 test's sandbox, and clears Streamlit's caches around each test: cached reads and the cached
-AppContext would otherwise leak from one test's database into the next.
+AppContext would otherwise leak from one test's database into the next. The database is
+SQLite (see `database_url`).
 
 Helpers that drive the app (sign in, read the navigation, read a table) live here too, so
 the test modules say only what they check.
@@ -51,6 +52,14 @@ ADMIN_EMAIL, _, _, ADMIN_PASSWORD = DEMO_ACCOUNTS[0]
 FINANCE_EMAIL, _, _, FINANCE_PASSWORD = DEMO_ACCOUNTS[1]
 PROVIDER_PASSWORD = DEMO_PROVIDER_PASSWORD
 SMALL_PASSWORD = "small-provider-pass"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template_file: Path) -> str:
+    """SQLite only, where the root conftest gives PostgreSQL too: the pages run no SQL of
+    their own (tests/unit/test_layering.py), so every query they show is core's, and core's
+    tests run it on both databases. The browser test drives the whole system."""
+    return fresh_sqlite(sqlite_template_file, tmp_path)
 
 
 def _clear_streamlit_caches() -> None:
