@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run advance-clock test lint typecheck pytest bench clean
+.PHONY: run advance-clock test lint typecheck pytest bench chaos clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -40,6 +40,14 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.exports --page
 	$(BIN)/python -m bench.read_path
 	$(BIN)/python -m bench.dashboard_pages
+
+# The chaos run (tests/integration/chaos) at a larger size than `make test` runs it:
+# CHAOS_JOBS jobs (400 unless set) on SQLite and on PostgreSQL (TEST_DATABASE_URL, the
+# machine's server unless set); each run's figures follow the summary.
+chaos: $(STAMP)
+	CHAOS_JOBS=$(or $(CHAOS_JOBS),400) \
+	TEST_DATABASE_URL=$(or $(TEST_DATABASE_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test) \
+	$(BIN)/pytest tests/integration/chaos -m chaos -n 0 -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
