@@ -3,7 +3,8 @@
 Answers (decided in core.billing.webhooks.answer_or_work): 400 for what is not a Stripe event
 (bad signature, stale timestamp, not JSON); 413 above 1 MiB; 200 with the recorded
 outcome for every genuine event, refused ones included; 500 only when the database could
-not take it for a reason a retry cures, so that Stripe delivers again.
+not take it for a reason a retry cures, so that Stripe delivers again. A sender that hangs
+up mid-body is let go quietly (a line at INFO, no traceback).
 
 Intake runs in worker threads of its own, at most WEBHOOK_THREADS at once: one process
 cannot run more Python at a time than one, so more threads would only wait for each
@@ -13,9 +14,12 @@ that wait, unanswered, in the event loop.
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from core.billing.webhooks import Delivery, answer_or_work
 from webhook_service.deps import ContextDep
@@ -25,6 +29,7 @@ MAX_BODY_BYTES = 1024 * 1024
 WEBHOOK_THREADS = 8  # below the pool's size (core.db.session.POOL_SIZE): never waits for one
 
 router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
 
 
 async def _read_limited(request: Request) -> bytes | None:
@@ -43,7 +48,13 @@ async def _read_limited(request: Request) -> bytes | None:
 @router.post("/payments/stripe/webhook", response_model=None)
 @router.post("/payments/webhook", response_model=None, include_in_schema=False)
 async def stripe_webhook(request: Request, context: ContextDep) -> JSONResponse:
-    payload = await _read_limited(request)
+    try:
+        payload = await _read_limited(request)
+    except ClientDisconnect:
+        # The sender hung up mid-body (Stripe gave up waiting): nothing was read, nothing
+        # is done, and Stripe sends the event again. No one hears this answer.
+        log.info("stripe.webhook.sender_gone")
+        return error_response(400, "client_disconnected", "The body did not arrive whole.")
     if payload is None:
         return error_response(413, "payload_too_large", "Webhook bodies are limited to 1 MiB.")
     signature = request.headers.get("stripe-signature")

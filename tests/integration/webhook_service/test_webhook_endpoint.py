@@ -8,6 +8,8 @@ secret. Nothing of Stripe is mocked: the only stand-in is a database failure.
 from __future__ import annotations
 
 import json
+import logging
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -381,6 +383,30 @@ def test_a_body_over_1_mib_is_refused_with_413_and_changes_nothing(
     response = http.post(WEBHOOK, content=pieces() if chunked else raw, headers=signed(payload))
 
     assert_error_body(response, 413, "payload_too_large")
+    assert event_rows(ctx) == {}
+    assert_untouched(ctx, billed)
+
+
+def test_a_sender_that_hangs_up_mid_body_is_let_go_quietly(
+    ctx: AppContext, service: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Stripe gives up on a slow answer and closes the connection: no traceback, nothing
+    recorded, the event comes again."""
+    caplog.set_level(logging.INFO)
+    billed = billed_job(ctx)
+    payload = json.dumps(stripe_event("invoice.paid", invoice_object(billed))).encode()
+    host, port = service.removeprefix("http://").split(":")
+    head = (
+        f"POST {WEBHOOK} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sender:
+        sender.sendall(head + payload[: len(payload) // 2])
+    deadline = time.monotonic() + 10
+    while not any(r.getMessage() == "stripe.webhook.sender_gone" for r in caplog.records):
+        assert time.monotonic() < deadline, "the service never noticed the sender had gone"
+        time.sleep(0.05)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert event_rows(ctx) == {}
     assert_untouched(ctx, billed)
 
