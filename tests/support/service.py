@@ -188,33 +188,11 @@ def service_process(
     database_url: str, webhook_secret: str, api_base: str, *, workers: int = 1
 ) -> Iterator[str]:
     """`uvicorn webhook_service.app:app` as a separate process on a port of its own."""
-    listening = listening_socket()
-    port = int(listening.getsockname()[1])
-    environment = {**os.environ, **service_environment(database_url, webhook_secret, api_base)}
-    with listening:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "webhook_service.app:app",
-                "--fd",
-                str(listening.fileno()),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
-            env=environment,
-            pass_fds=[listening.fileno()],
-        )
-    base = f"http://127.0.0.1:{port}"
+    service = ServiceProcess(
+        service_environment(database_url, webhook_secret, api_base), workers=workers
+    )
     try:
-        _wait_healthy(base, lambda: process.poll() is None)
-        yield base
+        service.start()
+        yield service.base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        service.close()
