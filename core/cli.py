@@ -43,6 +43,8 @@ from core.notify.delivery import DeliveryReport, DeliveryWorker
 from core.observability import logs, metrics
 from core.seed import has_data, seed_demo
 
+log = logging.getLogger("core.cli")  # not __name__: run with -m, that is "__main__"
+
 
 def _print(data: Any, as_json: bool, text: str) -> None:
     print(json.dumps(data, indent=2, sort_keys=True) if as_json else text)
@@ -493,8 +495,14 @@ def cmd_deliver(args: argparse.Namespace, ctx: AppContext) -> int:
                     return 0
                 continue
             if args.once or report.did_anything or summary["reminders"]:
-                text = _delivery_text(summary, report)
-                print(json.dumps(summary, sort_keys=True) if args.json else text, flush=True)
+                if args.json:
+                    print(json.dumps(summary, sort_keys=True), flush=True)
+                elif logs.log_format() == "json":
+                    # A log pipeline reads one JSON object a line: the pass is one of them.
+                    counts = (summary["reminders"] or {}).get("counts") or {}
+                    log.info("email.pass", extra={**report.to_dict(), "reminders": counts})
+                else:
+                    print(_delivery_text(summary, report), flush=True)
             if args.once or stop.wait(args.interval):
                 return 0
     finally:

@@ -573,15 +573,23 @@ def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
         stderr=subprocess.PIPE,
         text=True,
     )
+    watchdog = threading.Timer(60, worker.kill)  # a read below never waits for ever
+    watchdog.start()
     try:
         assert worker.stdout is not None and worker.stderr is not None
-        assert worker.stdout.readline() == "E-mail: 2 sent, 0 to retry, 0 failed.\n"
+        logged: list[dict[str, Any]] = []
+        while not logged or logged[-1]["event"] != "email.pass":  # the first pass is over
+            line = worker.stderr.readline()
+            assert line, "the worker ended before its first pass was logged"
+            logged.append(json.loads(line))
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         assert 'jobtopaid_emails_total{result="sent"} 2.0' in scraped.splitlines()
         worker.send_signal(signal.SIGTERM)  # while it waits for its next pass
         assert worker.wait(timeout=30) == 0
-        logged = [json.loads(line) for line in worker.stderr.read().splitlines()]
+        logged += [json.loads(line) for line in worker.stderr.read().splitlines()]
+        assert worker.stdout.read() == ""  # every line went to the log, as JSON
     finally:
+        watchdog.cancel()
         if worker.poll() is None:
             worker.kill()
             worker.wait()
@@ -589,6 +597,8 @@ def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
     handed = [line for line in logged if line["event"] == "email.handed"]
     assert len(handed) == 2 and all(line["level"] == "INFO" for line in handed)
     assert all(isinstance(line["message_id"], int) for line in handed)
+    [done] = [line for line in logged if line["event"] == "email.pass"]
+    assert (done["sent"], done["failed"], done["retrying"]) == (2, 0, 0)
 
 
 def test_deliver_once_says_in_one_line_when_the_database_is_away(
