@@ -35,48 +35,67 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 REDACTED = "[redacted]"
 _SECRET_NAME = re.compile(
-    r"secret|token|password|passwd|signature|authorization|cookie|api_?key", re.IGNORECASE
+    r"secret|token|password|passwd|signature|authorization|cookie|api[_-]?key", re.IGNORECASE
 )
 _SECRET_TEXT = re.compile(
-    r"\b(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z_]+"  # Stripe API keys
-    r"|\bwhsec_[0-9A-Za-z_\-]+"  # webhook signing secrets
+    r"(?:sk|rk|pk)_(?:test|live)_[0-9A-Za-z_]+"  # Stripe API keys
+    r"|whsec_[0-9A-Za-z_\-]+"  # webhook signing secrets
     r"|\bv[01]=[0-9a-f]{16,}"  # Stripe-Signature's signatures
     r"|\bBearer\s+[0-9A-Za-z._~+/\-]+=*"  # Authorization headers
-    r"|\beyJ[0-9A-Za-z_\-]+\.[0-9A-Za-z_\-]+\.[0-9A-Za-z_\-]+"  # JWTs (our API tokens)
-    r"|(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",  # user:password in a URL
+    r"|eyJ[0-9A-Za-z_\-]+\.[0-9A-Za-z_\-]+\.[0-9A-Za-z_\-]+"  # JWTs (our API tokens)
+    r"|(?<=://)[^/\s?#]+(?=@[^@/\s]+)",  # a URL's user and password, up to its last "@"
     re.IGNORECASE,
 )
-_STANDARD = frozenset(RESERVED_ATTRS) | {"taskName", "request_id"}
+# A secret in a query string or a form (`?token=...`): the name stays, the value goes.
+_SECRET_PARAMETER = re.compile(
+    r"\b((?:access_|api[_-]?|refresh_)?(?:token|secret|password|passwd|key|signature))="
+    r"[^&\s\"']+",
+    re.IGNORECASE,
+)
+# Not fields: LogRecord's own attributes, and uvicorn's coloured copy of its message.
+_STANDARD = frozenset(RESERVED_ATTRS) | {"taskName", "request_id", "color_message"}
 # Our loggers; a process's other libraries keep their level (warnings and up).
 _OURS = ("core", "webhook_service", "dashboard", "stripe_sandbox")
 _UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def redact_text(text: str) -> str:
-    return _SECRET_TEXT.sub(REDACTED, text)
+    return _SECRET_PARAMETER.sub(rf"\1={REDACTED}", _SECRET_TEXT.sub(REDACTED, text))
 
 
 def redact(name: str, value: Any) -> Any:
-    """A field's value as it may be written."""
+    """A field's value as it may be written: what is not a number, a flag, text, a list or
+    a mapping is written as its text, redacted too."""
     if _SECRET_NAME.search(name):
         return REDACTED
-    if isinstance(value, str):
-        return redact_text(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
     if isinstance(value, dict):
         return {str(k): redact(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [redact(name, v) for v in value]
-    return value
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return redact_text(value if isinstance(value, str) else str(value))
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's message; a call whose arguments do not fit its format is written as it
+    came, rather than raising where it was logged."""
+    try:
+        return record.getMessage()
+    except Exception:  # noqa: BLE001 - logging must never raise at the call site
+        return f"{record.msg!s} {record.args!r}"
 
 
 class _Context(logging.Filter):
     """Adds the request id to every record, and redacts its message and fields (the
-    formatters then write what is left)."""
+    formatters then write what is left, and redact the traceback)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "request_id", None) is None:
             record.request_id = REQUEST_ID.get()
-        record.msg = redact_text(record.getMessage())
+        record.msg = redact_text(_message(record))
         record.args = None
         for key, value in list(record.__dict__.items()):
             if key not in _STANDARD:
@@ -85,8 +104,14 @@ class _Context(logging.Filter):
 
 
 class _Json(JsonFormatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return redact_text(super().format(record))  # the exception's text too
+    # The traceback and the stack are redacted as text, before they are made JSON (in
+    # which a line break is "\n" and a secret no longer starts a word).
+    # (One string each: exc_info_as_array is off.)
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        return redact_text(str(super().formatException(ei)))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return redact_text(str(super().formatStack(stack_info)))
 
     def add_fields(
         self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
@@ -115,6 +140,22 @@ class _Console(logging.Formatter):
         return redact_text(line)
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is written (as logging's last resort
+    does), not to the one there was when it was made: a test's captured stream closes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def log_format() -> LogFormat:
     value = (os.environ.get("LOG_FORMAT") or "console").strip().lower()
     if value not in ("json", "console"):
@@ -124,7 +165,7 @@ def log_format() -> LogFormat:
 
 def handler(fmt: LogFormat, stream: Any = None) -> logging.Handler:
     """A handler writing `fmt` lines to `stream` (stderr), redacted."""
-    out = logging.StreamHandler(stream or sys.stderr)
+    out: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     out.addFilter(_Context())
     if fmt == "json":
         out.setFormatter(
@@ -133,6 +174,7 @@ def handler(fmt: LogFormat, stream: Any = None) -> logging.Handler:
                 rename_fields={"levelname": "level", "name": "logger", "message": "event"},
                 timestamp="time",
                 json_ensure_ascii=False,
+                reserved_attrs=sorted(_STANDARD - {"request_id"}),
             )
         )
     else:
