@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from core.config import get_settings
 from core.context import AppContext
@@ -44,6 +45,13 @@ answer `{"error": {"code", "message"}}`; someone else's job is a 404, not a 403.
 """
 
 
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # The request id around everything, Starlette's error middleware included, so an
+        # answer of 500 and its traceback carry the id too.
+        return RequestIds(super().build_middleware_stack())
+
+
 def create_app(context: AppContext | None = None) -> FastAPI:
     logs.configure()  # LOG_FORMAT: one JSON object a line, or readable lines
 
@@ -61,7 +69,7 @@ def create_app(context: AppContext | None = None) -> FastAPI:
             if owned:
                 current.close()
 
-    app = FastAPI(
+    app = _App(
         title="Job to paid: webhook service",
         summary="Receives Stripe webhooks and serves the marketplace's payment endpoints.",
         description=API_DESCRIPTION,
@@ -69,7 +77,6 @@ def create_app(context: AppContext | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIds)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(webhooks.router)

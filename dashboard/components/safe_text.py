@@ -18,7 +18,7 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&\"'=/@])")
 # `https://evil.example` and `ann@example.com` would be live links. A word joiner
 # (U+2060, invisible, no line break) where each of those needs two characters side by
 # side (after "@", between "www" and ".", between ":" and "//") keeps them as text.
-_AUTOLINKED = re.compile(r"@|(?<!\w)www(?=\.)|:(?=//)", re.IGNORECASE)
+_AUTOLINKED = re.compile(r"@|www(?=\.)|:(?=//)", re.IGNORECASE)
 WORD_JOINER = "\u2060"
 
 

@@ -9,6 +9,7 @@ socket's queue or time out; none is refused by a port that nobody holds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -51,7 +52,15 @@ def service_in_thread(context: AppContext) -> Iterator[str]:
     listening = listening_socket()
     port = int(listening.getsockname()[1])
     server = uvicorn.Server(
-        uvicorn.Config(create_app(context), host="127.0.0.1", port=port, log_level="warning")
+        # log_config=None: uvicorn leaves logging as the app set it (core.observability.logs),
+        # so its lines, tracebacks included, reach the test's log capture.
+        uvicorn.Config(
+            create_app(context),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            log_config=None,
+        )
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
     thread.start()
@@ -139,14 +148,23 @@ class ServiceProcess:
     def kill(self, timeout: float = 20) -> None:
         """SIGKILL every process of the service at once, and return when none runs."""
         process = self._running()
-        os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # it may have died on its own
+            os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=timeout)
-        deadline = time.monotonic() + timeout
-        while _group_alive(process.pid):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the killed service's workers are still running")
-            time.sleep(0.02)
+        if not self._group_gone(process.pid, timeout):
+            raise RuntimeError("the killed service's workers are still running")
         self.process = None
+
+    @staticmethod
+    def _group_gone(group: int, timeout: float) -> bool:
+        """Whether, within `timeout`, no worker of the group runs any more (one still
+        running would hold the socket)."""
+        deadline = time.monotonic() + timeout
+        while _group_alive(group):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def stop(self, timeout: float = 10) -> None:
         """End the service as a deployment does (SIGTERM), or kill it if it will not go."""
@@ -157,8 +175,13 @@ class ServiceProcess:
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout)
+        if not self._group_gone(process.pid, timeout):  # a worker outlived its parent
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            self._group_gone(process.pid, timeout)
         self.process = None
 
     def close(self) -> None:

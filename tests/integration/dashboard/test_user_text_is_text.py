@@ -56,7 +56,10 @@ GFM_LITERAL_LINKS = [
     re.compile(r"(https?://|www(?=\.))[-.\w]+", re.IGNORECASE),
     re.compile(r"[-.\w+]+@[-\w]+(?:\.[-\w]+)+"),
 ]
-BARE = "Call www.evil.example, https://evil.example/login or pay@evil.example (WWW.x.example)"
+BARE = (
+    "Call www.evil.example, https://evil.example/login or pay@evil.example (WWW.x.example), "
+    "_www.under.example, mailto:a@b.example, xmpp:c@d.example"
+)
 
 
 def test_bare_addresses_stay_text() -> None:
