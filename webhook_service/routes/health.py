@@ -32,22 +32,23 @@ async def readyz(context: ContextDep) -> dict[str, Any] | JSONResponse:
     last webhook's age, open invoices, the last drift check: the dashboard's figures), best
     effort: a figure that cannot be read does not take the replica out of service."""
 
-    def ping() -> None:
+    def read() -> Health | None:
+        # One read transaction: the ping, then the figures (None if one cannot be read).
         with session_scope(context.readers) as session:  # takes no write lock on SQLite
             session.execute(text("SELECT 1"))
-
-    def figures() -> Health:
-        with session_scope(context.readers) as session:
-            return read_health(session)
+            try:
+                return read_health(session)
+            except Exception:  # noqa: BLE001 - readiness is the database's; figures are extra
+                log.exception("readyz.figures_unreadable")
+                session.rollback()  # a failed statement leaves PostgreSQL's transaction unusable
+                return None
 
     try:
-        await run_in_threadpool(ping)
+        health = await run_in_threadpool(read)
     except SQLAlchemyError as error:
         return error_response(503, "database_unavailable", f"database unreachable: {error}")
     ready: dict[str, Any] = {"status": "ready", "database": context.engine.dialect.name}
-    try:
-        ready |= (await run_in_threadpool(figures)).to_dict()
-    except Exception:  # noqa: BLE001 - readiness is the database's; the figures are extra
-        log.exception("readyz.figures_unreadable")
+    if health is None:
         ready["figures"] = "unreadable; see the service's log"
-    return ready
+        return ready
+    return ready | health.to_dict()

@@ -54,6 +54,7 @@ def reconcile_cli(
     get_settings.cache_clear()
 
     def run(*args: str) -> CliRun:
+        capsys.readouterr()  # the call's own output only, not the test's log lines before it
         code = main(list(args))
         captured = capsys.readouterr()
         data = json.loads(captured.out) if "--json" in args else captured.out

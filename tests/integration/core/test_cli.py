@@ -51,12 +51,14 @@ class Cli:
     database_url: str
 
     def __call__(self, *args: str) -> Run:
+        self.capsys.readouterr()  # the call's own output only, not log lines before it
         code = main(list(args))
         captured = self.capsys.readouterr()
         return Run(code, captured.out, captured.err)
 
     def refused(self, *args: str) -> Run:
         """Arguments argparse refuses: it exits with status 2 before touching anything."""
+        self.capsys.readouterr()
         with pytest.raises(SystemExit) as caught:
             main(list(args))
         captured = self.capsys.readouterr()
