@@ -434,17 +434,16 @@ class StripeGateway(MoneyBackCalls):
             text = payload.decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("the body is not UTF-8 text") from None
-        refusal: stripe.SignatureVerificationError | None = None
+        refusals: list[stripe.SignatureVerificationError] = []
         for candidate in secrets:
             try:
                 stripe.WebhookSignature.verify_header(text, signature, candidate, WEBHOOK_TOLERANCE)
-            except stripe.SignatureVerificationError as exc:
-                refusal = refusal or exc
-            else:
-                refusal = None
                 break
-        if refusal is not None:
-            raise ValueError(f"invalid signature: {refusal.user_message or refusal}") from refusal
+            except stripe.SignatureVerificationError as exc:
+                refusals.append(exc)
+        else:  # no secret verified it: the current secret's reason
+            first = refusals[0]
+            raise ValueError(f"invalid signature: {first.user_message or first}") from first
         try:
             body = json.loads(text)
         except (ValueError, RecursionError):  # not JSON, or nested past what Python parses

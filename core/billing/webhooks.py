@@ -203,7 +203,7 @@ def process_event(
 
     handled = handled_events(sessions)
     if event.id in handled:
-        milliseconds = _log(event, "duplicate", started)
+        milliseconds = _log(event, "duplicate", started, job_id)
         return ProcessedEvent(event.id, event.type, "duplicate", None, job_id, milliseconds)
 
     def apply(session: Session) -> Outcome:
@@ -219,14 +219,14 @@ def process_event(
     except SQLAlchemyError as error:
         if retryable(error):
             _record_failure(sessions, event, job_id, payment_id, "failed", error)
-            _log(event, "failed", started)
+            _log(event, "failed", started, job_id)
             raise WebhookProcessingFailed(f"database error while handling {event.id}") from error
         result = _record_failure(sessions, event, job_id, payment_id, "error", error)
     except Exception as error:  # a bug: recorded for a person, never a bare 500
         result = _record_failure(sessions, event, job_id, payment_id, "error", error)
     else:
         handled.add(event.id)  # committed: handled now, or found handled before
-    milliseconds = _log(event, result.outcome, started)
+    milliseconds = _log(event, result.outcome, started, job_id)
     return ProcessedEvent(event.id, event.type, result.outcome, result.detail, job_id, milliseconds)
 
 
@@ -587,7 +587,7 @@ def _record_failure(
     return Outcome(outcome, detail)
 
 
-def _log(event: EventInfo, outcome: str, started: float) -> float:
+def _log(event: EventInfo, outcome: str, started: float, job_id: int | None = None) -> float:
     seconds = time.perf_counter() - started
     record_webhook(event.type, outcome, seconds)
     milliseconds = round(seconds * 1000, 1)
@@ -602,7 +602,10 @@ def _log(event: EventInfo, outcome: str, started: float) -> float:
         extra={
             "event_id": event.id,
             "event_type": event.type,
-            "job_id": metadata_id(event.object.get("metadata"), "job_id"),
+            # Known to the caller that parsed it; else read here, only for a line written.
+            "job_id": job_id
+            if job_id is not None
+            else metadata_id(event.object.get("metadata"), "job_id"),
             "outcome": outcome,
             "duration_ms": milliseconds,
         },
