@@ -176,26 +176,36 @@ def job_row(page: Page, job_id: int) -> list[str] | None:
     return next((cells for cells in job_rows(page) if cells[:1] == [str(job_id)]), None)
 
 
-def open_job(page: Page, job_id: int) -> None:
-    """Select the job's row by the circle at its left, as a person does; its drawer opens."""
-    heading = page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))
-    # The page redraws itself every few seconds (its live part); a click that lands while
-    # a run draws the grid can be lost, so a click that opened nothing is made again.
+def until_shown(page: Page, act: Callable[[], None], shown: Locator) -> None:
+    """Do `act` until `shown` is on the page, three times at most. The page redraws itself
+    every few seconds (its live part); a click or a key that lands while a run draws can
+    be lost, so one that changed nothing is made again (not if it took, late)."""
     for _ in range(3):
         settled(page)
-        if heading.is_visible():  # the last click took, late
+        if shown.is_visible():
             break
+        act()
+        try:
+            expect(shown).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            continue
+    expect(shown).to_be_visible()
+    settled(page)
+
+
+def open_job(page: Page, job_id: int) -> None:
+    """Select the job's row by the circle at its left, as a person does; its drawer opens."""
+
+    def click_its_row() -> None:
         index = [cells[:1] for cells in job_rows(page)].index([str(job_id)])
         box = page.get_by_test_id("stDataFrame").first.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + 16, box["y"] + ROW_PX * (index + 1) + ROW_PX / 2)
-        try:
-            expect(heading).to_be_visible(timeout=10_000)
-            break
-        except AssertionError:
-            continue
-    expect(heading).to_be_visible()
-    settled(page)
+
+    until_shown(
+        page, click_its_row, page.get_by_role("heading", name=re.compile(rf"^Job #{job_id} · "))
+    )
 
 
 def badge(page: Page, words: str) -> Locator:
@@ -308,22 +318,17 @@ def test_provider_completes_a_job_and_the_customer_pays_it(
         page.bring_to_front()
         rerun(page, lambda: page.keyboard.press("Escape"))  # the job's drawer closes
         expect(page.get_by_role("dialog")).to_have_count(0)
-        every_job = page.get_by_text(jobs_caption(jobs.total), exact=True)
-        # Drop the "new" filter (its only chip): the job is no longer new. A key pressed
-        # while the page's live part redraws the filters can be lost, so it is pressed again
-        # until the filter is gone (on an empty filter, Backspace does nothing).
-        for _ in range(3):
-            settled(page)
+
+        def drop_the_new_filter() -> None:
+            # Its only chip: the job is no longer new (on an empty filter, Backspace does
+            # nothing, so pressing it again is safe).
             page.get_by_role("combobox", name="Job status").click()
             page.keyboard.press("Backspace")
             page.keyboard.press("Escape")
-            try:
-                expect(every_job).to_be_visible(timeout=10_000)
-                break
-            except AssertionError:
-                continue
-        expect(every_job).to_be_visible()
-        settled(page)
+
+        until_shown(
+            page, drop_the_new_filter, page.get_by_text(jobs_caption(jobs.total), exact=True)
+        )
         search = page.get_by_role("textbox", name="Search")
         search.fill(f"#{job_id}")
         search.press("Enter")
