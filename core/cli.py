@@ -474,8 +474,9 @@ def cmd_deliver(args: argparse.Namespace, ctx: AppContext) -> int:
     worker = DeliveryWorker(
         ctx.sessions, ctx.readers, smtp, ctx.settings.mail_from, batch_size=args.batch
     )
-    if args.metrics_port:
-        metrics.serve(args.metrics_port, args.metrics_host)
+    if args.metrics_port is not None:
+        port = metrics.serve(args.metrics_port, args.metrics_host)
+        log.info("metrics.listening", extra={"host": args.metrics_host, "port": port})
     stop = threading.Event()
     previous = {}
     if not args.once:
@@ -516,13 +517,24 @@ def cmd_token(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
+def _whole(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _positive(text: str) -> int:
+    value = _whole(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _whole(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
     return value
 
 
@@ -640,9 +652,10 @@ def build_parser() -> argparse.ArgumentParser:
     deliver.add_argument("--batch", type=_positive, default=50, help="messages claimed at a time")
     deliver.add_argument(
         "--metrics-port",
-        type=_positive,
+        type=_port,
         help="serve the worker's metrics (e-mails, reminders, Stripe calls) for Prometheus at "
-        "http://127.0.0.1:PORT/metrics (--metrics-host to listen elsewhere)",
+        "http://127.0.0.1:PORT/metrics (--metrics-host to listen elsewhere; 0 takes a free "
+        "port, written to the log as metrics.listening)",
     )
     deliver.add_argument("--metrics-host", default="127.0.0.1")
     token = add("token", cmd_token, "issue a bearer token for the REST API")

@@ -96,7 +96,9 @@ def exposition(*extra: Collector) -> tuple[bytes, str]:
     return generate_latest(registry(*extra)), CONTENT_TYPE_LATEST
 
 
-def serve(port: int, host: str = "127.0.0.1") -> None:
+def serve(port: int, host: str = "127.0.0.1") -> int:
     """Serve this process's metrics at http://host:port/metrics from a daemon thread (for
-    the delivery worker, which has no HTTP server of its own)."""
-    start_http_server(port, addr=host, registry=registry())
+    the delivery worker, which has no HTTP server of its own); returns the port it listens
+    on, the one the system chose when `port` is 0."""
+    server, _thread = start_http_server(port, addr=host, registry=registry())
+    return int(server.server_port)

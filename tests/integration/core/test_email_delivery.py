@@ -563,8 +563,7 @@ def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
         "SMTP_URL": smtp.url,
         "LOG_FORMAT": "json",
     }
-    port = free_port()
-    command = ["deliver", "--interval", "60", "--metrics-port", str(port)]
+    command = ["deliver", "--interval", "60", "--metrics-port", "0"]  # it says which it took
     worker = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *command],
         cwd=PROJECT_ROOT,
@@ -582,6 +581,7 @@ def test_the_deliver_loop_sends_then_stops_cleanly_on_sigterm(
             line = worker.stderr.readline()
             assert line, "the worker ended before its first pass was logged"
             logged.append(json.loads(line))
+        [port] = [line["port"] for line in logged if line["event"] == "metrics.listening"]
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
         assert 'jobtopaid_emails_total{result="sent"} 2.0' in scraped.splitlines()
         worker.send_signal(signal.SIGTERM)  # while it waits for its next pass

@@ -75,7 +75,10 @@ def test_refund_previews_then_refunds_only_with_yes(
     assert sandbox.drain(timeout=20) == 0
     assert earnings(ctx, market.provider_id) == 0
     with session_scope(ctx.sessions) as session:
-        assert [r.amount for r in session.scalars(select(StripeRefund))] == [2500, 12500]
+        # Stripe's `created` is in seconds: the second refund was recorded after the first.
+        order = (StripeRefund.created, StripeRefund.recorded_at)
+        amounts = [r.amount for r in session.scalars(select(StripeRefund).order_by(*order))]
+        assert amounts == [2500, 12500]
         actors = session.scalars(select(AuditLog.actor).where(AuditLog.action == AUDIT_ACTION))
         assert list(actors) == ["system", "system"]
 
