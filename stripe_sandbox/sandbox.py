@@ -117,12 +117,15 @@ class Sandbox:
         self.mailer.send(compose(self.config.account_name, copy.deepcopy(invoice), self.now()))
 
     def now(self) -> int:
-        return int(time.time()) + self.store.clock_offset
+        held = self.store.clock_held_at
+        return held if held is not None else int(time.time()) + self.store.clock_offset
 
-    def set_clock(self, offset: int) -> None:
-        """Run the clock `offset` seconds ahead of real time (behind, when negative)."""
+    def set_clock(self, offset: int, *, hold: bool = False) -> None:
+        """Run the clock `offset` seconds ahead of real time (behind, when negative), or
+        with `hold` stand it still at that time until the next move."""
         with self.store.lock:
             self.store.clock_offset = offset
+            self.store.clock_held_at = int(time.time()) + offset if hold else None
             self.store.touch()
             self.publish_clock()
 

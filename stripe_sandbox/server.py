@@ -292,23 +292,38 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
         return JSONResponse(vars(chaos))
 
     def clock() -> Response:
-        return JSONResponse({"now": sandbox.now(), "offset": sandbox.store.clock_offset})
+        return JSONResponse(
+            {
+                "now": sandbox.now(),
+                "offset": sandbox.store.clock_offset,
+                "held": sandbox.store.clock_held_at is not None,
+            }
+        )
 
     async def move_clock(request: Request) -> Response:
         """`{"seconds": N}` moves the clock forward N seconds; `{"at": T}` sets it to the
-        Unix time T, earlier or later (a demo loads its history at the times it happened)."""
+        Unix time T, earlier or later (a demo loads its history at the times it happened).
+        `"hold": true` with either stands the clock still there until the next move."""
         try:
             data = await request.json()
             if not isinstance(data, dict) or len(data.keys() & {"seconds", "at"}) != 1:
                 raise ValueError('give one of "seconds" or "at"')
+            if not data.keys() <= {"seconds", "at", "hold"}:
+                raise ValueError(
+                    f"unknown fields: {sorted(data.keys() - {'seconds', 'at', 'hold'})}"
+                )
+            hold = data.get("hold", False)
+            if not isinstance(hold, bool):
+                raise ValueError('"hold" is true or false')
             with sandbox.store.lock:
                 if "at" in data:
-                    sandbox.set_clock(int(data["at"]) - int(time.time()))
+                    sandbox.set_clock(int(data["at"]) - int(time.time()), hold=hold)
                 else:
                     seconds = int(data["seconds"])
                     if seconds < 0:
                         raise ValueError('"seconds" moves the clock forward; use "at" to go back')
-                    sandbox.set_clock(sandbox.store.clock_offset + seconds)
+                    start = sandbox.now() - int(time.time())  # a held clock moves from its time
+                    sandbox.set_clock(start + seconds, hold=hold)
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
         return clock()

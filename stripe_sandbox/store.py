@@ -77,6 +77,9 @@ class Store:
         self.lock = threading.RLock()
         self.save_lock = threading.Lock()
         self.clock_offset = 0  # seconds the sandbox clock runs ahead (POST /_sandbox/clock)
+        # A clock held at this Unix time until it is moved again, as a Stripe test clock
+        # stands still between advances (tests that need two objects in one second).
+        self.clock_held_at: int | None = None
         self.data_file = data_file
         self.dirty = False
         self.objects: dict[str, dict[str, StripeObject]] = {}
@@ -98,6 +101,7 @@ class Store:
             self.idempotency = {}
             self.metadata_index = {kind: {} for kind in KINDS}
             self.clock_offset = 0
+            self.clock_held_at = None
             self.dirty = True
 
     def add(self, kind: str, obj: StripeObject) -> StripeObject:

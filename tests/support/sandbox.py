@@ -161,3 +161,7 @@ class SandboxControl:
             return
         now = int(self.http.get("/_sandbox/clock").json()["now"])
         self.http.post("/_sandbox/clock", json={"at": now + seconds}).raise_for_status()
+
+    def hold_clock(self, at: int) -> None:
+        """Stand the sandbox's clock still at Unix time `at` until it is moved again."""
+        self.http.post("/_sandbox/clock", json={"at": at, "hold": True}).raise_for_status()

@@ -67,9 +67,45 @@ def test_the_clock_can_be_set_to_a_past_moment(published: tuple[SandboxControl, 
     assert sent.due_date is not None and abs(sent.due_date - (month_ago + 7 * DAY)) < 5
 
 
+def test_a_held_clock_stands_still_until_it_is_moved(
+    published: tuple[SandboxControl, Path],
+) -> None:
+    """As a Stripe test clock: what is made while it is held is made at that very second."""
+    sandbox, _ = published
+    week_ago = int(time.time()) - 7 * DAY
+    sandbox.hold_clock(week_ago)
+    customer = sandbox.client.v1.customers.create(params={"name": "Ann"})
+    made = [
+        sandbox.client.v1.invoices.create(
+            params={
+                "customer": customer.id,
+                "collection_method": "send_invoice",
+                "days_until_due": 7,
+            }
+        ).created
+        for _ in range(3)
+    ]
+    assert made == [week_ago] * 3
+    assert sandbox.http.get("/_sandbox/clock").json() | {"offset": None} == {
+        "now": week_ago,
+        "offset": None,
+        "held": True,
+    }
+    moved = sandbox.http.post("/_sandbox/clock", json={"seconds": DAY}).json()
+    assert abs(moved["now"] - (week_ago + DAY)) < 5 and moved["held"] is False
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"seconds": -60}, {}, {"seconds": 1, "at": 1}, {"seconds": "soon"}, [1]],
+    [
+        {"seconds": -60},
+        {},
+        {"seconds": 1, "at": 1},
+        {"seconds": "soon"},
+        [1],
+        {"at": 1, "hold": "yes"},
+        {"at": 1, "freeze": True},
+    ],
 )
 def test_a_bad_move_is_refused_and_changes_nothing(
     published: tuple[SandboxControl, Path], body: object
