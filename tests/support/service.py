@@ -9,7 +9,9 @@ socket's queue or time out; none is refused by a port that nobody holds.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -20,12 +22,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import httpx
 import uvicorn
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from core.context import AppContext
 from tests.support.sandbox import listening_socket, tls_context
@@ -46,32 +51,119 @@ def _wait_healthy(base: str, alive: Callable[[], bool], timeout: float = 20) -> 
     raise RuntimeError(f"webhook service at {base} did not start")
 
 
-@contextmanager
-def service_in_thread(context: AppContext) -> Iterator[str]:
-    """Serve the app for `context` on a port of its own; yields the base URL."""
-    listening = listening_socket()
-    port = int(listening.getsockname()[1])
-    server = uvicorn.Server(
+class _Mounts:
+    """The ASGI app of the one in-thread server: each test's app under a path of its own
+    (/t1, /t2, ...), that prefix taken off before the app sees the request.
+
+    One server for the whole session spares every test uvicorn's start and its shutdown
+    (a tenth of a second of ticks and a fixed tenth of a second of waiting each). A
+    request for a prefix whose test is over (a late webhook retry from the sandbox) gets
+    404, as a port that nobody listens on any more would refuse it.
+    """
+
+    def __init__(self) -> None:
+        self.apps: dict[str, ASGIApp] = {}
+        self.busy: dict[str, int] = {}
+        self.changed = threading.Condition()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # each mounted app has its own (see mounted())
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        prefix, _, rest = scope["path"].partition("/")[2].partition("/")
+        prefix = f"/{prefix}"
+        with self.changed:
+            app = self.apps.get(prefix)
+            if app is not None:
+                self.busy[prefix] += 1
+        if app is None:
+            await PlainTextResponse("no such test service", status_code=404)(scope, receive, send)
+            return
+        path = f"/{rest}"
+        raw = scope.get("raw_path") or scope["path"].encode()
+        try:
+            await app({**scope, "path": path, "raw_path": raw[len(prefix) :]}, receive, send)
+        finally:
+            with self.changed:
+                self.busy[prefix] -= 1
+                self.changed.notify_all()
+
+    def mount(self, prefix: str, app: ASGIApp) -> None:
+        with self.changed:
+            self.apps[prefix] = app
+            self.busy[prefix] = 0
+
+    def unmount(self, prefix: str, timeout: float = 10) -> None:
+        """Take the app away and wait (a while) for the requests it is still answering."""
+        with self.changed:
+            del self.apps[prefix]
+            self.changed.wait_for(lambda: self.busy[prefix] == 0, timeout=timeout)
+            del self.busy[prefix]
+
+
+@dataclass
+class _SharedServer:
+    server: uvicorn.Server
+    loop: asyncio.AbstractEventLoop
+    mounts: _Mounts
+    port: int
+    count: itertools.count[int]
+
+
+_shared: _SharedServer | None = None
+_shared_lock = threading.Lock()
+
+
+def _shared_server() -> _SharedServer:
+    """This process's in-thread server, started on first use and kept until the end."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared.server.started and not _shared.server.should_exit:
+            return _shared
+        listening = listening_socket()
+        mounts = _Mounts()
         # log_config=None: uvicorn leaves logging as the app set it (core.observability.logs),
         # so its lines, tracebacks included, reach the test's log capture.
-        uvicorn.Config(
-            create_app(context),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            log_config=None,
-        )
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listening]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(mounts, log_level="warning", log_config=None)
+        server = uvicorn.Server(config)
+        loops: list[asyncio.AbstractEventLoop] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            loops.append(loop)
+            loop.run_until_complete(server.serve(sockets=[listening]))
+
+        thread = threading.Thread(target=run, name="test-service", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the in-thread webhook service did not start")
+            time.sleep(0.005)
+        port = int(listening.getsockname()[1])
+        _shared = _SharedServer(server, loops[0], mounts, port, itertools.count(1))
+        return _shared
+
+
+@contextmanager
+def service_in_thread(context: AppContext) -> Iterator[str]:
+    """Serve the app for `context` (its lifespan started and, at the end, ended) at a base
+    URL of its own on this process's in-thread server; yields that URL."""
+    shared = _shared_server()
+    app = create_app(context)
+    prefix = f"/t{next(shared.count)}"
+    lifespan = AsyncExitStack()
+    asyncio.run_coroutine_threadsafe(
+        lifespan.enter_async_context(app.router.lifespan_context(app)), shared.loop
+    ).result(timeout=20)
+    shared.mounts.mount(prefix, app)
     try:
-        _wait_healthy(base, thread.is_alive)
-        yield base
+        yield f"http://127.0.0.1:{shared.port}{prefix}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listening.close()
+        shared.mounts.unmount(prefix)
+        asyncio.run_coroutine_threadsafe(lifespan.aclose(), shared.loop).result(timeout=20)
 
 
 def _group_alive(group: int) -> bool:

@@ -395,12 +395,14 @@ def test_a_sender_that_hangs_up_mid_body_is_let_go_quietly(
     caplog.set_level(logging.INFO)
     billed = billed_job(ctx)
     payload = json.dumps(stripe_event("invoice.paid", invoice_object(billed))).encode()
-    host, port = service.removeprefix("http://").split(":")
+    address = httpx.URL(service)
+    host, port = str(address.host), int(address.port or 80)
     head = (
-        f"POST {WEBHOOK} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"POST {address.path}{WEBHOOK} HTTP/1.1\r\nHost: {host}\r\n"
+        "Content-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     ).encode()
-    with socket.create_connection((host, int(port)), timeout=10) as sender:
+    with socket.create_connection((host, port), timeout=10) as sender:
         sender.sendall(head + payload[: len(payload) // 2])
     deadline = time.monotonic() + 10
     while not any(r.getMessage() == "stripe.webhook.sender_gone" for r in caplog.records):
