@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.e2e.conftest import ROOT, LiveSystem
 
-WAIT_SECONDS = 60.0  # the worker passes every 10 s, on a busy 2-core machine
+WAIT_SECONDS = 60.0  # the demo's worker passes every 2 s, on a busy 2-core machine
 
 
 def cli(system: LiveSystem, *arguments: str) -> str:

@@ -45,7 +45,7 @@ from tests.e2e.test_live_and_sorting import pay_from_outside
 from tests.e2e.test_mail_catcher import caught
 from tests.e2e.test_pages_per_role import DESKTOP, ROLES, sign_in_as
 
-MAIL_WAIT_S = 60.0  # the delivery worker passes every 10 s, on a busy 2-core machine
+MAIL_WAIT_S = 60.0  # the demo's delivery worker passes every 2 s; the machine is busy
 WON_TEXT = "won: the money stays with the provider"  # core.jobs.money_back_view
 LOST_TEXT = "lost: the money went back to the customer"
 REASON = "Arrived two hours late"
