@@ -29,8 +29,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The everyday tier (unit and integration), then the browser tests and the chaos run.
 pytest: $(STAMP)
 	$(BIN)/pytest
+	$(BIN)/pytest -m "browser or chaos"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.sandbox_invoices

@@ -23,8 +23,9 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 from tests.support.sandbox import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+ARTIFACTS = HERE / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -52,9 +53,11 @@ class LiveSystem:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on the live system share one run of it (session-scoped), so they go to
-    one xdist worker together, while the other worker runs the rest of the suite."""
+    """Every test here is of the `browser` tier. The tests on the live system share one run
+    of it (session-scoped), so they go to one xdist worker together."""
     for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.browser)
         if "live_system" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("live_system"))
 
