@@ -467,7 +467,7 @@ def _empty(connection: Connection) -> bool:
     return not connection.scalar(select(func.count()).select_from(Job.__table__))
 
 
-def _replace(url: str) -> None:
+def replace_database(url: str) -> None:
     """Start from nothing: SQLite's file removed, PostgreSQL's database dropped and made."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -503,7 +503,7 @@ def generate(
 ) -> Counts:
     now = now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     if replace:
-        _replace(url)
+        replace_database(url)
     upgrade(url)
     engine = make_engine(url)
     started = time.perf_counter()
