@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from core.db.models import StripeEvent, utcnow
 from core.identity.actor import Actor
 from core.identity.permissions import allowed, require
-from core.notify.outbox_admin import outbox_summary
+from core.notify.outbox import count_by_status
 
 # Outcomes that need a person: the event was not applied as it came.
 PROBLEM_OUTCOMES = (
@@ -44,10 +44,11 @@ class ActivitySummary:
 
 
 def email_trouble(session: Session, *, actor: Actor) -> EmailTrouble | None:
-    """The outbox's own counts (core.notify.outbox_admin), for whoever may act on them."""
+    """The outbox's counts of the messages that need a person, for whoever may act on
+    them (the Outbox page, core.notify.outbox_admin)."""
     if not allowed(actor, "outbox.manage"):
         return None
-    counts = outbox_summary(session, actor=actor)
+    counts = count_by_status(session, ("failed", "not_configured"))
     return EmailTrouble(failed=counts["failed"], not_configured=counts["not_configured"])
 
 

@@ -233,7 +233,12 @@ class AuditLog(Base):
     """Who did what to which job, when, why, and with what result."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_job_created", "job_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_log_job_created", "job_id", "created_at"),
+        # One action's entries newest first (the last drift check), with their jobs (each
+        # job's latest invoice send, the overview), without reading the rest of the log.
+        Index("ix_audit_log_action_id", "action", "id", "job_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

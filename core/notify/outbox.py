@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from core.db.dml import Precompiled, plain
-from core.db.models import Base
+from core.db.models import EMAIL_STATUSES, Base, EmailMessage
 
 # Which notification kinds are also e-mailed. A kind not listed is not: a new kind is
 # e-mailed only once someone decides it should be.
@@ -75,3 +75,18 @@ def queue_for_notifications(session: Session, ids: Sequence[int], now: datetime)
         return
     values: dict[str, object] = {"now": now, **{f"id{n}": id_ for n, id_ in enumerate(ids)}}
     _queue_of(len(ids)).execute(session.connection(), values)
+
+
+def count_by_status(session: Session, statuses: Sequence[str] = EMAIL_STATUSES) -> dict[str, int]:
+    """How many messages are in each of `statuses`, every one named (0 when none).
+
+    Counted through the (status, next_attempt_at) index, one range a status: asking for
+    the statuses still in the outbox's hands reads a few rows however many were sent."""
+    counts = dict.fromkeys(statuses, 0)
+    rows = session.execute(
+        select(EmailMessage.status, func.count())
+        .where(EmailMessage.status.in_(statuses))
+        .group_by(EmailMessage.status)
+    )
+    counts.update({str(status): int(count) for status, count in rows})
+    return counts

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core import audit
-from core.db.models import EMAIL_STATUSES, EmailMessage, utcnow
+from core.db.models import EmailMessage, utcnow
 from core.errors import InvalidInput
 from core.identity.actor import Actor
 from core.identity.permissions import require
+from core.notify.outbox import count_by_status
 
 # Messages not yet delivered and not given up on: the worker will still try them.
 PENDING_STATUSES = ("queued", "sending", "not_configured")
@@ -59,12 +60,7 @@ class JobMessage:
 def outbox_summary(session: Session, *, actor: Actor) -> dict[str, int]:
     """How many messages are in each status, every status named (0 when none)."""
     require(actor, "outbox.manage")
-    counts = dict.fromkeys(EMAIL_STATUSES, 0)
-    rows = session.execute(
-        select(EmailMessage.status, func.count()).group_by(EmailMessage.status)
-    ).all()
-    counts.update({str(status): int(count) for status, count in rows})
-    return counts
+    return count_by_status(session)
 
 
 def list_messages(

@@ -1,6 +1,6 @@
-"""How the system stands, from the database: the e-mail outbox by status, invoices open in
-Stripe, the newest webhook and the last reconciliation check. One reading serves the
-webhook service's `/readyz`, the gauges Prometheus scrapes
+"""How the system stands, from the database: the e-mail outbox's unsent messages by
+status, invoices open in Stripe, the newest webhook and the last reconciliation check. One
+reading serves the webhook service's `/readyz`, the gauges Prometheus scrapes
 (core.observability.database_gauges) and the dashboard's overview, so all three say the
 same. A few indexed counts; no write lock on SQLite (callers pass the reader sessions)."""
 
@@ -14,14 +14,20 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.billing.drift_checks import DriftCheck, last_check
-from core.db.models import EMAIL_STATUSES, EmailMessage, StripeEvent, StripeInvoice, utcnow
+from core.db.models import EMAIL_STATUSES, StripeEvent, StripeInvoice, utcnow
 from core.identity.actor import SYSTEM
+from core.notify.outbox import count_by_status
+
+# Every status but "sent": the messages still in the outbox's hands. Sent ones only grow
+# (millions, in a marketplace a few years old) and counting them on each probe and scrape
+# would read them all; the delivery worker counts them as it sends (emails_total).
+UNSENT_STATUSES = tuple(status for status in EMAIL_STATUSES if status != "sent")
 
 
 @dataclass(frozen=True)
 class Health:
     now: datetime
-    outbox: dict[str, int]  # messages by status, every one of EMAIL_STATUSES
+    outbox: dict[str, int]  # messages by status, every one of UNSENT_STATUSES
     open_invoices: int
     last_webhook_at: datetime | None
     drift: DriftCheck | None
@@ -50,11 +56,6 @@ class Health:
 
 
 def read_health(session: Session, now: datetime | None = None) -> Health:
-    by_status: dict[str, int] = dict(
-        session.execute(
-            select(EmailMessage.status, func.count()).group_by(EmailMessage.status)
-        ).all()
-    )
     open_invoices = session.scalar(
         select(func.count())
         .select_from(StripeInvoice)
@@ -62,7 +63,7 @@ def read_health(session: Session, now: datetime | None = None) -> Health:
     )
     return Health(
         now=now or utcnow(),
-        outbox={status: int(by_status.get(status, 0)) for status in EMAIL_STATUSES},
+        outbox=count_by_status(session, UNSENT_STATUSES),
         open_invoices=int(open_invoices or 0),
         last_webhook_at=session.scalar(select(func.max(StripeEvent.received_at))),
         drift=last_check(session, actor=SYSTEM),
