@@ -120,8 +120,9 @@ def _matching(
     `payments.job_id` is unique, and one copy per job is current. So leaving them out
     changes neither which jobs match nor how many.
 
-    `walk` (SQLite): test each job's customer against the name search rather than start
-    from the matching customers' jobs (see `_walk_for_name`).
+    `walk` (SQLite): test each job's customer against the name search, and its current
+    invoice against the invoice-status filter, rather than start from the matching
+    customers' jobs or invoices (see `_walk_newest_first`).
     """
     query = select(*columns).select_from(Job)
     conditions: list[ColumnElement[bool]] = [jobs_visible_to(actor)]
@@ -146,7 +147,11 @@ def _matching(
         conditions.append(overdue_condition(StripeInvoice.status, StripeInvoice.due_date, now))
     if filters.invoice_statuses:
         query, shown = _shown_status_filter(
-            query, filters.invoice_statuses, now, invoice_joined=filters.overdue_only
+            query,
+            filters.invoice_statuses,
+            now,
+            invoice_joined=filters.overdue_only,
+            walk=walk,
         )
         conditions.append(shown)
     if filters.job_id is not None:
@@ -172,7 +177,12 @@ def _matching(
 
 
 def _shown_status_filter(
-    query: Select[Any], words: tuple[str, ...], now: datetime, *, invoice_joined: bool
+    query: Select[Any],
+    words: tuple[str, ...],
+    now: datetime,
+    *,
+    invoice_joined: bool,
+    walk: bool = False,
 ) -> tuple[Select[Any], ColumnElement[bool]]:
     """`query` joined to what the invoice-status filter reads, and its condition.
 
@@ -180,7 +190,10 @@ def _shown_status_filter(
     of money moved back are found from that small table (`_money_back_ids`), so no job
     without such a row is read for them. The other words read each job's current invoice
     (an outer join: "none" is no invoice), as the overdue filter does, and "paid" its
-    job_money_back row too (nothing may have moved back).
+    job_money_back row too (nothing may have moved back). With `walk` (SQLite, most
+    jobs match) each job's current invoice is looked up by its key instead of joined, so
+    that the planner reads jobs newest first and stops at the page rather than starting
+    from every invoice of the status and sorting their jobs.
     """
     wanted = set(words)
     back_words = wanted & set(MONEY_BACK_STATUSES)
@@ -189,7 +202,13 @@ def _shown_status_filter(
     if back_words:
         either.append(Job.id.in_(_money_back_ids(back_words, now)))
     if rest:
-        if not invoice_joined:
+        status: Any = StripeInvoice.status
+        due_date: Any = StripeInvoice.due_date
+        if walk and not invoice_joined:
+            current = and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
+            status = select(StripeInvoice.status).where(current).scalar_subquery()
+            due_date = select(StripeInvoice.due_date).where(current).scalar_subquery()
+        elif not invoice_joined:
             query = query.outerjoin(
                 StripeInvoice, and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
             )
@@ -200,8 +219,8 @@ def _shown_status_filter(
         either.append(
             shown_status_condition(
                 rest,
-                status=StripeInvoice.status,
-                due_date=StripeInvoice.due_date,
+                status=status,
+                due_date=due_date,
                 now=now,
                 amount=0,  # only "refunded" and "partly refunded" read it
                 refunded=back[0],
@@ -238,7 +257,7 @@ def _money_back_ids(words: set[str], now: datetime) -> Select[Any]:
     )
 
 
-def _walk_for_name(
+def _walk_newest_first(
     session: Session,
     actor: Actor,
     filters: JobFilter,
@@ -247,20 +266,24 @@ def _walk_for_name(
     total: int,
     through: int,
 ) -> bool:
-    """Whether SQLite should find a name search's page by reading jobs newest first.
+    """Whether SQLite should find the page of a name search or an invoice-status filter
+    by reading jobs newest first.
 
     SQLite has no statistics (nothing here runs ANALYZE) and cannot tell how many jobs a
-    `LIKE '%...%'` on names matches, so it always starts from the matching customers' jobs
-    and sorts them all: right for a rare name, slow when most jobs match. Reading jobs
-    newest first finds the first `through` matches after about through * scope / total
-    jobs (scope: the jobs the other filters leave); starting from the customers costs
-    `total`, and a sort. Read newest first only when that is clearly less (a quarter),
-    since each job read costs a lookup of its customer. PostgreSQL estimates both itself.
+    `LIKE '%...%'` on names or an invoice status matches, so it starts from the matching
+    customers' jobs, or the invoices of that status, and sorts them all: right for a rare
+    name or "open", slow when most jobs match ("paid": four in five). Reading jobs newest
+    first finds the first `through` matches after about through * scope / total jobs
+    (scope: the jobs the other filters leave); starting from the customers or invoices
+    costs `total`, and a sort. Read newest first only when that is clearly less (a
+    quarter), since each job read costs a lookup of its customer or invoice. PostgreSQL
+    estimates both itself.
     """
     text = (filters.search or "").strip().lstrip("#")
-    if dialect != "sqlite" or not text or text.isdigit() or total <= 500:
+    by_name = bool(text) and not text.isdigit()
+    if dialect != "sqlite" or not (by_name or filters.invoice_statuses) or total <= 500:
         return False
-    others = replace(filters, search=None)
+    others = replace(filters, search=None if by_name else filters.search, invoice_statuses=())
     scope = session.scalar(_matching([func.count()], actor, others, now, dialect)) or 0
     return 4 * through * scope < total * total
 
@@ -288,7 +311,7 @@ def list_jobs(
     total = session.scalar(_matching([func.count()], actor, filters, now, dialect)) or 0
     page = max(1, min(page, max(1, -(-total // page_size))))
     offset = (page - 1) * page_size
-    walk = _walk_for_name(session, actor, filters, now, dialect, total, offset + page_size)
+    walk = _walk_newest_first(session, actor, filters, now, dialect, total, offset + page_size)
     newest_first = (Job.created_at.desc(), Job.id.desc())
     # The page's ids first, then their rows: each statement has one obvious plan (a planner
     # that sees only a bound LIMIT may otherwise join every job before it sorts).
