@@ -44,6 +44,20 @@ def readers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sessionmaker[S
     engine.dispose()
 
 
+@pytest.fixture
+def walked(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """What `_walk_newest_first` decided, each time list_jobs asked it."""
+    decisions: list[bool] = []
+    decide = queries._walk_newest_first
+
+    def recorded(*args: object) -> bool:
+        decisions.append(decide(*args))  # type: ignore[arg-type]
+        return decisions[-1]
+
+    monkeypatch.setattr(queries, "_walk_newest_first", recorded)
+    return decisions
+
+
 def page_ids(
     readers: sessionmaker[Session], filters: JobFilter, page: int
 ) -> tuple[int, list[int]]:
@@ -57,16 +71,9 @@ def test_the_walk_lists_what_the_ordinary_plan_lists(
     readers: sessionmaker[Session],
     filters: JobFilter,
     walks: bool,
+    walked: list[bool],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    walked: list[bool] = []
-    decide = queries._walk_newest_first
-
-    def recorded(*args: object) -> bool:
-        walked.append(decide(*args))  # type: ignore[arg-type]
-        return walked[-1]
-
-    monkeypatch.setattr(queries, "_walk_newest_first", recorded)
     total, _ = page_ids(readers, filters, 1)
     pages = sorted({1, 2, max(1, -(-total // 25))})  # the first, the next and the last
     chosen = {page: page_ids(readers, filters, page) for page in pages}
@@ -80,16 +87,8 @@ def test_the_walk_lists_what_the_ordinary_plan_lists(
 
 
 def test_the_paid_filter_is_walked_on_its_first_page_and_not_on_its_last(
-    readers: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    readers: sessionmaker[Session], walked: list[bool]
 ) -> None:
-    walked: list[bool] = []
-    decide = queries._walk_newest_first
-
-    def recorded(*args: object) -> bool:
-        walked.append(decide(*args))  # type: ignore[arg-type]
-        return walked[-1]
-
-    monkeypatch.setattr(queries, "_walk_newest_first", recorded)
     paid = JobFilter(invoice_statuses=("paid",))
     total, _ = page_ids(readers, paid, 1)
     page_ids(readers, paid, -(-total // 25))
