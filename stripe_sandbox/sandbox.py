@@ -120,12 +120,15 @@ class Sandbox:
         held = self.store.clock_held_at
         return held if held is not None else int(time.time()) + self.store.clock_offset
 
-    def set_clock(self, offset: int, *, hold: bool = False) -> None:
+    def set_clock(self, offset: int, *, hold: bool = False, real_now: int | None = None) -> None:
         """Run the clock `offset` seconds ahead of real time (behind, when negative), or
-        with `hold` stand it still at that time until the next move."""
+        with `hold` stand it still at that time until the next move. `real_now` is the
+        real time the caller worked `offset` out from, so a held time is exactly the one
+        asked for even when a second ticks over in between."""
+        real = int(time.time()) if real_now is None else real_now
         with self.store.lock:
             self.store.clock_offset = offset
-            self.store.clock_held_at = int(time.time()) + offset if hold else None
+            self.store.clock_held_at = real + offset if hold else None
             self.store.touch()
             self.publish_clock()
 

@@ -317,13 +317,14 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
                 raise ValueError('"hold" is true or false')
             with sandbox.store.lock:
                 if "at" in data:
-                    sandbox.set_clock(int(data["at"]) - int(time.time()), hold=hold)
+                    target = int(data["at"])
                 else:
                     seconds = int(data["seconds"])
                     if seconds < 0:
                         raise ValueError('"seconds" moves the clock forward; use "at" to go back')
-                    start = sandbox.now() - int(time.time())  # a held clock moves from its time
-                    sandbox.set_clock(start + seconds, hold=hold)
+                    target = sandbox.now() + seconds  # a held clock moves on from its time
+                real = int(time.time())  # read once: the held time is `target` exactly
+                sandbox.set_clock(target - real, hold=hold, real_now=real)
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
         return clock()
