@@ -53,7 +53,7 @@ def _wait_healthy(base: str, alive: Callable[[], bool], timeout: float = 20) -> 
 
 class _Mounts:
     """The ASGI app of the one in-thread server: each test's app under a path of its own
-    (/t1, /t2, ...), that prefix taken off before the app sees the request.
+    (/t1, /t2, ...), given as the request's root path, as Starlette's Mount does.
 
     One server for the whole session spares every test uvicorn's start and its shutdown
     (a tenth of a second of ticks and a fixed tenth of a second of waiting each). A
@@ -72,8 +72,7 @@ class _Mounts:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
-        prefix, _, rest = scope["path"].partition("/")[2].partition("/")
-        prefix = f"/{prefix}"
+        prefix = "/" + scope["path"].split("/", 2)[1]
         with self.changed:
             app = self.apps.get(prefix)
             if app is not None:
@@ -81,10 +80,8 @@ class _Mounts:
         if app is None:
             await PlainTextResponse("no such test service", status_code=404)(scope, receive, send)
             return
-        path = f"/{rest}"
-        raw = scope.get("raw_path") or scope["path"].encode()
         try:
-            await app({**scope, "path": path, "raw_path": raw[len(prefix) :]}, receive, send)
+            await app({**scope, "root_path": scope.get("root_path", "") + prefix}, receive, send)
         finally:
             with self.changed:
                 self.busy[prefix] -= 1
@@ -96,16 +93,19 @@ class _Mounts:
             self.busy[prefix] = 0
 
     def unmount(self, prefix: str, timeout: float = 10) -> None:
-        """Take the app away and wait (a while) for the requests it is still answering."""
+        """Take the app away and wait for the requests it is still answering; if one is
+        still running after `timeout`, the test that started it fails, not the next one."""
         with self.changed:
             del self.apps[prefix]
-            self.changed.wait_for(lambda: self.busy[prefix] == 0, timeout=timeout)
+            if not self.changed.wait_for(lambda: self.busy[prefix] == 0, timeout=timeout):
+                raise RuntimeError(f"a request to {prefix} still runs after {timeout:.0f} s")
             del self.busy[prefix]
 
 
 @dataclass
 class _SharedServer:
     server: uvicorn.Server
+    thread: threading.Thread
     loop: asyncio.AbstractEventLoop
     mounts: _Mounts
     port: int
@@ -120,13 +120,16 @@ def _shared_server() -> _SharedServer:
     """This process's in-thread server, started on first use and kept until the end."""
     global _shared
     with _shared_lock:
-        if _shared is not None and _shared.server.started and not _shared.server.should_exit:
+        if _shared is not None and _shared.thread.is_alive() and not _shared.server.should_exit:
             return _shared
         listening = listening_socket()
         mounts = _Mounts()
         # log_config=None: uvicorn leaves logging as the app set it (core.observability.logs),
         # so its lines, tracebacks included, reach the test's log capture.
-        config = uvicorn.Config(mounts, log_level="warning", log_config=None)
+        # Keep-alive past the sandbox's httpx pool expiry (5 s): the client, which reuses
+        # this one host and port across tests, lets an idle connection go first, so no
+        # delivery meets a socket the server has just closed.
+        config = uvicorn.Config(mounts, log_level="warning", log_config=None, timeout_keep_alive=30)
         server = uvicorn.Server(config)
         loops: list[asyncio.AbstractEventLoop] = []
 
@@ -143,7 +146,7 @@ def _shared_server() -> _SharedServer:
                 raise RuntimeError("the in-thread webhook service did not start")
             time.sleep(0.005)
         port = int(listening.getsockname()[1])
-        _shared = _SharedServer(server, loops[0], mounts, port, itertools.count(1))
+        _shared = _SharedServer(server, thread, loops[0], mounts, port, itertools.count(1))
         return _shared
 
 
