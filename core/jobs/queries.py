@@ -162,7 +162,7 @@ def _matching(
             func.lower(Customer.name).contains(text.lower(), autoescape=True)
         )
         customer = Job.customer_id.expression
-        if walk:  # SQLite reads jobs newest first and tests each one's customer
+        if walk and not text.isdigit():  # SQLite reads jobs newest first, tests each customer
             customer = unindexed(customer, dialect)
         by_name: ColumnElement[bool] = customer.in_(named)
         if text.isdigit():

@@ -41,13 +41,15 @@ EVIL = (
 # The session cookie of each account signed in through the form once this run: a later
 # sign-in as that account starts from it, as a returning user's browser does, and saves
 # the form's two script runs. test_sessions.py tests the form and the cookie themselves.
-_signed_in: dict[tuple[str, str], list[Any]] = {}  # Playwright's cookies
+# Keyed by the password too: a wrong one still goes to the form. Later sign-ins share the
+# first one's server-side session, so a test that signs out must sign in through the form.
+_signed_in: dict[tuple[str, str, str], list[Any]] = {}  # Playwright's cookies
 
 
 def sign_in_as(page: Page, dashboard: str, email: str, password: str) -> None:
     """Signed in as `email` on the dashboard's home page: with the session cookie of an
     earlier sign-in of this run while the server still takes it, else through the form."""
-    cookies = _signed_in.get((dashboard, email))
+    cookies = _signed_in.get((dashboard, email, password))
     if cookies is not None:
         page.context.add_cookies(cookies)
         page.goto(dashboard)
@@ -60,7 +62,7 @@ def sign_in_as(page: Page, dashboard: str, email: str, password: str) -> None:
             return
         page.context.clear_cookies()  # refused (revoked, or the role changed): sign in again
     sign_in_through_the_form(page, dashboard, email, password)
-    _signed_in[(dashboard, email)] = [
+    _signed_in[(dashboard, email, password)] = [
         cookie for cookie in page.context.cookies() if cookie.get("name") == COOKIE_NAME
     ]
 

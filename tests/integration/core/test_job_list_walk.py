@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import core.jobs.queries as queries
 from bench.generate import generate
+from core.billing.invoice_status import SHOWN_STATUSES
 from core.db.session import make_engine, make_read_session_factory, session_scope
 from core.identity.actor import Actor
 from core.jobs.queries import JobFilter, list_jobs
@@ -93,3 +94,19 @@ def test_the_paid_filter_is_walked_on_its_first_page_and_not_on_its_last(
     total, _ = page_ids(readers, paid, 1)
     page_ids(readers, paid, -(-total // 25))
     assert total > 2_000 and walked == [True, False]
+
+
+@pytest.mark.parametrize("word", SHOWN_STATUSES)
+@pytest.mark.parametrize("overdue_only", [False, True])
+def test_every_invoice_word_walked_or_not_lists_the_same_jobs(
+    readers: sessionmaker[Session], word: str, overdue_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk forced for each word of the vocabulary, however few jobs show it."""
+    filters = JobFilter(invoice_statuses=(word,), overdue_only=overdue_only)
+    listed: dict[bool, dict[int, tuple[int, list[int]]]] = {}
+    for walk in (True, False):
+        monkeypatch.setattr(queries, "_walk_newest_first", lambda *args, walk=walk: walk)
+        total, _ = page_ids(readers, filters, 1)
+        pages = sorted({1, max(1, -(-total // 25))})
+        listed[walk] = {page: page_ids(readers, filters, page) for page in pages}
+    assert listed[True] == listed[False]
