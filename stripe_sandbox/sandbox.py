@@ -120,15 +120,18 @@ class Sandbox:
         held = self.store.clock_held_at
         return held if held is not None else int(time.time()) + self.store.clock_offset
 
-    def set_clock(self, offset: int, *, hold: bool = False, real_now: int | None = None) -> None:
-        """Run the clock `offset` seconds ahead of real time (behind, when negative), or
-        with `hold` stand it still at that time until the next move. `real_now` is the
-        real time the caller worked `offset` out from, so a held time is exactly the one
-        asked for even when a second ticks over in between."""
-        real = int(time.time()) if real_now is None else real_now
+    def set_clock(self, at: int | None = None, *, seconds: int = 0, hold: bool = False) -> None:
+        """Set the clock to Unix time `at`, or move it on `seconds` from where it stands (a
+        held clock from its held time); with `hold` it stands still there until the next
+        move. Real time is read once, so the time set is exactly the one asked for."""
         with self.store.lock:
-            self.store.clock_offset = offset
-            self.store.clock_held_at = real + offset if hold else None
+            real = int(time.time())
+            if at is None:  # where the clock stands
+                held = self.store.clock_held_at
+                at = held if held is not None else real + self.store.clock_offset
+            target = at + seconds
+            self.store.clock_offset = target - real
+            self.store.clock_held_at = target if hold else None
             self.store.touch()
             self.publish_clock()
 

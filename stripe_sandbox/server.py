@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
@@ -315,16 +314,13 @@ def control_routes(sandbox: Sandbox) -> list[BaseRoute]:
             hold = data.get("hold", False)
             if not isinstance(hold, bool):
                 raise ValueError('"hold" is true or false')
-            with sandbox.store.lock:
-                if "at" in data:
-                    target = int(data["at"])
-                else:
-                    seconds = int(data["seconds"])
-                    if seconds < 0:
-                        raise ValueError('"seconds" moves the clock forward; use "at" to go back')
-                    target = sandbox.now() + seconds  # a held clock moves on from its time
-                real = int(time.time())  # read once: the held time is `target` exactly
-                sandbox.set_clock(target - real, hold=hold, real_now=real)
+            if "at" in data:
+                sandbox.set_clock(int(data["at"]), hold=hold)
+            else:
+                seconds = int(data["seconds"])
+                if seconds < 0:
+                    raise ValueError('"seconds" moves the clock forward; use "at" to go back')
+                sandbox.set_clock(seconds=seconds, hold=hold)
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": {"message": str(exc)}}, status_code=400)
         return clock()
