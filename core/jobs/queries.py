@@ -205,13 +205,10 @@ def _shown_status_filter(
         status: Any = StripeInvoice.status
         due_date: Any = StripeInvoice.due_date
         if walk and not invoice_joined:
-            current = and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
-            status = select(StripeInvoice.status).where(current).scalar_subquery()
-            due_date = select(StripeInvoice.due_date).where(current).scalar_subquery()
+            status = select(status).where(current_invoice_of_job()).scalar_subquery()
+            due_date = select(due_date).where(current_invoice_of_job()).scalar_subquery()
         elif not invoice_joined:
-            query = query.outerjoin(
-                StripeInvoice, and_(StripeInvoice.job_id == Job.id, StripeInvoice.is_current)
-            )
+            query = query.outerjoin(StripeInvoice, current_invoice_of_job())
         back: list[Any] = [0, 0, 0]
         if "paid" in rest:
             query = query.outerjoin(JobMoneyBack, JobMoneyBack.job_id == Job.id)

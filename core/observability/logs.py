@@ -144,9 +144,6 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever sys.stderr is when a line is written (as logging's last resort
     does), not to the one there was when it was made: a test's captured stream closes."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self) -> Any:
         return sys.stderr

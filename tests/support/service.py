@@ -67,7 +67,7 @@ class _Mounts:
         self.changed = threading.Condition()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":  # each mounted app has its own (see mounted())
+        if scope["type"] == "lifespan":  # each mounted app has its own (service_in_thread)
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
